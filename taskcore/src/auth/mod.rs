@@ -1,0 +1,1 @@
+//! Token and password logic that is not HTTP.

@@ -1,0 +1,22 @@
+//! The domain: what a task, a user and a list query are, and the rules that
+//! make them valid. Parsing is validation: a value of these types is valid.
+
+mod ids;
+mod query;
+mod task;
+mod time;
+mod user;
+mod validation;
+
+pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId};
+pub use query::{
+    LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort,
+    SortField, SortKey, StatusFilter, TaskPage,
+};
+pub use task::{
+    DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Task, TaskDraft,
+    TaskPatch, Tags, Title,
+};
+pub use time::Timestamp;
+pub use user::{Credentials, EMAIL_MAX, Email, PASSWORD_MAX, PASSWORD_MIN, Password, User};
+pub use validation::{FieldError, ValidationErrors, char_len, is_control};

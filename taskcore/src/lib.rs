@@ -1,0 +1,16 @@
+//! `taskcore`: the task store.
+//!
+//! - [`domain`]: tasks, users, list queries and their validation rules.
+//! - [`store`]: the async, backend-neutral [`TaskStore`](store::TaskStore)
+//!   trait and the embedded sled backend.
+//! - [`auth`]: password hashing, access and refresh tokens, API tokens,
+//!   opaque list cursors: the token logic that is not HTTP.
+//!
+//! Every task operation is scoped to one user: see [`store::UserTasks`].
+
+pub mod auth;
+pub mod domain;
+pub mod store;
+
+pub use domain::*;
+pub use store::{SledConfig, SledStore, StoreError, TaskStore, UserTasks};

@@ -1,0 +1,333 @@
+//! The storage abstraction. [`TaskStore`] is async and backend-neutral; the
+//! sled backend ([`SledStore`]) is the default, and a PostgreSQL one can sit
+//! behind the same trait.
+//!
+//! Every task operation takes the owner first, and the usual way in is the
+//! scoped handle [`UserTasks`] from [`tasks_of`](dyn TaskStore::tasks_of): there
+//! is no operation that reaches a task by its id alone, so one user's request
+//! cannot touch another user's tasks even by mistake.
+
+mod sled;
+
+pub use self::sled::{SledConfig, SledStore};
+
+use crate::domain::{
+    ApiTokenId, Credentials, Email, ListQuery, Position, Precondition, SessionId, Task, TaskDraft,
+    TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// The version of the on-disk layout this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A SHA-256 digest of a refresh token or an API token: stores keep only these.
+pub type TokenHash = [u8; 32];
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The task (or token) does not exist for this owner.
+    #[error("not found")]
+    NotFound,
+    /// The email is already registered.
+    #[error("the email is already registered")]
+    EmailTaken,
+    /// An `If-Match` precondition failed.
+    #[error("the version does not match")]
+    VersionMismatch,
+    /// The owner has as many live tasks as allowed.
+    #[error("the task limit is reached")]
+    TaskLimitReached,
+    /// The data on disk was written by a newer version, or is damaged.
+    #[error("the store's data is not readable by this version: {0}")]
+    Incompatible(String),
+    /// The backend failed (I/O, connection, ...).
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// A new login session, with its first refresh token.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Session id (the `sid` claim).
+    pub id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// When the user logged in.
+    pub created_at: Timestamp,
+    /// When the session ends whatever happens (login + 90 days).
+    pub expires_at: Timestamp,
+    /// Hash of the first refresh token.
+    pub refresh_hash: TokenHash,
+    /// When that refresh token expires.
+    pub refresh_expires_at: Timestamp,
+}
+
+/// A live session, as the per-request token check sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// When it ends at the latest.
+    pub expires_at: Timestamp,
+}
+
+/// A refresh request: the presented token and the one that replaces it.
+#[derive(Clone, Debug)]
+pub struct RefreshRequest {
+    /// Hash of the token presented.
+    pub presented: TokenHash,
+    /// Hash of the new token to issue if the presented one is current.
+    pub replacement: TokenHash,
+    /// Now.
+    pub now: Timestamp,
+    /// Lifetime of the new refresh token (capped by the session's end).
+    pub refresh_ttl: Duration,
+    /// How long after its rotation a used token is refused without revoking.
+    pub reuse_grace: Duration,
+}
+
+/// What a refresh did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was current: it is now used, the replacement is current.
+    Rotated {
+        /// The session's user.
+        user: User,
+        /// The session, which continues.
+        session: SessionId,
+        /// When the replacement token expires.
+        refresh_expires_at: Timestamp,
+    },
+    /// The token was unknown, expired, or its session has ended.
+    Invalid,
+    /// The token was used before, within the grace period: refused, nothing revoked.
+    ReusedWithinGrace,
+    /// The token was used before: the whole session is now revoked.
+    ReusedSessionRevoked,
+}
+
+/// A new API token (its value is hashed before it gets here).
+#[derive(Clone, Debug)]
+pub struct NewApiToken {
+    /// Token id.
+    pub id: ApiTokenId,
+    /// Whose token.
+    pub user_id: UserId,
+    /// The user's name for it.
+    pub name: String,
+    /// SHA-256 of the value.
+    pub hash: TokenHash,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+/// An API token as listed (never with its value).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApiTokenInfo {
+    /// Token id.
+    pub id: ApiTokenId,
+    /// The user's name for it.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// Last request made with it (may lag by up to a minute).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// The storage behind the server. Implementations must make each method
+/// atomic, and must not return from a write until it is durable.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    // ----- users -----
+
+    /// Creates a local account. [`StoreError::EmailTaken`] if the email exists.
+    async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError>;
+
+    /// A local account by email, with its password hash.
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
+
+    /// A user by id.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    // ----- sessions -----
+
+    /// Starts a session. A user keeps at most `max_sessions` live sessions:
+    /// the oldest end to make room. Expired sessions of the user are pruned.
+    async fn create_session(
+        &self,
+        session: NewSession,
+        max_sessions: usize,
+    ) -> Result<(), StoreError>;
+
+    /// A session by id, if it is live at `now`. This is on every request's path: one lookup.
+    async fn session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+    ) -> Result<Option<SessionInfo>, StoreError>;
+
+    /// The session a refresh token belongs to, if it still exists.
+    async fn session_of_refresh(&self, hash: &TokenHash) -> Result<Option<SessionInfo>, StoreError>;
+
+    /// Rotates a refresh token, detecting reuse. Atomic.
+    async fn refresh(&self, request: RefreshRequest) -> Result<RefreshOutcome, StoreError>;
+
+    /// Ends a session and every token of it. Returns whether it existed.
+    async fn revoke_session(&self, id: SessionId) -> Result<bool, StoreError>;
+
+    /// Removes sessions (and their refresh tokens) that ended before `now`.
+    async fn prune_expired(&self, now: Timestamp) -> Result<usize, StoreError>;
+
+    // ----- API tokens -----
+
+    /// Stores a new API token.
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError>;
+
+    /// The owner of a live API token, by the hash of its value (one lookup).
+    async fn api_token_owner(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError>;
+
+    /// Notes that a token was used (not necessarily durably: it may lag).
+    async fn touch_api_token(&self, id: ApiTokenId, user: UserId, at: Timestamp)
+    -> Result<(), StoreError>;
+
+    /// A user's live API tokens, oldest first.
+    async fn api_tokens(&self, user: UserId, now: Timestamp)
+    -> Result<Vec<ApiTokenInfo>, StoreError>;
+
+    /// Revokes one of the user's tokens; [`StoreError::NotFound`] if it is
+    /// not theirs, already revoked, or expired.
+    async fn revoke_api_token(
+        &self,
+        user: UserId,
+        id: ApiTokenId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    // ----- tasks, always of one owner -----
+
+    /// Creates a task numbered after every number the owner was ever given.
+    /// [`StoreError::TaskLimitReached`] if the owner has `max_live` tasks.
+    async fn create_task(
+        &self,
+        owner: UserId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError>;
+
+    /// One of the owner's tasks.
+    async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError>;
+
+    /// Changes one of the owner's tasks if the precondition holds.
+    async fn update_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        patch: TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<Task, StoreError>;
+
+    /// Deletes one of the owner's tasks if the precondition holds.
+    async fn delete_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError>;
+
+    /// A page of the owner's tasks matching `query`, continuing strictly after `after`.
+    async fn list_tasks(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPage, StoreError>;
+
+    /// How many live tasks the owner has.
+    async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError>;
+
+    // ----- the store itself -----
+
+    /// The HS256 secret kept in the store, generated by `generate` on first use.
+    async fn jwt_secret(
+        &self,
+        generate: &(dyn Fn() -> Vec<u8> + Send + Sync),
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Makes everything written so far durable (for shutdown).
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+impl dyn TaskStore {
+    /// The tasks of one user: the only handle task operations need.
+    pub fn tasks_of(&self, owner: UserId) -> UserTasks<'_> {
+        UserTasks { store: self, owner }
+    }
+}
+
+/// A handle on one user's tasks; see [`TaskStore`].
+#[derive(Clone, Copy)]
+pub struct UserTasks<'a> {
+    store: &'a dyn TaskStore,
+    owner: UserId,
+}
+
+impl UserTasks<'_> {
+    /// Whose tasks these are.
+    pub fn owner(&self) -> UserId {
+        self.owner
+    }
+
+    /// Creates a task; see [`TaskStore::create_task`].
+    pub async fn create(&self, draft: TaskDraft, max_live: u64) -> Result<Task, StoreError> {
+        self.store.create_task(self.owner, draft, max_live).await
+    }
+
+    /// One task, by id or number.
+    pub async fn get(&self, task: TaskRef) -> Result<Option<Task>, StoreError> {
+        self.store.task(self.owner, task).await
+    }
+
+    /// Changes a task; see [`TaskStore::update_task`].
+    pub async fn update(
+        &self,
+        task: TaskRef,
+        patch: TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<Task, StoreError> {
+        self.store.update_task(self.owner, task, patch, precondition).await
+    }
+
+    /// Deletes a task; see [`TaskStore::delete_task`].
+    pub async fn delete(&self, task: TaskRef, precondition: &Precondition) -> Result<(), StoreError> {
+        self.store.delete_task(self.owner, task, precondition).await
+    }
+
+    /// A page of tasks; see [`TaskStore::list_tasks`].
+    pub async fn list(
+        &self,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPage, StoreError> {
+        self.store.list_tasks(self.owner, query, after).await
+    }
+
+    /// How many live tasks there are.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        self.store.live_task_count(self.owner).await
+    }
+}

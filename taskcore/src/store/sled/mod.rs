@@ -1,0 +1,5 @@
+//! The sled backend (placeholder).
+/// Configuration.
+pub struct SledConfig;
+/// Store.
+pub struct SledStore;
