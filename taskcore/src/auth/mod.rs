@@ -1,1 +1,319 @@
-//! Token and password logic that is not HTTP.
+//! Accounts and tokens, without HTTP: registration, login, refresh with
+//! rotation and reuse detection, logout, the per-request bearer check, and
+//! API tokens. Also the primitives: password hashing, token signing, cursors.
+
+pub mod cursor;
+pub mod password;
+pub mod tokens;
+
+use crate::domain::{ApiTokenId, Email, Password, SessionId, Timestamp, User, UserId};
+use crate::store::{
+    ApiTokenInfo, NewApiToken, NewSession, RefreshOutcome, RefreshRequest, StoreError, TaskStore,
+};
+use password::{HashingPool, PasswordError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokens::{AccessTokens, API_TOKEN_PREFIX};
+
+/// A session ends at most this long after its login, however often it is refreshed.
+pub const SESSION_MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Live sessions one user may have; logging in past it ends the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+
+/// Lifetimes and limits of tokens.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// Access-token lifetime.
+    pub token_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: Duration,
+    /// Window after a rotation in which reusing the old token revokes nothing.
+    pub refresh_reuse_grace: Duration,
+}
+
+/// The body of a successful register, login or refresh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The user.
+    pub user: User,
+    /// A JWT for the `Authorization: Bearer` header.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Single-use token for `POST /api/auth/refresh`.
+    pub refresh_token: String,
+}
+
+/// A newly created API token: the only time its value is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    /// Token id (for revoking).
+    pub id: ApiTokenId,
+    /// The user's name for it.
+    pub name: String,
+    /// The value, `tsk_...`.
+    pub token: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+/// Who is making a request, and with what kind of credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user: UserId,
+    /// The credential.
+    pub via: Credential,
+}
+
+/// The kind of bearer token a request carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a login session.
+    Session(SessionId),
+    /// An API token.
+    ApiToken(ApiTokenId),
+}
+
+/// Why an authentication step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email or wrong password (deliberately the same).
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    /// The email is registered already.
+    #[error("the email is already registered")]
+    EmailTaken,
+    /// The refresh token is unknown, expired, used, or its session ended.
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    /// The bearer token is not valid.
+    #[error("the access token is not valid")]
+    InvalidToken,
+    /// Too many password hashes in flight.
+    #[error("the server is busy hashing passwords")]
+    Overloaded,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should not happen (signing failed, hashing failed).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<PasswordError> for AuthError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Overloaded => Self::Overloaded,
+            PasswordError::Hashing(m) => Self::Internal(m),
+        }
+    }
+}
+
+/// Accounts and tokens over a [`TaskStore`].
+pub struct Accounts {
+    store: Arc<dyn TaskStore>,
+    tokens: AccessTokens,
+    hashing: HashingPool,
+    settings: AuthSettings,
+}
+
+impl Accounts {
+    /// Accounts on `store`, signing with `secret`, hashing on `hashing`.
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        secret: &[u8],
+        hashing: HashingPool,
+        settings: AuthSettings,
+    ) -> Self {
+        Self { store, tokens: AccessTokens::new(secret), hashing, settings }
+    }
+
+    /// The password-hashing pool.
+    pub fn hashing(&self) -> &HashingPool {
+        &self.hashing
+    }
+
+    /// Creates a local account and logs it in.
+    pub async fn register(&self, email: Email, password: Password) -> Result<Session, AuthError> {
+        // Cheap check first, so a taken email costs no hash; the store re-checks atomically.
+        if self.store.credentials(&email).await?.is_some() {
+            return Err(AuthError::EmailTaken);
+        }
+        let hash = self.hashing.hash(password).await?;
+        let user = match self.store.create_user(&email, &hash).await {
+            Err(StoreError::EmailTaken) => return Err(AuthError::EmailTaken),
+            other => other?,
+        };
+        self.start_session(user).await
+    }
+
+    /// Logs in. An unknown email costs the same work as a wrong password.
+    pub async fn login(&self, email: Option<Email>, password: Password) -> Result<Session, AuthError> {
+        let credentials = match &email {
+            Some(email) => self.store.credentials(email).await?,
+            None => None,
+        };
+        let (user, stored) = match credentials {
+            Some(c) => (Some(c.user), Some(c.password_hash)),
+            None => (None, None),
+        };
+        let verified = self.hashing.verify(password, stored).await?;
+        match user {
+            Some(user) if verified => self.start_session(user).await,
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Rotates a refresh token into a new session response.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AuthError> {
+        let now = Timestamp::now();
+        let new_refresh = tokens::new_refresh_token();
+        let outcome = self
+            .store
+            .refresh(RefreshRequest {
+                presented: tokens::token_hash(refresh_token),
+                replacement: tokens::token_hash(&new_refresh),
+                now,
+                refresh_ttl: self.settings.refresh_ttl,
+                reuse_grace: self.settings.refresh_reuse_grace,
+            })
+            .await?;
+        match outcome {
+            RefreshOutcome::Rotated { user, session, .. } => {
+                self.session_response(user, session, now, new_refresh)
+            }
+            RefreshOutcome::ReusedSessionRevoked => {
+                tracing::warn!("a used refresh token was presented again; its session is revoked");
+                Err(AuthError::InvalidRefreshToken)
+            }
+            RefreshOutcome::Invalid | RefreshOutcome::ReusedWithinGrace => {
+                Err(AuthError::InvalidRefreshToken)
+            }
+        }
+    }
+
+    /// Ends the caller's session, and the session of `refresh_token` if given.
+    pub async fn logout(&self, session: SessionId, refresh_token: Option<&str>) -> Result<(), AuthError> {
+        self.store.revoke_session(session).await?;
+        if let Some(token) = refresh_token {
+            if let Some(other) = self.store.session_of_refresh(&tokens::token_hash(token)).await? {
+                self.store.revoke_session(other.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a bearer token: an API token (`tsk_...`, one lookup) or an
+    /// access token (signature, claims, then one lookup of its session).
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        let now = Timestamp::now();
+        if bearer.starts_with(API_TOKEN_PREFIX) {
+            let (id, user) = self
+                .store
+                .api_token_owner(&tokens::token_hash(bearer), now)
+                .await?
+                .ok_or(AuthError::InvalidToken)?;
+            self.store.touch_api_token(id, user, now).await?;
+            return Ok(Principal { user, via: Credential::ApiToken(id) });
+        }
+        let claims = self.tokens.verify(bearer).map_err(|_| AuthError::InvalidToken)?;
+        match self.store.session(claims.sid, now).await? {
+            Some(session) if session.user_id == claims.sub => {
+                Ok(Principal { user: claims.sub, via: Credential::Session(claims.sid) })
+            }
+            _ => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// The user behind a principal.
+    pub async fn user(&self, id: UserId) -> Result<User, AuthError> {
+        self.store.user(id).await?.ok_or(AuthError::InvalidToken)
+    }
+
+    /// Creates an API token for `user`, valid for `days`.
+    pub async fn create_api_token(
+        &self,
+        user: UserId,
+        name: String,
+        days: u32,
+    ) -> Result<CreatedApiToken, AuthError> {
+        let token = tokens::new_api_token();
+        let created_at = Timestamp::now();
+        let info = self
+            .store
+            .create_api_token(NewApiToken {
+                id: ApiTokenId::generate(),
+                user_id: user,
+                name,
+                hash: tokens::token_hash(&token),
+                created_at,
+                expires_at: created_at.plus(Duration::from_secs(u64::from(days) * 86_400)),
+            })
+            .await?;
+        Ok(CreatedApiToken {
+            id: info.id,
+            name: info.name,
+            token,
+            created_at: info.created_at,
+            expires_at: info.expires_at,
+        })
+    }
+
+    /// The user's live API tokens.
+    pub async fn api_tokens(&self, user: UserId) -> Result<Vec<ApiTokenInfo>, AuthError> {
+        Ok(self.store.api_tokens(user, Timestamp::now()).await?)
+    }
+
+    /// Revokes one of the user's API tokens.
+    pub async fn revoke_api_token(&self, user: UserId, id: ApiTokenId) -> Result<(), AuthError> {
+        Ok(self.store.revoke_api_token(user, id, Timestamp::now()).await?)
+    }
+
+    async fn start_session(&self, user: User) -> Result<Session, AuthError> {
+        let now = Timestamp::now();
+        let refresh_token = tokens::new_refresh_token();
+        let expires_at = now.plus(SESSION_MAX_LIFETIME);
+        let session = SessionId::generate();
+        let refresh_expires_at = now.plus(self.settings.refresh_ttl).min(expires_at);
+        self.store
+            .create_session(
+                NewSession {
+                    id: session,
+                    user_id: user.id,
+                    created_at: now,
+                    expires_at,
+                    refresh_hash: tokens::token_hash(&refresh_token),
+                    refresh_expires_at,
+                },
+                MAX_SESSIONS_PER_USER,
+            )
+            .await?;
+        self.session_response(user, session, now, refresh_token)
+    }
+
+    fn session_response(
+        &self,
+        user: User,
+        session: SessionId,
+        now: Timestamp,
+        refresh_token: String,
+    ) -> Result<Session, AuthError> {
+        let access_token = self
+            .tokens
+            .issue(user.id, session, now, self.settings.token_ttl)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(Session {
+            user,
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.settings.token_ttl.as_secs(),
+            refresh_token,
+        })
+    }
+}

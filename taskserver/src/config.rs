@@ -1,0 +1,240 @@
+//! The server's configuration: one struct, from flags, the environment and
+//! `.env` (process environment wins), validated before anything starts.
+
+use clap::{Parser, ValueEnum};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The shortest JWT secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// `taskserver`: a multi-user task API on an embedded store.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "taskserver", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TASKSERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the embedded store (created with mode 0700).
+    #[arg(long, env = "TASKSERVER_DATA_DIR", default_value = "./taskserver-data")]
+    pub data_dir: PathBuf,
+
+    /// HS256 key for access tokens, at least 32 bytes; generated once and kept
+    /// in the store when absent. Prefer the environment or `.env` to the flag.
+    #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Access-token lifetime (`15m`, `1h`, `30s`, ...).
+    #[arg(long, env = "TASKSERVER_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Refresh-token lifetime.
+    #[arg(long, env = "TASKSERVER_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+
+    /// How long after its rotation a reused refresh token is refused without
+    /// revoking its session.
+    #[arg(long, env = "TASKSERVER_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub refresh_reuse_grace: Duration,
+
+    /// Browser origins allowed by CORS (repeatable).
+    #[arg(
+        long = "cors-origin",
+        env = "TASKSERVER_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Refuse new registrations with 403.
+    #[arg(long, env = "TASKSERVER_NO_REGISTRATION", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_registration: bool,
+
+    /// Rate limits on login, register and refresh.
+    #[arg(long, env = "TASKSERVER_AUTH_RATE_LIMIT", default_value = "on")]
+    pub auth_rate_limit: Switch,
+
+    /// Addresses or CIDRs of proxies whose `X-Forwarded-For` names the client.
+    #[arg(long = "trusted-proxies", env = "TASKSERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = Cidr::parse)]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Most live tasks one user may have.
+    #[arg(long, env = "TASKSERVER_MAX_TASKS_PER_USER", default_value_t = 100_000)]
+    pub max_tasks_per_user: u64,
+
+    /// Log format; the level comes from `RUST_LOG`.
+    #[arg(long, env = "TASKSERVER_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Memory the store may use for its cache, in MiB.
+    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 64)]
+    pub cache_mb: u64,
+}
+
+impl Config {
+    /// The defaults, on a given data directory and an ephemeral port: what
+    /// tests and embedding applications start from.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::parse_from(["taskserver", "--listen", "127.0.0.1:0"]);
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// Checks what flags alone cannot: one sentence per problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.0.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "the JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
+                    secret.0.len()
+                )));
+            }
+        }
+        if self.token_ttl < Duration::from_secs(1) {
+            return Err(ConfigError("--token-ttl must be at least 1s".into()));
+        }
+        if self.refresh_ttl < Duration::from_secs(1) {
+            return Err(ConfigError("--refresh-ttl must be at least 1s".into()));
+        }
+        if self.max_tasks_per_user == 0 {
+            return Err(ConfigError("--max-tasks-per-user must be at least 1".into()));
+        }
+        if let Some(bad) = self.cors_origins.iter().find(|o| !valid_origin(o)) {
+            return Err(ConfigError(format!(
+                "the CORS origin `{bad}` is not an origin like https://app.example.com"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn valid_origin(origin: &str) -> bool {
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    matches!(rest, Some(host) if !host.is_empty() && !host.contains('/'))
+}
+
+/// A configuration problem, in one sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// A secret string that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// An address range: `10.0.0.0/8`, `::1/128`, or a bare address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{text}` has a prefix length out of range"))?,
+            None => max,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    /// Whether `ip` is inside this range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Parses `15m`, `30d`, `10s`, `1h30m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 15m, 30d or 10s ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_match_their_ranges() {
+        let net = Cidr::parse("10.1.0.0/16").expect("valid");
+        assert!(net.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        assert!(Cidr::parse("::1").expect("valid").contains("::1".parse().expect("ip")));
+        assert!(Cidr::parse("0.0.0.0/0").expect("valid").contains("8.8.8.8".parse().expect("ip")));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let mut config = Config::with_data_dir("/tmp/x");
+        config.jwt_secret = Some(Secret("short".into()));
+        assert!(config.validate().unwrap_err().0.contains("at least 32 bytes"));
+    }
+}

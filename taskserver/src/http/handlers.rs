@@ -1,0 +1,321 @@
+//! What each endpoint does, once [`dispatch`](super::dispatch) has checked
+//! the request's route, method, limits, token and body.
+
+use super::Request;
+use super::problem::ApiError;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
+use http::{Response, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use taskcore::auth::{AuthError, Credential, Principal};
+use taskcore::{
+    ApiTokenId, Email, ListQuery, Page, Password, Precondition, Task, TaskDraft, TaskPatch,
+    TaskRef, UserId, ValidationErrors, char_len, is_control,
+};
+
+type Answer = Result<Response<Bytes>, ApiError>;
+type Body = Option<Map<String, Value>>;
+
+/// The OpenAPI document, served as written.
+static OPENAPI: &[u8] = include_bytes!("../../openapi.json");
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn task_response(status: StatusCode, task: &Task) -> Response<Bytes> {
+    let mut response = json(status, task);
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", task.version)) {
+        response.headers_mut().insert(ETAG, etag);
+    }
+    response
+}
+
+fn no_content() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn required(body: Body) -> Result<Map<String, Value>, ApiError> {
+    body.ok_or_else(|| ApiError::MalformedJson("the body is empty; send a JSON object".into()))
+}
+
+/// The values of the named fields; any other field is a validation error.
+fn fields<'b, const N: usize>(
+    body: &'b Map<String, Value>,
+    names: [&str; N],
+) -> Result<[Option<&'b Value>; N], ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    for key in body.keys() {
+        if !names.contains(&key.as_str()) {
+            errors.push(key.as_str(), "is not a field that can be set");
+        }
+    }
+    errors.into_result(|| names.map(|n| body.get(n)))
+}
+
+/// A required string field.
+fn string_field<'b>(
+    value: Option<&'b Value>,
+    name: &str,
+    errors: &mut ValidationErrors,
+) -> Option<&'b str> {
+    match value {
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            errors.push(name, "must be a string");
+            None
+        }
+        None => {
+            errors.push(name, "is required");
+            None
+        }
+    }
+}
+
+// ----- auth -----
+
+pub(super) async fn register(req: &Request<'_>, body: Body) -> Answer {
+    let body = required(body)?;
+    let [email, password] = fields(&body, ["email", "password"])?;
+    let mut errors = ValidationErrors::default();
+    let email = string_field(email, "email", &mut errors)
+        .and_then(|e| Email::parse(e).map_err(|m| errors.push("email", m)).ok());
+    let password = string_field(password, "password", &mut errors)
+        .and_then(|p| Password::parse(p).map_err(|m| errors.push("password", m)).ok());
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let session = req.state.accounts.register(email, password).await?;
+    tracing::info!(user = %session.user.id, "registered");
+    Ok(json(StatusCode::CREATED, &session))
+}
+
+pub(super) async fn login(req: &Request<'_>, body: Body) -> Answer {
+    let body = required(body)?;
+    let [email, password] = fields(&body, ["email", "password"])?;
+    let mut errors = ValidationErrors::default();
+    let email = string_field(email, "email", &mut errors);
+    let password = string_field(password, "password", &mut errors);
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    // Limits are per normalized email, whether or not it is well-formed.
+    let limit_key = email.trim().to_lowercase();
+    let limits = &req.state.limits;
+    limits.login_allowed(&limit_key, req.client).map_err(ApiError::RateLimited)?;
+    let Ok(password) = Password::parse(password) else {
+        limits.login_failed(&limit_key, req.client);
+        return Err(ApiError::InvalidCredentials);
+    };
+    match req.state.accounts.login(Email::parse(email).ok(), password).await {
+        Ok(session) => Ok(json(StatusCode::OK, &session)),
+        Err(AuthError::InvalidCredentials) => {
+            limits.login_failed(&limit_key, req.client);
+            Err(ApiError::InvalidCredentials)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn refresh(req: &Request<'_>, body: Body) -> Answer {
+    let body = required(body)?;
+    let [token] = fields(&body, ["refresh_token"])?;
+    let mut errors = ValidationErrors::default();
+    let Some(token) = string_field(token, "refresh_token", &mut errors) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let session = req.state.accounts.refresh(token).await?;
+    Ok(json(StatusCode::OK, &session))
+}
+
+pub(super) async fn logout(req: &Request<'_>, principal: Option<&Principal>, body: Body) -> Answer {
+    let mut refresh_token = None;
+    if let Some(body) = &body {
+        let [token] = fields(body, ["refresh_token"])?;
+        let mut errors = ValidationErrors::default();
+        refresh_token = string_field(token, "refresh_token", &mut errors);
+        if token.is_some() && refresh_token.is_none() {
+            return Err(ApiError::Validation(errors));
+        }
+    }
+    if let Some(Principal { via: Credential::Session(sid), .. }) = principal {
+        req.state.accounts.logout(*sid, refresh_token).await?;
+    }
+    Ok(no_content())
+}
+
+pub(super) async fn me(req: &Request<'_>, user: UserId) -> Answer {
+    let user = req.state.accounts.user(user).await?;
+    Ok(json(StatusCode::OK, &user))
+}
+
+// ----- API tokens -----
+
+pub(super) async fn create_api_token(req: &Request<'_>, user: UserId, body: Body) -> Answer {
+    let body = required(body)?;
+    let [name, days] = fields(&body, ["name", "expires_in_days"])?;
+    let mut errors = ValidationErrors::default();
+    let name = string_field(name, "name", &mut errors).and_then(|n| {
+        let len = char_len(n);
+        if len == 0 || len > 100 {
+            errors.push("name", "must be 1 to 100 characters");
+            None
+        } else if n.chars().any(is_control) {
+            errors.push("name", "must not contain control characters");
+            None
+        } else {
+            Some(n.to_string())
+        }
+    });
+    let days = match days {
+        None => Some(90),
+        Some(v) => match v.as_u64().filter(|d| (1..=365).contains(d)) {
+            Some(d) => u32::try_from(d).ok(),
+            None => {
+                errors.push("expires_in_days", "must be a whole number from 1 to 365");
+                None
+            }
+        },
+    };
+    let (Some(name), Some(days)) = (name, days) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let created = req.state.accounts.create_api_token(user, name, days).await?;
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+pub(super) async fn list_api_tokens(req: &Request<'_>, user: UserId) -> Answer {
+    #[derive(Serialize)]
+    struct Tokens {
+        tokens: Vec<taskcore::store::ApiTokenInfo>,
+    }
+    let tokens = req.state.accounts.api_tokens(user).await?;
+    Ok(json(StatusCode::OK, &Tokens { tokens }))
+}
+
+pub(super) async fn revoke_api_token(req: &Request<'_>, user: UserId, id: &str) -> Answer {
+    let id = ApiTokenId::parse(id).ok_or(ApiError::NotFound)?;
+    req.state.accounts.revoke_api_token(user, id).await?;
+    Ok(no_content())
+}
+
+// ----- tasks -----
+
+fn task_ref(segment: &str) -> Result<TaskRef, ApiError> {
+    TaskRef::parse(segment).ok_or(ApiError::NotFound)
+}
+
+fn precondition(req: &Request<'_>) -> Precondition {
+    Precondition::from_if_match(req.header(IF_MATCH))
+}
+
+pub(super) async fn list_tasks(req: &Request<'_>, user: UserId) -> Answer {
+    let query = ListQuery::parse(req.query).map_err(|e| ApiError::InvalidQuery(e.0))?;
+    let fingerprint = query.fingerprint();
+    let cursors = &req.state.cursors;
+    let after = match &query.cursor {
+        Some(cursor) => Some(cursors.open(user, &fingerprint, cursor).ok_or_else(|| {
+            ApiError::InvalidQuery("the cursor is not valid for this query".into())
+        })?),
+        None => None,
+    };
+    let page = req.state.store.tasks_of(user).list(&query, after.as_ref()).await?;
+    let next_cursor = page.next.map(|position| cursors.seal(user, &fingerprint, &position));
+    Ok(json(StatusCode::OK, &Page { tasks: page.tasks, next_cursor }))
+}
+
+pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> Answer {
+    let body = required(body)?;
+    let tasks = req.state.store.tasks_of(user);
+    let max = req.state.config.max_tasks_per_user;
+    let draft = match TaskDraft::from_json(&body) {
+        Ok(draft) => draft,
+        // The limit answers before validation does.
+        Err(errors) if tasks.count().await? >= max => {
+            drop(errors);
+            return Err(ApiError::TaskLimitReached);
+        }
+        Err(errors) => return Err(errors.into()),
+    };
+    let task = tasks.create(draft, max).await?;
+    let mut response = task_response(StatusCode::CREATED, &task);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
+    let task = req.state.store.tasks_of(user).get(task_ref(id)?).await?.ok_or(ApiError::NotFound)?;
+    Ok(task_response(StatusCode::OK, &task))
+}
+
+pub(super) async fn replace_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
+    let body = required(body)?;
+    let patch = TaskDraft::from_json(&body).map(TaskDraft::into_patch);
+    change_task(req, user, id, patch).await
+}
+
+pub(super) async fn update_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
+    let body = required(body)?;
+    change_task(req, user, id, TaskPatch::from_json(&body)).await
+}
+
+/// PUT and PATCH: 404 before 422 before 412.
+async fn change_task(
+    req: &Request<'_>,
+    user: UserId,
+    id: &str,
+    patch: Result<TaskPatch, ValidationErrors>,
+) -> Answer {
+    let tasks = req.state.store.tasks_of(user);
+    let task = task_ref(id)?;
+    let patch = match patch {
+        Ok(patch) => patch,
+        Err(errors) => {
+            tasks.get(task).await?.ok_or(ApiError::NotFound)?;
+            return Err(errors.into());
+        }
+    };
+    let task = tasks.update(task, patch, &precondition(req)).await?;
+    Ok(task_response(StatusCode::OK, &task))
+}
+
+pub(super) async fn delete_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
+    req.state.store.tasks_of(user).delete(task_ref(id)?, &precondition(req)).await?;
+    Ok(no_content())
+}
+
+// ----- operations -----
+
+pub(super) fn health() -> Response<Bytes> {
+    json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+pub(super) async fn ready(req: &Request<'_>) -> Answer {
+    req.state.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::NotReady
+    })?;
+    Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
+}
+
+pub(super) fn metrics(req: &Request<'_>) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(req.state.metrics.render()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+pub(super) fn openapi() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from_static(OPENAPI));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

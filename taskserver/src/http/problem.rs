@@ -1,0 +1,294 @@
+//! Every error the API answers, as one type, mapped to RFC 9457
+//! `application/problem+json` in one place.
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use serde::Serialize;
+use taskcore::auth::AuthError;
+use taskcore::{StoreError, ValidationErrors};
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such route, or no such task/token for this user: one identical body.
+    #[error("not found")]
+    NotFound,
+    /// A known path with a method it does not serve; the `Allow` value.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// Too many attempts; seconds to wait.
+    #[error("rate limited")]
+    RateLimited(u64),
+    /// No bearer token.
+    #[error("missing token")]
+    MissingToken,
+    /// A bearer token that is not valid.
+    #[error("invalid token")]
+    InvalidToken,
+    /// Wrong email or password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A refresh token that is not valid.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// Registration is closed on this server.
+    #[error("registration closed")]
+    RegistrationClosed,
+    /// API tokens may not do this.
+    #[error("api token not allowed")]
+    ApiTokenNotAllowed,
+    /// The user has as many tasks as allowed.
+    #[error("task limit reached")]
+    TaskLimitReached,
+    /// A CORS preflight from an origin that is not allowed.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// The body is not a JSON object.
+    #[error("malformed json: {0}")]
+    MalformedJson(String),
+    /// A bad query parameter or cursor.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// The body is over 64 KiB.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body is not JSON by its content type.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Fields broke the rules.
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// The email is registered already.
+    #[error("email taken")]
+    EmailTaken,
+    /// `If-Match` did not match.
+    #[error("version mismatch")]
+    VersionMismatch,
+    /// The password-hashing pool is full.
+    #[error("overloaded")]
+    Overloaded,
+    /// The store does not answer.
+    #[error("not ready")]
+    NotReady,
+    /// A failure of ours; the message goes to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a ValidationErrors>,
+}
+
+impl ApiError {
+    /// Status, code, title and the default detail.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::NotFound => (S::NOT_FOUND, "not_found", "Not Found", "The resource does not exist."),
+            Self::MethodNotAllowed(_) => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method Not Allowed",
+                "This path does not support this method; see the Allow header.",
+            ),
+            Self::RateLimited(_) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too Many Requests",
+                "Too many attempts; retry after the time in the Retry-After header.",
+            ),
+            Self::MissingToken => (
+                S::UNAUTHORIZED,
+                "missing_token",
+                "Unauthorized",
+                "This endpoint needs an Authorization: Bearer token.",
+            ),
+            Self::InvalidToken => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "Unauthorized",
+                "The bearer token is invalid, expired or revoked.",
+            ),
+            Self::InvalidCredentials => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "Unauthorized",
+                "The email or password is wrong.",
+            ),
+            Self::InvalidRefreshToken => (
+                S::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "Unauthorized",
+                "The refresh token is invalid, expired or already used; log in again.",
+            ),
+            Self::RegistrationClosed => (
+                S::FORBIDDEN,
+                "registration_closed",
+                "Forbidden",
+                "This server does not accept new registrations.",
+            ),
+            Self::ApiTokenNotAllowed => (
+                S::FORBIDDEN,
+                "api_token_not_allowed",
+                "Forbidden",
+                "API tokens cannot do this; use a login session.",
+            ),
+            Self::TaskLimitReached => (
+                S::FORBIDDEN,
+                "task_limit_reached",
+                "Forbidden",
+                "You have as many tasks as this server allows; delete some first.",
+            ),
+            Self::OriginNotAllowed => (
+                S::FORBIDDEN,
+                "origin_not_allowed",
+                "Forbidden",
+                "This origin is not allowed to call the API.",
+            ),
+            Self::MalformedJson(_) => (
+                S::BAD_REQUEST,
+                "malformed_json",
+                "Bad Request",
+                "The body must be a JSON object.",
+            ),
+            Self::InvalidQuery(_) => (
+                S::BAD_REQUEST,
+                "invalid_query",
+                "Bad Request",
+                "A query parameter is invalid.",
+            ),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload Too Large",
+                "The body is larger than 65536 bytes.",
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported Media Type",
+                "Send the body as application/json.",
+            ),
+            Self::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Unprocessable Entity",
+                "Some fields are invalid; see errors.",
+            ),
+            Self::EmailTaken => (
+                S::CONFLICT,
+                "email_taken",
+                "Conflict",
+                "An account with this email already exists.",
+            ),
+            Self::VersionMismatch => (
+                S::PRECONDITION_FAILED,
+                "version_mismatch",
+                "Precondition Failed",
+                "The task has changed since that version (If-Match); fetch it again.",
+            ),
+            Self::Overloaded => (
+                S::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Service Unavailable",
+                "The server is busy; retry after the time in the Retry-After header.",
+            ),
+            Self::NotReady => (
+                S::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "Service Unavailable",
+                "The store is not answering.",
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+                "Something went wrong on our side.",
+            ),
+        }
+    }
+
+    /// The problem+json response, with the headers the SPEC asks for.
+    pub fn into_response(self) -> Response<Bytes> {
+        let (status, code, title, default_detail) = self.parts();
+        let detail = match &self {
+            Self::MalformedJson(d) | Self::InvalidQuery(d) => d.as_str(),
+            _ => default_detail,
+        };
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let errors = match &self {
+            Self::Validation(e) => Some(e),
+            _ => None,
+        };
+        let problem = Problem { kind: "about:blank", title, status: status.as_u16(), detail, code, errors };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = Response::new(Bytes::from(body));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        match &self {
+            Self::MissingToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::InvalidToken => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            }
+            Self::MethodNotAllowed(allow) => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::RateLimited(secs) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from((*secs).max(1)));
+            }
+            Self::Overloaded => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::VersionMismatch => Self::VersionMismatch,
+            StoreError::TaskLimitReached => Self::TaskLimitReached,
+            other @ (StoreError::Incompatible(_) | StoreError::Backend(_)) => {
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => Self::InvalidCredentials,
+            AuthError::EmailTaken => Self::EmailTaken,
+            AuthError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            AuthError::InvalidToken => Self::InvalidToken,
+            AuthError::Overloaded => Self::Overloaded,
+            AuthError::Store(s) => s.into(),
+            AuthError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Validation(e)
+    }
+}

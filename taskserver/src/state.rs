@@ -1,0 +1,67 @@
+//! What every request shares: the store, accounts, limits, metrics, config.
+
+use crate::config::Config;
+use crate::http::metrics::Metrics;
+use crate::ratelimit::AuthLimits;
+use std::ops::Deref;
+use std::sync::Arc;
+use taskcore::TaskStore;
+use taskcore::auth::cursor::CursorCodec;
+use taskcore::auth::password::HashingPool;
+use taskcore::auth::{Accounts, AuthSettings, tokens};
+
+/// Password hashes that may wait for a worker before new ones are refused (503).
+const HASH_QUEUE: usize = 64;
+
+/// The state behind [`routes`](crate::routes): cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The shared parts of [`AppState`].
+pub struct Shared {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn TaskStore>,
+    pub(crate) accounts: Accounts,
+    pub(crate) cursors: CursorCodec,
+    pub(crate) limits: AuthLimits,
+    pub(crate) metrics: Metrics,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State over an open store. The JWT secret is the configured one, or
+    /// the one kept in the store (generated on first start).
+    pub async fn new(config: Config, store: Arc<dyn TaskStore>) -> Result<Self, taskcore::StoreError> {
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.0.as_bytes().to_vec(),
+            None => store.jwt_secret(&tokens::new_jwt_secret).await?,
+        };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hashing = HashingPool::new(workers, HASH_QUEUE);
+        let settings = AuthSettings {
+            token_ttl: config.token_ttl,
+            refresh_ttl: config.refresh_ttl,
+            refresh_reuse_grace: config.refresh_reuse_grace,
+        };
+        let accounts = Accounts::new(store.clone(), &secret, hashing, settings);
+        Ok(Self(Arc::new(Shared {
+            cursors: CursorCodec::new(&secret),
+            limits: AuthLimits::new(config.auth_rate_limit == crate::config::Switch::On),
+            metrics: Metrics::default(),
+            accounts,
+            store,
+            config,
+        })))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.0.store
+    }
+}
