@@ -85,13 +85,13 @@ impl Config {
 
     /// Checks what flags alone cannot: one sentence per problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(secret) = &self.jwt_secret {
-            if secret.0.len() < MIN_SECRET_BYTES {
-                return Err(ConfigError(format!(
-                    "the JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
-                    secret.0.len()
-                )));
-            }
+        if let Some(secret) = &self.jwt_secret
+            && secret.0.len() < MIN_SECRET_BYTES
+        {
+            return Err(ConfigError(format!(
+                "the JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
+                secret.0.len()
+            )));
         }
         if self.token_ttl < Duration::from_secs(1) {
             return Err(ConfigError("--token-ttl must be at least 1s".into()));
@@ -100,7 +100,9 @@ impl Config {
             return Err(ConfigError("--refresh-ttl must be at least 1s".into()));
         }
         if self.max_tasks_per_user == 0 {
-            return Err(ConfigError("--max-tasks-per-user must be at least 1".into()));
+            return Err(ConfigError(
+                "--max-tasks-per-user must be at least 1".into(),
+            ));
         }
         if let Some(bad) = self.cors_origins.iter().find(|o| !valid_origin(o)) {
             return Err(ConfigError(format!(
@@ -112,7 +114,9 @@ impl Config {
 }
 
 fn valid_origin(origin: &str) -> bool {
-    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
     matches!(rest, Some(host) if !host.is_empty() && !host.contains('/'))
 }
 
@@ -171,7 +175,9 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let network: IpAddr = addr.parse().map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
@@ -189,11 +195,15 @@ impl Cidr {
         let ip = canonical(ip);
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -214,7 +224,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 15m, 30d or 10s ({e})"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 15m, 30d or 10s ({e})"))
 }
 
 #[cfg(test)]
@@ -226,8 +237,16 @@ mod tests {
         let net = Cidr::parse("10.1.0.0/16").expect("valid");
         assert!(net.contains("10.1.200.3".parse().expect("ip")));
         assert!(!net.contains("10.2.0.1".parse().expect("ip")));
-        assert!(Cidr::parse("::1").expect("valid").contains("::1".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0").expect("valid").contains("8.8.8.8".parse().expect("ip")));
+        assert!(
+            Cidr::parse("::1")
+                .expect("valid")
+                .contains("::1".parse().expect("ip"))
+        );
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .expect("valid")
+                .contains("8.8.8.8".parse().expect("ip"))
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
     }
 
@@ -235,6 +254,12 @@ mod tests {
     fn short_secrets_are_refused() {
         let mut config = Config::with_data_dir("/tmp/x");
         config.jwt_secret = Some(Secret("short".into()));
-        assert!(config.validate().unwrap_err().0.contains("at least 32 bytes"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("at least 32 bytes")
+        );
     }
 }

@@ -32,7 +32,9 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr
     if !is_trusted(peer) {
         return peer;
     }
-    let Some(header) = forwarded_for else { return peer };
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
     let mut client = peer;
     for hop in header.rsplit(',') {
         match hop.trim().parse::<IpAddr>() {
@@ -58,7 +60,11 @@ struct Window<K> {
 
 impl<K: Eq + Hash + Clone> Window<K> {
     fn new(limit: u32, period: Duration) -> Self {
-        Self { limit, period, entries: Mutex::new(HashMap::new()) }
+        Self {
+            limit,
+            period,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Seconds to wait if `key` is at its limit now.
@@ -76,10 +82,10 @@ impl<K: Eq + Hash + Clone> Window<K> {
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
             let period = self.period;
             entries.retain(|_, (start, _)| now.saturating_duration_since(*start) < period);
-            if entries.len() >= MAX_ENTRIES {
-                if let Some(victim) = entries.keys().next().cloned() {
-                    entries.remove(&victim);
-                }
+            if entries.len() >= MAX_ENTRIES
+                && let Some(victim) = entries.keys().next().cloned()
+            {
+                entries.remove(&victim);
             }
         }
         let entry = entries.entry(key.clone()).or_insert((now, 0));
@@ -117,7 +123,9 @@ impl AuthLimits {
         if !self.enabled {
             return Ok(());
         }
-        self.per_client.hit(&client, Instant::now()).map_or(Ok(()), Err)
+        self.per_client
+            .hit(&client, Instant::now())
+            .map_or(Ok(()), Err)
     }
 
     /// Whether logins for `email` from `client` are blocked by past failures.
@@ -127,7 +135,10 @@ impl AuthLimits {
         }
         let now = Instant::now();
         let pair = (email.to_string(), client);
-        match (self.failures_per_email_client.blocked(&pair, now), self.failures_per_email.blocked(&email.to_string(), now)) {
+        match (
+            self.failures_per_email_client.blocked(&pair, now),
+            self.failures_per_email.blocked(&email.to_string(), now),
+        ) {
             (None, None) => Ok(()),
             (a, b) => Err(a.unwrap_or(0).max(b.unwrap_or(0))),
         }
@@ -139,7 +150,8 @@ impl AuthLimits {
             return;
         }
         let now = Instant::now();
-        self.failures_per_email_client.hit(&(email.to_string(), client), now);
+        self.failures_per_email_client
+            .hit(&(email.to_string(), client), now);
         self.failures_per_email.hit(&email.to_string(), now);
     }
 }
@@ -155,16 +167,34 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
-        assert_eq!(client_address(ip("1.2.3.4"), Some("9.9.9.9"), &trusted), ip("1.2.3.4"));
-        assert_eq!(client_address(ip("10.0.0.1"), Some("9.9.9.9, 5.5.5.5, 10.0.0.2"), &trusted), ip("5.5.5.5"));
-        assert_eq!(client_address(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("1.2.3.4"), Some("9.9.9.9"), &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), Some("9.9.9.9, 5.5.5.5, 10.0.0.2"), &trusted),
+            ip("5.5.5.5")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.1"), None, &trusted),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn ipv6_counts_per_64() {
-        assert_eq!(ClientKey::of(ip("2001:db8::1")), ClientKey::of(ip("2001:db8::ffff")));
-        assert_ne!(ClientKey::of(ip("2001:db8::1")), ClientKey::of(ip("2001:db8:0:1::1")));
-        assert_eq!(ClientKey::of(ip("::ffff:1.2.3.4")), ClientKey::of(ip("1.2.3.4")));
+        assert_eq!(
+            ClientKey::of(ip("2001:db8::1")),
+            ClientKey::of(ip("2001:db8::ffff"))
+        );
+        assert_ne!(
+            ClientKey::of(ip("2001:db8::1")),
+            ClientKey::of(ip("2001:db8:0:1::1"))
+        );
+        assert_eq!(
+            ClientKey::of(ip("::ffff:1.2.3.4")),
+            ClientKey::of(ip("1.2.3.4"))
+        );
     }
 
     #[test]
@@ -179,7 +209,9 @@ mod tests {
             assert!(limits.login_allowed("a@x.org", client).is_ok());
             limits.login_failed("a@x.org", client);
         }
-        let wait = limits.login_allowed("a@x.org", client).expect_err("blocked");
+        let wait = limits
+            .login_allowed("a@x.org", client)
+            .expect_err("blocked");
         assert!(wait > 800 && wait <= 900);
         assert!(limits.login_allowed("b@x.org", client).is_ok());
     }

@@ -85,19 +85,23 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Store(e.to_string()))?
         .map_err(|e| StartError::Store(e.to_string()))?;
     let store: Arc<dyn TaskStore> = Arc::new(store);
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind {
-        addr: config.listen,
-        reason: match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the address is already in use".into(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-            _ => e.to_string(),
-        },
-    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Bind {
+            addr: config.listen,
+            reason: match e.kind() {
+                std::io::ErrorKind::AddrInUse => "the address is already in use".into(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+                _ => e.to_string(),
+            },
+        })?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind {
         addr: config.listen,
         reason: e.to_string(),
     })?;
-    let state = AppState::new(config, store.clone()).await.map_err(|e| StartError::Store(e.to_string()))?;
+    let state = AppState::new(config, store.clone())
+        .await
+        .map_err(|e| StartError::Store(e.to_string()))?;
     let hashing = state.accounts.hashing().clone();
     tokio::spawn(async move { hashing.warm_up().await });
 
@@ -105,7 +109,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let serving = tokio::spawn(accept_loop(listener, state, stopped));
     let pruning = tokio::spawn(prune_sessions(store.clone()));
     tracing::info!(%addr, "listening");
-    Ok(RunningServer { addr, stop: Some(stop), serving, pruning, store })
+    Ok(RunningServer {
+        addr,
+        stop: Some(stop),
+        serving,
+        pruning,
+        store,
+    })
 }
 
 async fn prune_sessions(store: Arc<dyn TaskStore>) {
@@ -121,10 +131,14 @@ async fn prune_sessions(store: Arc<dyn TaskStore>) {
 }
 
 /// The binary's filter: the API, with every other path a problem+json 404.
-fn app(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
-    crate::routes(state).recover(|_| async {
-        Ok::<_, std::convert::Infallible>(ApiError::NotFound.into_response().map(Into::into))
-    }).unify()
+fn app(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    crate::routes(state)
+        .recover(|_| async {
+            Ok::<_, std::convert::Infallible>(ApiError::NotFound.into_response().map(Into::into))
+        })
+        .unify()
 }
 
 async fn accept_loop(listener: TcpListener, state: AppState, mut stopped: oneshot::Receiver<()>) {
@@ -145,10 +159,12 @@ async fn accept_loop(listener: TcpListener, state: AppState, mut stopped: onesho
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let with_peer = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(PeerAddr(peer));
-            hyper::service::Service::call(&service, request)
-        });
+        let with_peer = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                hyper::service::Service::call(&service, request)
+            },
+        );
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
@@ -161,7 +177,10 @@ async fn accept_loop(listener: TcpListener, state: AppState, mut stopped: onesho
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some requests were still running after {DRAIN_TIMEOUT:?}; stopping anyway");
     }
 }

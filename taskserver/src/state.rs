@@ -37,7 +37,10 @@ impl Deref for AppState {
 impl AppState {
     /// State over an open store. The JWT secret is the configured one, or
     /// the one kept in the store (generated on first start).
-    pub async fn new(config: Config, store: Arc<dyn TaskStore>) -> Result<Self, taskcore::StoreError> {
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn TaskStore>,
+    ) -> Result<Self, taskcore::StoreError> {
         let secret = match &config.jwt_secret {
             Some(secret) => secret.0.as_bytes().to_vec(),
             None => store.jwt_secret(&tokens::new_jwt_secret).await?,

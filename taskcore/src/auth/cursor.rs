@@ -54,7 +54,10 @@ impl CursorCodec {
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut sealed = sealed.to_vec();
         let aad = associated_data(owner, fingerprint);
-        let plain = self.key.open_in_place(nonce, Aad::from(aad.as_slice()), &mut sealed).ok()?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad.as_slice()), &mut sealed)
+            .ok()?;
         serde_json::from_slice(plain).ok()
     }
 }
@@ -75,7 +78,10 @@ mod tests {
     fn cursors_open_only_for_their_owner_and_query() {
         let codec = CursorCodec::new(b"0123456789abcdef0123456789abcdef");
         let owner = UserId::generate();
-        let position = Position { key: SortKey::Title("milk".into()), id: TaskId::generate() };
+        let position = Position {
+            key: SortKey::Title("milk".into()),
+            id: TaskId::generate(),
+        };
         let cursor = codec.seal(owner, "sort=title", &position);
         assert!(!cursor.contains("milk"));
         assert_eq!(codec.open(owner, "sort=title", &cursor), Some(position));

@@ -14,7 +14,7 @@ use password::{HashingPool, PasswordError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokens::{AccessTokens, API_TOKEN_PREFIX};
+use tokens::{API_TOKEN_PREFIX, AccessTokens};
 
 /// A session ends at most this long after its login, however often it is refreshed.
 pub const SESSION_MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -131,7 +131,12 @@ impl Accounts {
         hashing: HashingPool,
         settings: AuthSettings,
     ) -> Self {
-        Self { store, tokens: AccessTokens::new(secret), hashing, settings }
+        Self {
+            store,
+            tokens: AccessTokens::new(secret),
+            hashing,
+            settings,
+        }
     }
 
     /// The password-hashing pool.
@@ -154,7 +159,11 @@ impl Accounts {
     }
 
     /// Logs in. An unknown email costs the same work as a wrong password.
-    pub async fn login(&self, email: Option<Email>, password: Password) -> Result<Session, AuthError> {
+    pub async fn login(
+        &self,
+        email: Option<Email>,
+        password: Password,
+    ) -> Result<Session, AuthError> {
         let credentials = match &email {
             Some(email) => self.store.credentials(email).await?,
             None => None,
@@ -199,12 +208,19 @@ impl Accounts {
     }
 
     /// Ends the caller's session, and the session of `refresh_token` if given.
-    pub async fn logout(&self, session: SessionId, refresh_token: Option<&str>) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        session: SessionId,
+        refresh_token: Option<&str>,
+    ) -> Result<(), AuthError> {
         self.store.revoke_session(session).await?;
-        if let Some(token) = refresh_token {
-            if let Some(other) = self.store.session_of_refresh(&tokens::token_hash(token)).await? {
-                self.store.revoke_session(other.id).await?;
-            }
+        if let Some(token) = refresh_token
+            && let Some(other) = self
+                .store
+                .session_of_refresh(&tokens::token_hash(token))
+                .await?
+        {
+            self.store.revoke_session(other.id).await?;
         }
         Ok(())
     }
@@ -220,13 +236,20 @@ impl Accounts {
                 .await?
                 .ok_or(AuthError::InvalidToken)?;
             self.store.touch_api_token(id, user, now).await?;
-            return Ok(Principal { user, via: Credential::ApiToken(id) });
+            return Ok(Principal {
+                user,
+                via: Credential::ApiToken(id),
+            });
         }
-        let claims = self.tokens.verify(bearer).map_err(|_| AuthError::InvalidToken)?;
+        let claims = self
+            .tokens
+            .verify(bearer)
+            .map_err(|_| AuthError::InvalidToken)?;
         match self.store.session(claims.sid, now).await? {
-            Some(session) if session.user_id == claims.sub => {
-                Ok(Principal { user: claims.sub, via: Credential::Session(claims.sid) })
-            }
+            Some(session) if session.user_id == claims.sub => Ok(Principal {
+                user: claims.sub,
+                via: Credential::Session(claims.sid),
+            }),
             _ => Err(AuthError::InvalidToken),
         }
     }
@@ -272,7 +295,10 @@ impl Accounts {
 
     /// Revokes one of the user's API tokens.
     pub async fn revoke_api_token(&self, user: UserId, id: ApiTokenId) -> Result<(), AuthError> {
-        Ok(self.store.revoke_api_token(user, id, Timestamp::now()).await?)
+        Ok(self
+            .store
+            .revoke_api_token(user, id, Timestamp::now())
+            .await?)
     }
 
     async fn start_session(&self, user: User) -> Result<Session, AuthError> {

@@ -2,8 +2,8 @@
 //! memory or starve the async runtime.
 
 use crate::domain::Password;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::sync::{Arc, LazyLock};
 use tokio::sync::Semaphore;
 
@@ -18,7 +18,9 @@ pub fn hash_password(password: &Password) -> Result<String, PasswordError> {
 /// Verifies a password against a PHC string (the comparison is constant-time).
 /// A malformed stored hash verifies nothing.
 pub fn verify_password(password: &Password, phc: &str) -> bool {
-    Argon2::default().verify_password(password.expose().as_bytes(), phc).is_ok()
+    Argon2::default()
+        .verify_password(password.expose().as_bytes(), phc)
+        .is_ok()
 }
 
 /// A hash of a random password, made once: verifying against it costs what a
@@ -93,8 +95,15 @@ impl HashingPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _admitted = self.admission.try_acquire().map_err(|_| PasswordError::Overloaded)?;
-        let _slot = self.workers.acquire().await.map_err(|_| PasswordError::Overloaded)?;
+        let _admitted = self
+            .admission
+            .try_acquire()
+            .map_err(|_| PasswordError::Overloaded)?;
+        let _slot = self
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Overloaded)?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| PasswordError::Hashing(e.to_string()))
@@ -113,7 +122,10 @@ mod tests {
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b);
         assert!(verify_password(&password, &a));
-        assert!(!verify_password(&Password::parse("wrong horse").expect("valid"), &a));
+        assert!(!verify_password(
+            &Password::parse("wrong horse").expect("valid"),
+            &a
+        ));
         assert!(!verify_password(&password, "not a hash"));
         assert!(!dummy_verify(&password));
     }
@@ -121,9 +133,16 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_says_overloaded() {
         let pool = HashingPool::new(1, 0);
-        let held = pool.admission.clone().try_acquire_owned().expect("one slot");
+        let held = pool
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .expect("one slot");
         let password = Password::parse("correct horse").expect("valid");
-        assert!(matches!(pool.hash(password.clone()).await, Err(PasswordError::Overloaded)));
+        assert!(matches!(
+            pool.hash(password.clone()).await,
+            Err(PasswordError::Overloaded)
+        ));
         drop(held);
         assert!(pool.hash(password).await.is_ok());
     }

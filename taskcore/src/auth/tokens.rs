@@ -118,7 +118,10 @@ pub fn new_refresh_token() -> String {
 
 /// A new API token: `tsk_` and 256 random bits, base64url.
 pub fn new_api_token() -> String {
-    format!("{API_TOKEN_PREFIX}{}", encode_base64(&random_bytes::<TOKEN_BYTES>()))
+    format!(
+        "{API_TOKEN_PREFIX}{}",
+        encode_base64(&random_bytes::<TOKEN_BYTES>())
+    )
 }
 
 /// A new JWT secret: 64 random bytes.
@@ -144,13 +147,20 @@ mod tests {
     fn tokens_round_trip_and_foreign_ones_fail() {
         let keys = AccessTokens::new(SECRET);
         let (user, sid) = (UserId::generate(), SessionId::generate());
-        let token = keys.issue(user, sid, Timestamp::now(), Duration::from_secs(60)).expect("issue");
+        let token = keys
+            .issue(user, sid, Timestamp::now(), Duration::from_secs(60))
+            .expect("issue");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!((claims.sub, claims.sid), (user, sid));
         let other = AccessTokens::new(b"another-secret-another-secret-xx");
         assert!(other.verify(&token).is_err());
         let expired = keys
-            .issue(user, sid, Timestamp::from_micros(0).expect("epoch"), Duration::from_secs(60))
+            .issue(
+                user,
+                sid,
+                Timestamp::from_micros(0).expect("epoch"),
+                Duration::from_secs(60),
+            )
             .expect("issue");
         assert!(keys.verify(&expired).is_err());
         assert!(keys.verify("garbage").is_err());

@@ -106,7 +106,17 @@ mod tests {
     #[test]
     fn task_refs_accept_only_canonical_forms() {
         assert_eq!(TaskRef::parse("7"), Some(TaskRef::Number(7)));
-        for bad in ["0", "007", "-1", "+1", "abc", "", "#7", "1.0", "99999999999999999999"] {
+        for bad in [
+            "0",
+            "007",
+            "-1",
+            "+1",
+            "abc",
+            "",
+            "#7",
+            "1.0",
+            "99999999999999999999",
+        ] {
             assert_eq!(TaskRef::parse(bad), None, "{bad}");
         }
         let id = TaskId::generate();

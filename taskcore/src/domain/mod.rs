@@ -10,12 +10,12 @@ mod validation;
 
 pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId};
 pub use query::{
-    LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort,
-    SortField, SortKey, StatusFilter, TaskPage,
+    LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort, SortField,
+    SortKey, StatusFilter, TaskPage,
 };
 pub use task::{
-    DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Task, TaskDraft,
-    TaskPatch, Tags, Title,
+    DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task, TaskDraft,
+    TaskPatch, Title,
 };
 pub use time::Timestamp;
 pub use user::{Credentials, EMAIL_MAX, Email, PASSWORD_MAX, PASSWORD_MIN, Password, User};

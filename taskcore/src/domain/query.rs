@@ -154,7 +154,9 @@ impl ListQuery {
                 _ => continue,
             };
             if std::mem::replace(&mut seen[slot], true) {
-                return Err(QueryError(format!("the parameter `{key}` is given more than once")));
+                return Err(QueryError(format!(
+                    "the parameter `{key}` is given more than once"
+                )));
             }
             let bad = |what: &str| QueryError(format!("`{key}` {what}"));
             match slot {
@@ -200,7 +202,10 @@ impl ListQuery {
         };
         status_ok
             && self.priority.is_none_or(|p| task.priority == p)
-            && self.tag.as_ref().is_none_or(|t| task.tags.iter().any(|x| x == t))
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| task.tags.iter().any(|x| x == t))
             && self.q.as_ref().is_none_or(|q| {
                 task.title.to_lowercase().contains(q.as_str())
                     || task.description.to_lowercase().contains(q.as_str())
@@ -310,7 +315,9 @@ pub enum Precondition {
 impl Precondition {
     /// Parses an `If-Match` header value (absent is [`Precondition::None`]).
     pub fn from_if_match(header: Option<&str>) -> Self {
-        let Some(header) = header else { return Self::None };
+        let Some(header) = header else {
+            return Self::None;
+        };
         if header.trim() == "*" {
             return Self::Any;
         }
@@ -355,7 +362,13 @@ mod tests {
         assert_eq!((q.q, q.tag), (None, None));
         let q = ListQuery::parse("q=MiLK&sort=-due").expect("valid");
         assert_eq!(q.q.as_deref(), Some("milk"));
-        assert_eq!(q.sort, Sort { field: SortField::Due, descending: true });
+        assert_eq!(
+            q.sort,
+            Sort {
+                field: SortField::Due,
+                descending: true
+            }
+        );
     }
 
     #[test]

@@ -84,11 +84,11 @@ impl Task {
         if let Some(tags) = patch.tags {
             self.tags = tags.0;
         }
-        if let Some(completed) = patch.completed {
-            if completed != self.completed {
-                self.completed = completed;
-                self.completed_at = completed.then_some(now);
-            }
+        if let Some(completed) = patch.completed
+            && completed != self.completed
+        {
+            self.completed = completed;
+            self.completed_at = completed.then_some(now);
         }
         let changed = *self != before;
         if changed {
@@ -100,7 +100,9 @@ impl Task {
 }
 
 /// How important a task is; ascending order is none, low, medium, high.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// No priority (the default).
@@ -185,8 +187,14 @@ impl Description {
         if char_len(raw) > DESCRIPTION_MAX {
             return Err(format!("must be at most {DESCRIPTION_MAX} characters"));
         }
-        if raw.chars().any(|c| is_control(c) && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err("must not contain control characters other than line feed, carriage return and tab".into());
+        if raw
+            .chars()
+            .any(|c| is_control(c) && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(
+                "must not contain control characters other than line feed, carriage return and tab"
+                    .into(),
+            );
         }
         Ok(Self(raw.to_string()))
     }
@@ -231,7 +239,10 @@ impl Tags {
             }
         }
         if tags.len() > TAGS_MAX {
-            errors.push("tags", format!("must hold at most {TAGS_MAX} distinct tags"));
+            errors.push(
+                "tags",
+                format!("must hold at most {TAGS_MAX} distinct tags"),
+            );
         }
         errors.into_result(|| Self(tags))
     }
@@ -277,7 +288,10 @@ impl TaskDraft {
     /// Validates a JSON request body. Unknown fields, wrong types and broken
     /// rules are all reported, each with its field.
     pub fn from_json(body: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let ParsedFields { mut patch, mut errors } = parse_fields(body);
+        let ParsedFields {
+            mut patch,
+            mut errors,
+        } = parse_fields(body);
         let title = patch.title.take();
         if title.is_none() && !body.contains_key("title") {
             errors.push("title", "is required");
@@ -415,7 +429,10 @@ mod tests {
     fn title_limits_are_exact_and_count_characters() {
         assert!(Title::parse(&"é".repeat(200)).is_ok());
         assert!(Title::parse(&"é".repeat(201)).is_err());
-        assert_eq!(Title::parse("  Buy milk \n").expect("valid").as_str(), "Buy milk");
+        assert_eq!(
+            Title::parse("  Buy milk \n").expect("valid").as_str(),
+            "Buy milk"
+        );
         assert!(Title::parse("   ").is_err());
         assert!(Title::parse("a\u{7f}b").is_err());
     }
@@ -460,13 +477,24 @@ mod tests {
     #[test]
     fn apply_moves_version_only_on_change() {
         let now = Timestamp::now();
-        let mut task = Task::new(TaskId::generate(), 1, TaskDraft::new("a").expect("valid"), now);
+        let mut task = Task::new(
+            TaskId::generate(),
+            1,
+            TaskDraft::new("a").expect("valid"),
+            now,
+        );
         assert!(!task.apply(TaskPatch::default(), now));
         assert_eq!(task.version, 1);
-        let patch = TaskPatch { completed: Some(true), ..Default::default() };
+        let patch = TaskPatch {
+            completed: Some(true),
+            ..Default::default()
+        };
         assert!(task.apply(patch, now));
         assert_eq!((task.version, task.completed_at), (2, Some(now)));
-        let patch = TaskPatch { completed: Some(false), ..Default::default() };
+        let patch = TaskPatch {
+            completed: Some(false),
+            ..Default::default()
+        };
         assert!(task.apply(patch, now));
         assert_eq!(task.completed_at, None);
     }

@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").expect("valid").as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").expect("valid").as_str(),
+            "ada@example.com"
+        );
         for bad in ["", "ada", "@x.org", "ada@", "a b@x.org", "a@b@c", "a@.x"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
@@ -124,6 +127,9 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"p".repeat(128)).is_ok());
         assert!(Password::parse(&"p".repeat(129)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-123").expect("valid")), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-123").expect("valid")),
+            "Password(***)"
+        );
     }
 }

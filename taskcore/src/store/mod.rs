@@ -175,7 +175,8 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<Option<SessionInfo>, StoreError>;
 
     /// The session a refresh token belongs to, if it still exists.
-    async fn session_of_refresh(&self, hash: &TokenHash) -> Result<Option<SessionInfo>, StoreError>;
+    async fn session_of_refresh(&self, hash: &TokenHash)
+    -> Result<Option<SessionInfo>, StoreError>;
 
     /// Rotates a refresh token, detecting reuse. Atomic.
     async fn refresh(&self, request: RefreshRequest) -> Result<RefreshOutcome, StoreError>;
@@ -199,12 +200,19 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<Option<(ApiTokenId, UserId)>, StoreError>;
 
     /// Notes that a token was used (not necessarily durably: it may lag).
-    async fn touch_api_token(&self, id: ApiTokenId, user: UserId, at: Timestamp)
-    -> Result<(), StoreError>;
+    async fn touch_api_token(
+        &self,
+        id: ApiTokenId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// A user's live API tokens, oldest first.
-    async fn api_tokens(&self, user: UserId, now: Timestamp)
-    -> Result<Vec<ApiTokenInfo>, StoreError>;
+    async fn api_tokens(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiTokenInfo>, StoreError>;
 
     /// Revokes one of the user's tokens; [`StoreError::NotFound`] if it is
     /// not theirs, already revoked, or expired.
@@ -309,11 +317,17 @@ impl UserTasks<'_> {
         patch: TaskPatch,
         precondition: &Precondition,
     ) -> Result<Task, StoreError> {
-        self.store.update_task(self.owner, task, patch, precondition).await
+        self.store
+            .update_task(self.owner, task, patch, precondition)
+            .await
     }
 
     /// Deletes a task; see [`TaskStore::delete_task`].
-    pub async fn delete(&self, task: TaskRef, precondition: &Precondition) -> Result<(), StoreError> {
+    pub async fn delete(
+        &self,
+        task: TaskRef,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
         self.store.delete_task(self.owner, task, precondition).await
     }
 

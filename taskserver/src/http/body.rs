@@ -20,11 +20,22 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Checks `Content-Type`: absent, `application/json` or `application/*+json` are JSON.
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), ApiError> {
-    let Some(value) = content_type else { return Ok(()) };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(value) = content_type else {
+        return Ok(());
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let json = essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if json { Ok(()) } else { Err(ApiError::UnsupportedMediaType) }
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (whether or
@@ -41,7 +52,8 @@ where
         let mut stream = std::pin::pin!(stream);
         let mut body = BytesMut::with_capacity(content_length.unwrap_or(0) as usize);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
+            let chunk =
+                chunk.map_err(|_| ApiError::MalformedJson("the body could not be read".into()))?;
             if body.len() + chunk.remaining() > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
             }
@@ -58,16 +70,23 @@ where
 /// nesting over 127 levels and non-objects are 400; duplicate keys are 422.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedJson("the body is empty; send a JSON object".into()));
+        return Err(ApiError::MalformedJson(
+            "the body is empty; send a JSON object".into(),
+        ));
     }
     let mut duplicates = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = StrictValue { duplicates: &mut duplicates, path: String::new() }
-        .deserialize(&mut deserializer)
-        .and_then(|v| deserializer.end().map(|()| v))
-        .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON ({e})")))?;
+    let value = StrictValue {
+        duplicates: &mut duplicates,
+        path: String::new(),
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|v| deserializer.end().map(|()| v))
+    .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON ({e})")))?;
     let Value::Object(map) = value else {
-        return Err(ApiError::MalformedJson("the body must be a JSON object".into()));
+        return Err(ApiError::MalformedJson(
+            "the body must be a JSON object".into(),
+        ));
     };
     if !duplicates.is_empty() {
         let mut errors = taskcore::ValidationErrors::default();
@@ -128,7 +147,10 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         let mut index = 0usize;
         loop {
             let path = format!("{}[{index}]", self.path);
-            match seq.next_element_seed(StrictValue { duplicates: &mut *self.duplicates, path })? {
+            match seq.next_element_seed(StrictValue {
+                duplicates: &mut *self.duplicates,
+                path,
+            })? {
                 Some(item) => items.push(item),
                 None => break,
             }
@@ -139,8 +161,15 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
-            let value = access.next_value_seed(StrictValue { duplicates: &mut *self.duplicates, path: path.clone() })?;
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            let value = access.next_value_seed(StrictValue {
+                duplicates: &mut *self.duplicates,
+                path: path.clone(),
+            })?;
             if map.insert(key, value).is_some() && !self.duplicates.contains(&path) {
                 self.duplicates.push(path);
             }
@@ -166,7 +195,10 @@ mod tests {
     fn strictness() {
         assert_eq!(code(parse_object(br#"{"a": 1}"#)), "ok");
         assert_eq!(code(parse_object(br#"{"a": 1, "a": 2}"#)), "validation");
-        assert_eq!(code(parse_object(br#"{"a": {"b": 1, "b": 1}}"#)), "validation");
+        assert_eq!(
+            code(parse_object(br#"{"a": {"b": 1, "b": 1}}"#)),
+            "validation"
+        );
         assert_eq!(code(parse_object(br#"[1]"#)), "malformed");
         assert_eq!(code(parse_object(b"")), "malformed");
         assert_eq!(code(parse_object(br#"{"a": "\ud800"}"#)), "malformed");

@@ -23,20 +23,33 @@ pub fn allowed_origin<'h>(headers: &'h HeaderMap, allowed: &[String]) -> Option<
 
 /// Answers an `OPTIONS` request: a preflight from an allowed origin gets
 /// the CORS grant, one from another origin a 403; a plain `OPTIONS` the `Allow` list.
-pub fn options(headers: &HeaderMap, allowed: &[String], allow: &'static str) -> Result<Response<Bytes>, ApiError> {
+pub fn options(
+    headers: &HeaderMap,
+    allowed: &[String],
+    allow: &'static str,
+) -> Result<Response<Bytes>, ApiError> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    let preflight = headers.contains_key(ORIGIN) && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        headers.contains_key(ORIGIN) && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     if !preflight {
-        response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
         return Ok(response);
     }
     if allowed_origin(headers, allowed).is_none() {
         return Err(ApiError::OriginNotAllowed);
     }
     let h = response.headers_mut();
-    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED_METHODS));
-    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+    h.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOWED_METHODS),
+    );
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
     h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     Ok(response)
 }
@@ -47,6 +60,9 @@ pub fn decorate(response: &mut Response<Bytes>, origin: Option<HeaderValue>) {
     h.append(VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = origin {
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+        h.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
     }
 }

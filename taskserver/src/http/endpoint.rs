@@ -134,11 +134,19 @@ struct SmallPath<'a> {
 
 impl<'a> FromIterator<&'a str> for SmallPath<'a> {
     fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
-        let mut path = SmallPath { segments: [""; 3], len: 0 };
+        let mut path = SmallPath {
+            segments: [""; 3],
+            len: 0,
+        };
         for segment in iter {
             match path.segments.get_mut(path.len) {
                 Some(slot) => *slot = segment,
-                None => return SmallPath { segments: [""; 3], len: 0 },
+                None => {
+                    return SmallPath {
+                        segments: [""; 3],
+                        len: 0,
+                    };
+                }
             }
             path.len += 1;
         }
@@ -161,8 +169,14 @@ mod tests {
         assert_eq!(Endpoint::resolve("/api/tasks"), Some(Endpoint::Tasks));
         assert_eq!(Endpoint::resolve("/api/tasks/7"), Some(Endpoint::Task("7")));
         assert_eq!(Endpoint::resolve("/api/tasks/"), Some(Endpoint::UnknownApi));
-        assert_eq!(Endpoint::resolve("/api/tasks/7/x"), Some(Endpoint::UnknownApi));
-        assert_eq!(Endpoint::resolve("/api/a/b/c/d/e"), Some(Endpoint::UnknownApi));
+        assert_eq!(
+            Endpoint::resolve("/api/tasks/7/x"),
+            Some(Endpoint::UnknownApi)
+        );
+        assert_eq!(
+            Endpoint::resolve("/api/a/b/c/d/e"),
+            Some(Endpoint::UnknownApi)
+        );
         assert_eq!(Endpoint::resolve("/"), None);
         assert_eq!(Endpoint::resolve("/hello"), None);
         assert!(Endpoint::Task("1").serves(&Method::PATCH));

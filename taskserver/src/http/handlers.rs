@@ -23,7 +23,9 @@ static OPENAPI: &[u8] = include_bytes!("../../openapi.json");
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Bytes> {
     let mut response = Response::new(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -86,8 +88,11 @@ pub(super) async fn register(req: &Request<'_>, body: Body) -> Answer {
     let mut errors = ValidationErrors::default();
     let email = string_field(email, "email", &mut errors)
         .and_then(|e| Email::parse(e).map_err(|m| errors.push("email", m)).ok());
-    let password = string_field(password, "password", &mut errors)
-        .and_then(|p| Password::parse(p).map_err(|m| errors.push("password", m)).ok());
+    let password = string_field(password, "password", &mut errors).and_then(|p| {
+        Password::parse(p)
+            .map_err(|m| errors.push("password", m))
+            .ok()
+    });
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
@@ -108,12 +113,19 @@ pub(super) async fn login(req: &Request<'_>, body: Body) -> Answer {
     // Limits are per normalized email, whether or not it is well-formed.
     let limit_key = email.trim().to_lowercase();
     let limits = &req.state.limits;
-    limits.login_allowed(&limit_key, req.client).map_err(ApiError::RateLimited)?;
+    limits
+        .login_allowed(&limit_key, req.client)
+        .map_err(ApiError::RateLimited)?;
     let Ok(password) = Password::parse(password) else {
         limits.login_failed(&limit_key, req.client);
         return Err(ApiError::InvalidCredentials);
     };
-    match req.state.accounts.login(Email::parse(email).ok(), password).await {
+    match req
+        .state
+        .accounts
+        .login(Email::parse(email).ok(), password)
+        .await
+    {
         Ok(session) => Ok(json(StatusCode::OK, &session)),
         Err(AuthError::InvalidCredentials) => {
             limits.login_failed(&limit_key, req.client);
@@ -144,7 +156,11 @@ pub(super) async fn logout(req: &Request<'_>, principal: Option<&Principal>, bod
             return Err(ApiError::Validation(errors));
         }
     }
-    if let Some(Principal { via: Credential::Session(sid), .. }) = principal {
+    if let Some(Principal {
+        via: Credential::Session(sid),
+        ..
+    }) = principal
+    {
         req.state.accounts.logout(*sid, refresh_token).await?;
     }
     Ok(no_content())
@@ -186,7 +202,11 @@ pub(super) async fn create_api_token(req: &Request<'_>, user: UserId, body: Body
     let (Some(name), Some(days)) = (name, days) else {
         return Err(ApiError::Validation(errors));
     };
-    let created = req.state.accounts.create_api_token(user, name, days).await?;
+    let created = req
+        .state
+        .accounts
+        .create_api_token(user, name, days)
+        .await?;
     Ok(json(StatusCode::CREATED, &created))
 }
 
@@ -225,9 +245,22 @@ pub(super) async fn list_tasks(req: &Request<'_>, user: UserId) -> Answer {
         })?),
         None => None,
     };
-    let page = req.state.store.tasks_of(user).list(&query, after.as_ref()).await?;
-    let next_cursor = page.next.map(|position| cursors.seal(user, &fingerprint, &position));
-    Ok(json(StatusCode::OK, &Page { tasks: page.tasks, next_cursor }))
+    let page = req
+        .state
+        .store
+        .tasks_of(user)
+        .list(&query, after.as_ref())
+        .await?;
+    let next_cursor = page
+        .next
+        .map(|position| cursors.seal(user, &fingerprint, &position));
+    Ok(json(
+        StatusCode::OK,
+        &Page {
+            tasks: page.tasks,
+            next_cursor,
+        },
+    ))
 }
 
 pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> Answer {
@@ -252,7 +285,13 @@ pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> 
 }
 
 pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
-    let task = req.state.store.tasks_of(user).get(task_ref(id)?).await?.ok_or(ApiError::NotFound)?;
+    let task = req
+        .state
+        .store
+        .tasks_of(user)
+        .get(task_ref(id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(task_response(StatusCode::OK, &task))
 }
 
@@ -288,7 +327,11 @@ async fn change_task(
 }
 
 pub(super) async fn delete_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
-    req.state.store.tasks_of(user).delete(task_ref(id)?, &precondition(req)).await?;
+    req.state
+        .store
+        .tasks_of(user)
+        .delete(task_ref(id)?, &precondition(req))
+        .await?;
     Ok(no_content())
 }
 
@@ -308,14 +351,17 @@ pub(super) async fn ready(req: &Request<'_>) -> Answer {
 
 pub(super) fn metrics(req: &Request<'_>) -> Response<Bytes> {
     let mut response = Response::new(Bytes::from(req.state.metrics.render()));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     response
 }
 
 pub(super) fn openapi() -> Response<Bytes> {
     let mut response = Response::new(Bytes::from_static(OPENAPI));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Statuses the API answers; anything else is counted as the last entry.
-const STATUSES: [u16; 19] =
-    [200, 201, 204, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 408, 411, 0];
+const STATUSES: [u16; 19] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 408, 411, 0,
+];
 /// Histogram bucket upper bounds, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Default)]
 struct Cell {
@@ -26,7 +29,9 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let cells = (0..ROUTE_NAMES.len() * STATUSES.len()).map(|_| Cell::default()).collect();
+        let cells = (0..ROUTE_NAMES.len() * STATUSES.len())
+            .map(|_| Cell::default())
+            .collect();
         Self { cells }
     }
 }
@@ -34,14 +39,22 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one request.
     pub fn record(&self, route: usize, status: u16, elapsed: Duration) {
-        let status_index = STATUSES.iter().position(|s| *s == status).unwrap_or(STATUSES.len() - 1);
-        let Some(cell) = self.cells.get(route * STATUSES.len() + status_index) else { return };
+        let status_index = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 1);
+        let Some(cell) = self.cells.get(route * STATUSES.len() + status_index) else {
+            return;
+        };
         let secs = elapsed.as_secs_f64();
         if let Some(bucket) = BUCKETS.iter().position(|b| secs <= *b) {
             cell.buckets[bucket].fetch_add(1, Relaxed);
         }
         cell.count.fetch_add(1, Relaxed);
-        cell.sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Relaxed);
+        cell.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
     }
 
     /// The Prometheus text exposition.
@@ -56,7 +69,9 @@ impl Metrics {
                 cell.count.load(Relaxed)
             );
         });
-        out.push_str("# HELP taskserver_request_duration_seconds Time to answer, by route and status.\n");
+        out.push_str(
+            "# HELP taskserver_request_duration_seconds Time to answer, by route and status.\n",
+        );
         out.push_str("# TYPE taskserver_request_duration_seconds histogram\n");
         self.each(|route, status, cell| {
             let mut cumulative = 0;
@@ -83,7 +98,11 @@ impl Metrics {
             for (s, status) in STATUSES.iter().enumerate() {
                 let cell = &self.cells[r * STATUSES.len() + s];
                 if cell.count.load(Relaxed) > 0 {
-                    let status = if *status == 0 { "other".to_string() } else { status.to_string() };
+                    let status = if *status == 0 {
+                        "other".to_string()
+                    } else {
+                        status.to_string()
+                    };
                     visit(route, status, cell);
                 }
             }

@@ -38,8 +38,11 @@ pub struct PeerAddr(pub SocketAddr);
 /// path (as not found) so the host application's routes can take them.
 pub fn routes(
     state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static
-{
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
     let ours = warp::path::full().and_then(|path: FullPath| async move {
         match Endpoint::resolve(path.as_str()) {
             Some(_) => Ok(path),
@@ -50,7 +53,9 @@ pub fn routes(
     let peer = warp::ext::optional::<PeerAddr>()
         .and(warp::addr::remote())
         .map(|ours: Option<PeerAddr>, warps: Option<SocketAddr>| {
-            ours.map(|p| p.0).or(warps).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+            ours.map(|p| p.0)
+                .or(warps)
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
         });
     let state = warp::any().map(move || state.clone());
     ours.and(state)
@@ -97,17 +102,29 @@ where
         headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
         &state.config.trusted_proxies,
     );
-    let request = Request { state: &state, headers: &headers, query: &query, client: ClientKey::of(client) };
+    let request = Request {
+        state: &state,
+        headers: &headers,
+        query: &query,
+        client: ClientKey::of(client),
+    };
     let mut response = dispatch(&request, endpoint, &method, body)
         .await
         .unwrap_or_else(ApiError::into_response);
 
     let request_id = request_id(&headers);
     let status = response.status();
-    response.headers_mut().insert("x-request-id", request_id.clone());
-    cors::decorate(&mut response, cors::allowed_origin(&headers, &state.config.cors_origins).cloned());
+    response
+        .headers_mut()
+        .insert("x-request-id", request_id.clone());
+    cors::decorate(
+        &mut response,
+        cors::allowed_origin(&headers, &state.config.cors_origins).cloned(),
+    );
     let elapsed = started.elapsed();
-    state.metrics.record(endpoint.index(), status.as_u16(), elapsed);
+    state
+        .metrics
+        .record(endpoint.index(), status.as_u16(), elapsed);
     tracing::debug!(
         request_id = request_id.to_str().unwrap_or(""),
         method = %method,
@@ -124,7 +141,8 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     let valid = |v: &HeaderValue| {
         let b = v.as_bytes();
         (1..=64).contains(&b.len())
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
     };
     match headers.get("x-request-id") {
         Some(v) if valid(v) => v.clone(),
@@ -158,7 +176,10 @@ where
 
     // 429: the auth limits count every login, register and refresh request.
     if matches!(endpoint, E::Register | E::Login | E::Refresh) {
-        state.limits.request(req.client).map_err(ApiError::RateLimited)?;
+        state
+            .limits
+            .request(req.client)
+            .map_err(ApiError::RateLimited)?;
     }
 
     // 401: who is asking.
@@ -166,14 +187,24 @@ where
         endpoint,
         E::Register | E::Login | E::Refresh | E::Health | E::Ready | E::Metrics | E::OpenApi
     );
-    let principal = if public { None } else { Some(authenticate(req).await?) };
+    let principal = if public {
+        None
+    } else {
+        Some(authenticate(req).await?)
+    };
 
     // 403: what is refused outright.
     if endpoint == E::Register && state.config.no_registration {
         return Err(ApiError::RegistrationClosed);
     }
     if matches!(endpoint, E::ApiTokens | E::ApiToken(_) | E::Logout)
-        && matches!(principal, Some(Principal { via: Credential::ApiToken(_), .. }))
+        && matches!(
+            principal,
+            Some(Principal {
+                via: Credential::ApiToken(_),
+                ..
+            })
+        )
     {
         return Err(ApiError::ApiTokenNotAllowed);
     }
@@ -212,7 +243,10 @@ where
 
 /// The bearer token's principal. Another scheme counts as no token.
 async fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
-    let header = req.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+    let header = req
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?;
     let text = header.to_str().map_err(|_| ApiError::InvalidToken)?;
     let (scheme, token) = text.split_once(' ').ok_or(ApiError::MissingToken)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -235,7 +269,9 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
 {
-    let content_length = req.header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let content_length = req
+        .header(CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
     let bytes = body::read(content_length, stream).await?;
     if optional && bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);

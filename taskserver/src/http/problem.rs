@@ -93,7 +93,12 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::NotFound => (S::NOT_FOUND, "not_found", "Not Found", "The resource does not exist."),
+            Self::NotFound => (
+                S::NOT_FOUND,
+                "not_found",
+                "Not Found",
+                "The resource does not exist.",
+            ),
             Self::MethodNotAllowed(_) => (
                 S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -231,18 +236,31 @@ impl ApiError {
             Self::Validation(e) => Some(e),
             _ => None,
         };
-        let problem = Problem { kind: "about:blank", title, status: status.as_u16(), detail, code, errors };
+        let problem = Problem {
+            kind: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         match &self {
             Self::MissingToken | Self::InvalidCredentials | Self::InvalidRefreshToken => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::InvalidToken => {
-                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
             }
             Self::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));

@@ -1,5 +1,721 @@
-//! The sled backend (placeholder).
-/// Configuration.
-pub struct SledConfig;
-/// Store.
-pub struct SledStore;
+//! The embedded sled backend, [`SledStore`]: the default store.
+//!
+//! # Layout
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `format_version`, `jwt_secret` | `u32` big-endian; secret bytes |
+//! | `users` | user id | [`UserRecord`](records::UserRecord) (email, password hash, task counter, live task count) |
+//! | `emails` | normalized email | user id |
+//! | `tasks` | owner id ++ task id | [`Task`](crate::domain::Task) |
+//! | `task_numbers` | owner id ++ number (`u64` big-endian) | task id |
+//! | `sessions` | session id | [`SessionRecord`](records::SessionRecord) |
+//! | `user_sessions` | user id ++ login time ++ session id | empty |
+//! | `refresh` | SHA-256 of a refresh token | [`RefreshRecord`](records::RefreshRecord) |
+//! | `session_refresh` | session id ++ refresh hash | empty |
+//! | `api_tokens` | SHA-256 of an API token | [`ApiTokenRecord`](records::ApiTokenRecord) |
+//! | `user_api_tokens` | user id ++ token id | the token's hash |
+//!
+//! Ids are UUIDv7, 16 bytes big-endian, so one user's tasks are one key range
+//! in creation order: listing costs the size of that user's list, never the
+//! size of the database, and every task lookup is made under the owner's
+//! prefix, so another user's task is simply not found. Every change that
+//! touches several trees is one sled transaction; sled transactions cannot
+//! scan, so scans happen first and what matters is re-checked inside.
+//!
+//! # Durability
+//!
+//! sled applies a write in memory and logs it; it reaches the disk on a
+//! flush. A write method here applies its change (transactions are in-memory
+//! work, cheap enough to run on the async task, as are reads), then awaits
+//! the [group commit](commit) thread, which flushes sled's log and
+//! `fdatasync`s the `db` file for every writer that arrived meanwhile. So a
+//! method returns only once its change survives kill -9 and power loss,
+//! without blocking a runtime thread and with one fsync per batch rather
+//! than per write. The exception is [`TaskStore::touch_api_token`], which
+//! may lag (sled's own background flush, every 500 ms, picks it up).
+
+mod api_tokens;
+mod commit;
+mod keys;
+mod records;
+mod sessions;
+mod tasks;
+mod users;
+
+use self::commit::GroupCommit;
+use crate::domain::{
+    ApiTokenId, Credentials, Email, ListQuery, Position, Precondition, SessionId, Task, TaskDraft,
+    TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+};
+use crate::store::{
+    ApiTokenInfo, FORMAT_VERSION, NewApiToken, NewSession, RefreshOutcome, RefreshRequest,
+    SessionInfo, StoreError, TaskStore, TokenHash,
+};
+use async_trait::async_trait;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Default size of sled's page cache: 64 MiB.
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where and how to open a [`SledStore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SledConfig {
+    /// The data directory; created (mode 0700) if missing.
+    pub path: PathBuf,
+    /// The most memory sled's page cache may use, in bytes.
+    pub cache_capacity_bytes: u64,
+}
+
+impl SledConfig {
+    /// A configuration for `path` with the default cache size (64 MiB).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_BYTES,
+        }
+    }
+}
+
+/// The embedded store: sled in one data directory, owned by one process.
+///
+/// Cheap to clone (the clones share one database). The database closes, and
+/// the directory is free for another process, when the last clone is
+/// dropped (which waits for the flusher thread's last flush).
+///
+/// After a failed flush every write and [`TaskStore::ping`] fail with
+/// [`StoreError::Backend`] until the store is reopened.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The trees of the layout above.
+struct Trees {
+    meta: sled::Tree,
+    users: sled::Tree,
+    emails: sled::Tree,
+    tasks: sled::Tree,
+    task_numbers: sled::Tree,
+    sessions: sled::Tree,
+    user_sessions: sled::Tree,
+    refresh: sled::Tree,
+    session_refresh: sled::Tree,
+    api_tokens: sled::Tree,
+    user_api_tokens: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        Ok(Self {
+            meta: tree("meta")?,
+            users: tree("users")?,
+            emails: tree("emails")?,
+            tasks: tree("tasks")?,
+            task_numbers: tree("task_numbers")?,
+            sessions: tree("sessions")?,
+            user_sessions: tree("user_sessions")?,
+            refresh: tree("refresh")?,
+            session_refresh: tree("session_refresh")?,
+            api_tokens: tree("api_tokens")?,
+            user_api_tokens: tree("user_api_tokens")?,
+        })
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    trees: Trees,
+    /// Serializes `create_session`, so the per-user cap holds under concurrent logins.
+    session_lock: Mutex<()>,
+    /// Dropped last: its thread holds a clone of the database.
+    commit: GroupCommit,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `config.path`.
+    ///
+    /// Fails with a clear message when another process has the directory
+    /// open, and with [`StoreError::Incompatible`] when the data was written
+    /// by a newer version or is damaged.
+    pub fn open(config: SledConfig) -> Result<Self, StoreError> {
+        let path = config.path;
+        prepare_directory(&path)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(config.cache_capacity_bytes)
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        restrict_permissions(&path);
+        let trees = Trees::open(&db)?;
+        check_format(&trees.meta, &path)?;
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Backend(format!(
+                "{what} in the data directory {}: {e}",
+                path.display()
+            ))
+        };
+        let file = File::open(path.join("db")).map_err(|e| io("cannot open the db file", e))?;
+        // Make the new directory entries and the format version durable now.
+        db.flush().map_err(backend)?;
+        file.sync_data()
+            .map_err(|e| io("cannot sync the db file", e))?;
+        sync_directory(&path).map_err(|e| io("cannot sync", e))?;
+        let commit = GroupCommit::start(commit::Target {
+            db,
+            file,
+            blobs: path.join("blobs"),
+        })
+        .map_err(|e| StoreError::Backend(format!("cannot start the flusher thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                trees,
+                session_lock: Mutex::new(()),
+                commit,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Waits until every change made so far is durable.
+    async fn durable<T>(&self, value: T) -> Result<T, StoreError> {
+        self.inner.commit.wait().await?;
+        Ok(value)
+    }
+}
+
+fn prepare_directory(path: &Path) -> Result<(), StoreError> {
+    let fail = |e: std::io::Error| {
+        StoreError::Backend(format!(
+            "cannot create the data directory {}: {e}",
+            path.display()
+        ))
+    };
+    let existed = path.is_dir();
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(fail)?;
+    if !existed && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_directory(parent).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The directory holds password hashes and the JWT secret: owner only. sled
+/// creates its files with the process umask, so tighten them after opening.
+/// A failure (a directory owned by someone else) is logged, not fatal.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let restrict = |p: &Path, mode: u32| -> std::io::Result<()> {
+        let meta = std::fs::metadata(p)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    };
+    let walk = || -> std::io::Result<()> {
+        restrict(path, 0o700)?;
+        for dir in [path.to_path_buf(), path.join("blobs")] {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let mode = if entry.file_type()?.is_dir() {
+                    0o700
+                } else {
+                    0o600
+                };
+                restrict(&entry.path(), mode)?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = walk() {
+        tracing::warn!(
+            path = %path.display(),
+            error = %e,
+            "cannot make the data directory readable by its owner alone"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
+
+fn sync_directory(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(path)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+fn open_error(path: &Path, error: sled::Error) -> StoreError {
+    match error {
+        sled::Error::Io(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().contains("could not acquire lock") =>
+        {
+            StoreError::Backend(format!(
+                "the data directory {} is in use by another process (stop it, or use another directory)",
+                path.display()
+            ))
+        }
+        sled::Error::Io(e) => StoreError::Backend(format!(
+            "cannot open the data directory {}: {e}",
+            path.display()
+        )),
+        sled::Error::Unsupported(what) => StoreError::Incompatible(format!(
+            "the data directory {} cannot be opened: {what}",
+            path.display()
+        )),
+        sled::Error::Corruption { .. } => {
+            StoreError::Incompatible(format!("the data directory {} is damaged", path.display()))
+        }
+        other => StoreError::Backend(format!(
+            "cannot open the data directory {}: {other}",
+            path.display()
+        )),
+    }
+}
+
+fn check_format(meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
+    let Some(stored) = meta.get(keys::META_FORMAT_VERSION).map_err(backend)? else {
+        meta.insert(keys::META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes()[..])
+            .map_err(backend)?;
+        return Ok(());
+    };
+    let version = <[u8; 4]>::try_from(stored.as_ref())
+        .map(u32::from_be_bytes)
+        .map_err(|_| {
+            StoreError::Incompatible(format!(
+                "the data directory {} has an unreadable format version",
+                path.display()
+            ))
+        })?;
+    match version.cmp(&FORMAT_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::Incompatible(format!(
+            "the data directory {} was written by a newer version (data format {version}; \
+             this version reads format {FORMAT_VERSION}): upgrade, or use another directory",
+            path.display()
+        ))),
+        std::cmp::Ordering::Less => Err(StoreError::Incompatible(format!(
+            "the data directory {} uses the old data format {version}, which this version \
+             (format {FORMAT_VERSION}) cannot upgrade",
+            path.display()
+        ))),
+    }
+}
+
+// ----- helpers shared by the submodules -----
+
+/// A sled failure.
+fn backend(error: sled::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+/// A key or index value of the wrong shape.
+fn damaged(tree: &str) -> StoreError {
+    StoreError::Incompatible(format!("an entry in `{tree}` is malformed"))
+}
+
+/// What a transaction closure returns.
+type TxResult<T> = sled::transaction::ConflictableTransactionResult<T, StoreError>;
+
+/// Aborts a transaction with `error`.
+fn abort<T>(error: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(error))
+}
+
+/// Decodes a record inside a transaction.
+fn tx_decode<T: serde::de::DeserializeOwned>(tree: &str, bytes: &[u8]) -> TxResult<T> {
+    records::decode(tree, bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+/// Encodes a record inside a transaction.
+fn tx_encode<T: serde::Serialize>(record: &T) -> TxResult<Vec<u8>> {
+    records::encode(record).map_err(ConflictableTransactionError::Abort)
+}
+
+/// The outcome of a transaction.
+fn finish<T>(result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    })
+}
+
+/// Reads and decodes one record.
+fn get<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &str,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match tree.get(key).map_err(backend)? {
+        Some(bytes) => records::decode(name, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl TaskStore for SledStore {
+    async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError> {
+        self.inner.commit.health()?;
+        let user = self.inner.create_user(email, password_hash)?;
+        self.durable(user).await
+    }
+
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        self.inner.credentials(email)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.inner.user(id)
+    }
+
+    async fn create_session(
+        &self,
+        session: NewSession,
+        max_sessions: usize,
+    ) -> Result<(), StoreError> {
+        self.inner.commit.health()?;
+        self.inner.create_session(&session, max_sessions)?;
+        self.durable(()).await
+    }
+
+    async fn session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        self.inner.session(id, now)
+    }
+
+    async fn session_of_refresh(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        self.inner.session_of_refresh(hash)
+    }
+
+    async fn refresh(&self, request: RefreshRequest) -> Result<RefreshOutcome, StoreError> {
+        self.inner.commit.health()?;
+        let (outcome, wrote) = self.inner.refresh(&request)?;
+        if wrote {
+            self.inner.commit.wait().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn revoke_session(&self, id: SessionId) -> Result<bool, StoreError> {
+        self.inner.commit.health()?;
+        let existed = self.inner.revoke_session(id)?;
+        if existed {
+            self.inner.commit.wait().await?;
+        }
+        Ok(existed)
+    }
+
+    async fn prune_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.inner.commit.health()?;
+        let removed = self.inner.prune_expired(now)?;
+        if removed > 0 {
+            self.inner.commit.wait().await?;
+        }
+        Ok(removed)
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError> {
+        self.inner.commit.health()?;
+        let info = self.inner.create_api_token(&token)?;
+        self.durable(info).await
+    }
+
+    async fn api_token_owner(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError> {
+        self.inner.api_token_owner(hash, now)
+    }
+
+    async fn touch_api_token(
+        &self,
+        id: ApiTokenId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Deliberately not awaiting durability: last_used_at may lag.
+        self.inner.touch_api_token(id, user, at)
+    }
+
+    async fn api_tokens(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        self.inner.api_tokens(user, now)
+    }
+
+    async fn revoke_api_token(
+        &self,
+        user: UserId,
+        id: ApiTokenId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.commit.health()?;
+        self.inner.revoke_api_token(user, id, now)?;
+        self.durable(()).await
+    }
+
+    async fn create_task(
+        &self,
+        owner: UserId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        self.inner.commit.health()?;
+        let task = self.inner.create_task(owner, &draft, max_live)?;
+        self.durable(task).await
+    }
+
+    async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
+        self.inner.task(owner, task)
+    }
+
+    async fn update_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        patch: TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<Task, StoreError> {
+        self.inner.commit.health()?;
+        let (task, changed) = self.inner.update_task(owner, task, &patch, precondition)?;
+        if changed {
+            self.inner.commit.wait().await?;
+        }
+        Ok(task)
+    }
+
+    async fn delete_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
+        self.inner.commit.health()?;
+        self.inner.delete_task(owner, task, precondition)?;
+        self.durable(()).await
+    }
+
+    async fn list_tasks(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPage, StoreError> {
+        self.inner.list_tasks(owner, query, after)
+    }
+
+    async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
+        Ok(self
+            .inner
+            .user_record(owner)?
+            .map_or(0, |user| user.live_count))
+    }
+
+    async fn jwt_secret(
+        &self,
+        generate: &(dyn Fn() -> Vec<u8> + Send + Sync),
+    ) -> Result<Vec<u8>, StoreError> {
+        let meta = &self.inner.trees.meta;
+        if let Some(secret) = meta.get(keys::META_JWT_SECRET).map_err(backend)? {
+            return Ok(secret.to_vec());
+        }
+        let fresh = generate();
+        let swapped = meta
+            .compare_and_swap(keys::META_JWT_SECRET, None::<&[u8]>, Some(fresh.as_slice()))
+            .map_err(backend)?;
+        let secret = match swapped {
+            Ok(()) => fresh,
+            // Another caller stored one first: everyone uses that one.
+            Err(lost) => lost
+                .current
+                .map(|s| s.to_vec())
+                .ok_or_else(|| damaged("meta"))?,
+        };
+        self.durable(secret).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.commit.health()?;
+        self.inner
+            .trees
+            .meta
+            .get(keys::META_FORMAT_VERSION)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.commit.wait().await
+    }
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+
+    /// A store in a fresh temporary directory (kept alive by the guard).
+    pub fn open_temp() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("opens");
+        (dir, store)
+    }
+
+    /// A new local user.
+    pub async fn user(store: &SledStore, email: &str) -> User {
+        let email = Email::parse(email).expect("valid email");
+        store
+            .create_user(&email, "$argon2id$fake")
+            .await
+            .expect("creates the user")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_open_says_the_directory_is_in_use() {
+        let (dir, store) = open_temp();
+        let err = SledStore::open(SledConfig::new(dir.path().join("data"))).expect_err("locked");
+        assert!(
+            err.to_string().contains("is in use by another process"),
+            "{err}"
+        );
+        drop(store);
+        SledStore::open(SledConfig::new(dir.path().join("data"))).expect("free after drop");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _store) = open_temp();
+        let data = dir.path().join("data");
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("db")), 0o600);
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let (dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let draft = TaskDraft::new("persist me").expect("valid");
+        let task = store.create_task(ada.id, draft, 10).await.expect("creates");
+        let secret = store.jwt_secret(&|| vec![7; 32]).await.expect("secret");
+        drop(store);
+        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        assert_eq!(
+            store.task(ada.id, TaskRef::Number(1)).await.expect("reads"),
+            Some(task)
+        );
+        assert_eq!(
+            store.jwt_secret(&|| vec![9; 32]).await.expect("secret"),
+            secret
+        );
+        store.ping().await.expect("answers");
+        store.flush().await.expect("flushes");
+    }
+
+    #[tokio::test]
+    async fn a_newer_format_is_refused() {
+        let (dir, store) = open_temp();
+        store
+            .inner
+            .trees
+            .meta
+            .insert(
+                keys::META_FORMAT_VERSION,
+                &(FORMAT_VERSION + 1).to_be_bytes()[..],
+            )
+            .expect("writes");
+        store.flush().await.expect("flushes");
+        drop(store);
+        let err = SledStore::open(SledConfig::new(dir.path().join("data"))).expect_err("refused");
+        assert!(
+            matches!(&err, StoreError::Incompatible(m) if m.contains("newer version")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn users_and_emails() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let email = Email::parse("ADA@example.com").expect("valid");
+        assert!(matches!(
+            store.create_user(&email, "other").await,
+            Err(StoreError::EmailTaken)
+        ));
+        let creds = store
+            .credentials(&email)
+            .await
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(
+            (creds.user.clone(), creds.password_hash.as_str()),
+            (ada.clone(), "$argon2id$fake")
+        );
+        assert_eq!(store.user(ada.id).await.expect("reads"), Some(ada));
+        let nobody = Email::parse("nobody@example.com").expect("valid");
+        assert!(store.credentials(&nobody).await.expect("reads").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_registrations_of_one_email_give_one_account() {
+        let (_dir, store) = open_temp();
+        let email = Email::parse("race@example.com").expect("valid");
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                let email = email.clone();
+                tokio::spawn(async move { store.create_user(&email, "h").await })
+            })
+            .collect();
+        let mut created = 0;
+        for attempt in attempts {
+            match attempt.await.expect("joins") {
+                Ok(_) => created += 1,
+                Err(StoreError::EmailTaken) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(created, 1);
+    }
+}

@@ -1,0 +1,315 @@
+//! API tokens: `api_tokens` (by hash, the per-request lookup) and
+//! `user_api_tokens` (a user's tokens, for listing and revoking).
+
+use super::records::{ApiTokenRecord, decode, encode};
+use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode};
+use crate::domain::{ApiTokenId, Timestamp, UserId};
+use crate::store::{ApiTokenInfo, NewApiToken, StoreError, TokenHash};
+use sled::Transactional;
+
+/// `last_used_at` is rewritten only when the stored one is older than this.
+const TOUCH_INTERVAL_MICROS: i64 = 60 * 1_000_000;
+
+impl Inner {
+    /// Stores a new token.
+    pub(super) fn create_api_token(&self, token: &NewApiToken) -> Result<ApiTokenInfo, StoreError> {
+        let record = ApiTokenRecord {
+            id: token.id,
+            user_id: token.user_id,
+            name: token.name.clone(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: None,
+        };
+        let value = encode(&record)?;
+        let index_key = keys::user_api_token(token.user_id, token.id);
+        finish(
+            (&self.trees.api_tokens, &self.trees.user_api_tokens).transaction(|(tokens, index)| {
+                tokens.insert(&token.hash[..], value.clone())?;
+                index.insert(&index_key[..], &token.hash[..])?;
+                Ok(())
+            }),
+        )?;
+        Ok(record.info())
+    }
+
+    /// The owner of a live token: one lookup.
+    pub(super) fn api_token_owner(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError> {
+        let token = get::<ApiTokenRecord>(&self.trees.api_tokens, "api_tokens", hash)?;
+        Ok(token
+            .filter(|t| t.expires_at > now)
+            .map(|t| (t.id, t.user_id)))
+    }
+
+    fn api_token_hash(
+        &self,
+        user: UserId,
+        id: ApiTokenId,
+    ) -> Result<Option<TokenHash>, StoreError> {
+        let key = keys::user_api_token(user, id);
+        match self.trees.user_api_tokens.get(key).map_err(backend)? {
+            Some(hash) => keys::hash_bytes(&hash)
+                .map(Some)
+                .ok_or_else(|| damaged("user_api_tokens")),
+            None => Ok(None),
+        }
+    }
+
+    /// Notes a use, lazily: no write when the stored time is under a minute
+    /// old, and the caller does not wait for durability. A token revoked
+    /// meanwhile stays revoked (the update never recreates a missing record).
+    pub(super) fn touch_api_token(
+        &self,
+        id: ApiTokenId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(hash) = self.api_token_hash(user, id)? else {
+            return Ok(());
+        };
+        let stale = |record: &ApiTokenRecord| {
+            record.last_used_at.is_none_or(|last| {
+                at.as_micros().saturating_sub(last.as_micros()) >= TOUCH_INTERVAL_MICROS
+            })
+        };
+        match get::<ApiTokenRecord>(&self.trees.api_tokens, "api_tokens", &hash)? {
+            Some(record) if stale(&record) => {}
+            _ => return Ok(()),
+        }
+        self.trees
+            .api_tokens
+            .update_and_fetch(hash, |old| {
+                let old = old?;
+                match decode::<ApiTokenRecord>("api_tokens", old) {
+                    Ok(mut record) if stale(&record) => {
+                        record.last_used_at = Some(at);
+                        Some(encode(&record).unwrap_or_else(|_| old.to_vec()))
+                    }
+                    _ => Some(old.to_vec()),
+                }
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// A user's live tokens, oldest first.
+    pub(super) fn api_tokens(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        let mut tokens = Vec::new();
+        for hash in self
+            .trees
+            .user_api_tokens
+            .scan_prefix(keys::user_prefix(user))
+            .values()
+        {
+            let hash = hash.map_err(backend)?;
+            let record = get::<ApiTokenRecord>(&self.trees.api_tokens, "api_tokens", &hash)?;
+            if let Some(record) = record.filter(|r| r.user_id == user && r.expires_at > now) {
+                tokens.push(record.info());
+            }
+        }
+        tokens.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(tokens)
+    }
+
+    /// Revokes one of the user's live tokens.
+    pub(super) fn revoke_api_token(
+        &self,
+        user: UserId,
+        id: ApiTokenId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let Some(hash) = self.api_token_hash(user, id)? else {
+            return Err(StoreError::NotFound);
+        };
+        let index_key = keys::user_api_token(user, id);
+        finish(
+            (&self.trees.api_tokens, &self.trees.user_api_tokens).transaction(|(tokens, index)| {
+                let Some(value) = tokens.get(&hash[..])? else {
+                    return abort(StoreError::NotFound);
+                };
+                let record: ApiTokenRecord = tx_decode("api_tokens", &value)?;
+                if record.user_id != user || record.id != id || record.expires_at <= now {
+                    return abort(StoreError::NotFound);
+                }
+                tokens.remove(&hash[..])?;
+                index.remove(&index_key[..])?;
+                Ok(())
+            }),
+        )
+    }
+
+    /// Removes expired tokens. Returns how many.
+    pub(super) fn prune_api_tokens(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for item in self.trees.api_tokens.iter() {
+            let (hash, value) = item.map_err(backend)?;
+            let record: ApiTokenRecord = decode("api_tokens", &value)?;
+            if record.expires_at > now {
+                continue;
+            }
+            let index_key = keys::user_api_token(record.user_id, record.id);
+            finish(
+                (&self.trees.api_tokens, &self.trees.user_api_tokens).transaction(
+                    |(tokens, index)| {
+                        tokens.remove(&hash)?;
+                        index.remove(&index_key[..])?;
+                        Ok(())
+                    },
+                ),
+            )?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{open_temp, user};
+    use super::*;
+    use crate::store::TaskStore;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_micros(1_800_000_000_000_000 + secs * 1_000_000).expect("in range")
+    }
+
+    fn new_token(user: UserId, n: u8, created: i64, expires: i64) -> NewApiToken {
+        NewApiToken {
+            id: ApiTokenId::generate(),
+            user_id: user,
+            name: format!("token {n}"),
+            hash: [n; 32],
+            created_at: at(created),
+            expires_at: at(expires),
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_listed_used_and_revoked_per_user() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let bob = user(&store, "bob@example.com").await;
+        let ci = store
+            .create_api_token(new_token(ada.id, 1, 10, 1_000))
+            .await
+            .expect("creates");
+        let old = store
+            .create_api_token(new_token(ada.id, 2, 5, 1_000))
+            .await
+            .expect("creates");
+        let short = store
+            .create_api_token(new_token(ada.id, 3, 6, 50))
+            .await
+            .expect("creates");
+        let bobs = store
+            .create_api_token(new_token(bob.id, 4, 1, 1_000))
+            .await
+            .expect("creates");
+
+        assert_eq!(
+            store.api_token_owner(&[1; 32], at(20)).await.expect("ok"),
+            Some((ci.id, ada.id))
+        );
+        assert_eq!(
+            store.api_token_owner(&[3; 32], at(50)).await.expect("ok"),
+            None
+        );
+        assert_eq!(
+            store.api_token_owner(&[9; 32], at(20)).await.expect("ok"),
+            None
+        );
+
+        let listed = store.api_tokens(ada.id, at(20)).await.expect("lists");
+        assert_eq!(listed, vec![old.clone(), short.clone(), ci.clone()]);
+        let listed = store.api_tokens(ada.id, at(60)).await.expect("lists");
+        assert_eq!(
+            listed.iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![old.id, ci.id]
+        );
+
+        // Bob cannot revoke Ada's token; an expired one is gone already.
+        assert!(matches!(
+            store.revoke_api_token(bob.id, ci.id, at(20)).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.revoke_api_token(ada.id, short.id, at(60)).await,
+            Err(StoreError::NotFound)
+        ));
+        store
+            .revoke_api_token(ada.id, ci.id, at(20))
+            .await
+            .expect("revokes");
+        assert!(matches!(
+            store.revoke_api_token(ada.id, ci.id, at(20)).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            store.api_token_owner(&[1; 32], at(20)).await.expect("ok"),
+            None
+        );
+        assert_eq!(
+            store.api_tokens(bob.id, at(20)).await.expect("lists"),
+            vec![bobs]
+        );
+
+        // Expired tokens are swept.
+        assert_eq!(store.prune_expired(at(100)).await.expect("prunes"), 1);
+        assert_eq!(store.inner.trees.api_tokens.len(), 2);
+        assert_eq!(store.inner.trees.user_api_tokens.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn touching_is_lazy_and_never_resurrects() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let token = store
+            .create_api_token(new_token(ada.id, 1, 0, 10_000))
+            .await
+            .expect("creates");
+        let last_used = |store: &super::super::SledStore| {
+            let store = store.clone();
+            async move { store.api_tokens(ada.id, at(1)).await.expect("lists")[0].last_used_at }
+        };
+        store
+            .touch_api_token(token.id, ada.id, at(100))
+            .await
+            .expect("touches");
+        assert_eq!(last_used(&store).await, Some(at(100)));
+        store
+            .touch_api_token(token.id, ada.id, at(130))
+            .await
+            .expect("touches");
+        assert_eq!(
+            last_used(&store).await,
+            Some(at(100)),
+            "within a minute: no write"
+        );
+        store
+            .touch_api_token(token.id, ada.id, at(160))
+            .await
+            .expect("touches");
+        assert_eq!(last_used(&store).await, Some(at(160)));
+        store
+            .revoke_api_token(ada.id, token.id, at(200))
+            .await
+            .expect("revokes");
+        store
+            .touch_api_token(token.id, ada.id, at(300))
+            .await
+            .expect("touches");
+        assert_eq!(
+            store.api_token_owner(&[1; 32], at(300)).await.expect("ok"),
+            None
+        );
+        assert_eq!(store.inner.trees.api_tokens.len(), 0);
+    }
+}

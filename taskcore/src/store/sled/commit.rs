@@ -1,0 +1,300 @@
+//! Group commit: one flusher thread makes writes durable in batches.
+//!
+//! A writer first applies its change to sled (in memory), then calls
+//! [`GroupCommit::wait`]: it takes the next sequence number and awaits the
+//! first flush that *starts* after it registered. The thread loops: sleep
+//! until someone is waiting, note the highest sequence registered, call
+//! `Db::flush()` (sled's log writes, ending in `sync_file_range`), then
+//! `sync_data()` on the `db` file (the device cache flush that
+//! `sync_file_range` leaves out) and on any new blob file, and publish the
+//! noted sequence as durable. Every writer that arrived while one flush ran
+//! is covered by the next: one fsync for all of them.
+//!
+//! Why not `flush_async().await` per request: with more waiters than runtime
+//! worker threads it deadlocks. Why not `flush()` on `spawn_blocking` per
+//! request: one fsync per write, and a blocking thread each. Waiting is a
+//! [`tokio::sync::watch`] channel, so no runtime thread ever blocks on I/O.
+//!
+//! A failed flush is sticky: the waiting writers and every later write get
+//! [`StoreError::Backend`], and so does [`GroupCommit::health`] (`/readyz`).
+//! After a failed fsync the kernel may have dropped the dirty pages, so a
+//! later success would not prove the earlier writes are on disk; the store
+//! must be reopened (restart the process) to be trusted again.
+
+use crate::store::StoreError;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use tokio::sync::watch;
+
+/// The flusher thread and the way writers wait for it.
+pub(super) struct GroupCommit {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    status: watch::Sender<Status>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The highest sequence number handed to a writer.
+    registered: u64,
+    /// Set when the store is dropped.
+    shutdown: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Status {
+    /// Every write registered at or below this sequence is durable.
+    flushed: u64,
+    /// The first flush failure, if any (sticky).
+    failure: Option<String>,
+}
+
+/// What the thread makes durable.
+pub(super) struct Target {
+    /// The database (a clone of the store's).
+    pub db: sled::Db,
+    /// An open handle of the store's `db` file.
+    pub file: File,
+    /// The store's `blobs` directory.
+    pub blobs: PathBuf,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl GroupCommit {
+    /// Starts the flusher thread.
+    pub fn start(target: Target) -> io::Result<Self> {
+        let (status, _) = watch::channel(Status::default());
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            wake: Condvar::new(),
+            status,
+        });
+        let thread = std::thread::Builder::new()
+            .name("taskstore-flush".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || run(&shared, target)
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits until everything written before this call is durable.
+    pub async fn wait(&self) -> Result<(), StoreError> {
+        let mut status = self.shared.status.subscribe();
+        let sequence = {
+            let mut state = lock(&self.shared.state);
+            state.registered += 1;
+            state.registered
+        };
+        self.shared.wake.notify_one();
+        let status = status
+            .wait_for(|s| s.flushed >= sequence || s.failure.is_some())
+            .await
+            .map_err(|_| StoreError::Backend("the store's flusher has stopped".into()))?;
+        match &status.failure {
+            Some(failure) => Err(failed(failure)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether every flush so far succeeded.
+    pub fn health(&self) -> Result<(), StoreError> {
+        match &self.shared.status.borrow().failure {
+            Some(failure) => Err(failed(failure)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn failed(failure: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "writing to disk failed, restart to recover: {failure}"
+    ))
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        lock(&self.shared.state).shutdown = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the store's flusher thread panicked");
+        }
+    }
+}
+
+fn run(shared: &Shared, target: Target) {
+    let mut blobs = BlobSync::default();
+    let mut flushed = 0;
+    loop {
+        let goal = {
+            let mut state = lock(&shared.state);
+            while state.registered == flushed && !state.shutdown {
+                state = shared
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if state.registered == flushed {
+                break;
+            }
+            state.registered
+        };
+        let result = make_durable(&target, &mut blobs);
+        shared.status.send_modify(|status| match result {
+            Ok(()) => status.flushed = goal,
+            Err(e) => {
+                tracing::error!(error = %e, "flushing the store failed");
+                status.failure.get_or_insert(e);
+            }
+        });
+        flushed = goal;
+    }
+    // Dropped with nothing waiting: leave the files synced all the same.
+    if let Err(e) = make_durable(&target, &mut blobs) {
+        tracing::error!(error = %e, "the final flush of the store failed");
+    }
+}
+
+/// One durable flush: sled's log, then the device cache, then new blobs.
+fn make_durable(target: &Target, blobs: &mut BlobSync) -> Result<(), String> {
+    target.db.flush().map_err(|e| format!("flush: {e}"))?;
+    blobs
+        .sync_new(&target.blobs)
+        .map_err(|e| format!("syncing blobs: {e}"))?;
+    target.file.sync_data().map_err(|e| format!("sync: {e}"))
+}
+
+/// sled writes a page larger than a quarter segment (many large tasks in
+/// one leaf) to its own file under `blobs/` and never syncs it. Each round
+/// syncs the blob files not seen before at their current size, and then the
+/// directory.
+#[derive(Default)]
+struct BlobSync {
+    synced: HashMap<std::ffi::OsString, u64>,
+}
+
+impl BlobSync {
+    fn sync_new(&mut self, dir: &std::path::Path) -> io::Result<()> {
+        let mut seen = HashMap::with_capacity(self.synced.len());
+        let mut any = false;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let len = match entry.metadata() {
+                Ok(meta) if meta.is_file() => meta.len(),
+                Ok(_) => continue,
+                // Removed by sled's blob GC meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let name = entry.file_name();
+            if self.synced.get(&name) != Some(&len) {
+                match File::open(entry.path()) {
+                    Ok(file) => file.sync_data()?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                any = true;
+            }
+            seen.insert(name, len);
+        }
+        if any {
+            File::open(dir)?.sync_all()?;
+        }
+        self.synced = seen;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn start(dir: &std::path::Path) -> (sled::Db, GroupCommit) {
+        let db = sled::Config::new().path(dir).open().expect("opens");
+        let file = File::open(dir.join("db")).expect("db file");
+        let commit = GroupCommit::start(Target {
+            db: db.clone(),
+            file,
+            blobs: dir.join("blobs"),
+        })
+        .expect("starts");
+        (db, commit)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_concurrent_writers_all_complete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, commit) = start(dir.path());
+        let commit = Arc::new(commit);
+        let mut handles = Vec::new();
+        for i in 0..64u32 {
+            let db = db.clone();
+            let commit = Arc::clone(&commit);
+            handles.push(tokio::spawn(async move {
+                db.insert(i.to_be_bytes(), &b"v"[..]).expect("insert");
+                commit.wait().await
+            }));
+        }
+        for handle in handles {
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("no deadlock")
+                .expect("joins")
+                .expect("durable");
+        }
+        commit.health().expect("healthy");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_sync_fails_the_waiters_and_stays_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::Config::new().path(dir.path()).open().expect("opens");
+        // fdatasync on /dev/null is EINVAL: a flush that always fails.
+        let file = File::open("/dev/null").expect("/dev/null");
+        let commit = GroupCommit::start(Target {
+            db,
+            file,
+            blobs: dir.path().join("blobs"),
+        })
+        .expect("starts");
+        commit.health().expect("healthy before any flush");
+        let err = commit.wait().await.expect_err("the flush fails");
+        assert!(
+            matches!(&err, StoreError::Backend(m) if m.contains("sync")),
+            "{err}"
+        );
+        assert!(commit.health().is_err());
+        assert!(commit.wait().await.is_err(), "sticky");
+    }
+
+    #[test]
+    fn dropping_stops_the_thread_and_releases_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, commit) = start(dir.path());
+        drop(commit);
+        drop(db);
+        // The thread's clone of the Db is gone too: the lock is free again.
+        let (_db, _commit) = start(dir.path());
+    }
+}

@@ -1,0 +1,435 @@
+//! Tasks: `tasks` (owner ++ task id), `task_numbers` (owner ++ number), and
+//! the counters in the owner's `users` record.
+//!
+//! Every lookup is made under the owner's prefix: there is no way to name a
+//! task without its owner, so another user's task is simply not found.
+
+use super::records::UserRecord;
+use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode, tx_encode};
+use crate::domain::{
+    ListQuery, Position, Precondition, SortField, Task, TaskDraft, TaskId, TaskPage, TaskPatch,
+    TaskRef, Timestamp, UserId,
+};
+use crate::store::StoreError;
+use sled::Transactional;
+use std::cmp::Ordering;
+use std::ops::Bound;
+
+impl Inner {
+    /// The `tasks` key a reference names, if the owner has such a task.
+    /// (A number never moves to another task, so resolving it outside a
+    /// transaction is safe; the transaction then re-reads the task itself.)
+    fn task_key(&self, owner: UserId, task: TaskRef) -> Result<Option<[u8; 32]>, StoreError> {
+        match task {
+            TaskRef::Id(id) => Ok(Some(keys::task(owner, id))),
+            TaskRef::Number(number) => {
+                let key = keys::task_number(owner, number);
+                match self.trees.task_numbers.get(key).map_err(backend)? {
+                    Some(id) => {
+                        let id = keys::id_bytes(&id).ok_or_else(|| damaged("task_numbers"))?;
+                        Ok(Some(keys::task(owner, TaskId::from_bytes(id))))
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Creates a task with the owner's next number.
+    pub(super) fn create_task(
+        &self,
+        owner: UserId,
+        draft: &TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        let t = &self.trees;
+        finish(
+            (&t.users, &t.tasks, &t.task_numbers).transaction(|(users, tasks, numbers)| {
+                let Some(user) = users.get(owner.as_bytes())? else {
+                    return abort(StoreError::NotFound);
+                };
+                let mut user: UserRecord = tx_decode("users", &user)?;
+                if user.live_count >= max_live {
+                    return abort(StoreError::TaskLimitReached);
+                }
+                let number = user.next_number;
+                user.next_number += 1;
+                user.live_count += 1;
+                // Made inside the transaction so ids (creation order) follow numbers.
+                let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
+                users.insert(&owner.as_bytes()[..], tx_encode(&user)?)?;
+                tasks.insert(&keys::task(owner, task.id)[..], tx_encode(&task)?)?;
+                numbers.insert(
+                    &keys::task_number(owner, number)[..],
+                    &task.id.as_bytes()[..],
+                )?;
+                Ok(task)
+            }),
+        )
+    }
+
+    /// One of the owner's tasks.
+    pub(super) fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
+        match self.task_key(owner, task)? {
+            Some(key) => get(&self.trees.tasks, "tasks", &key),
+            None => Ok(None),
+        }
+    }
+
+    /// Changes a task if the precondition holds. Returns the task and whether it changed.
+    pub(super) fn update_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        patch: &TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<(Task, bool), StoreError> {
+        let Some(key) = self.task_key(owner, task)? else {
+            return Err(StoreError::NotFound);
+        };
+        finish(self.trees.tasks.transaction(|tasks| {
+            let Some(value) = tasks.get(&key[..])? else {
+                return abort(StoreError::NotFound);
+            };
+            let mut task: Task = tx_decode("tasks", &value)?;
+            if !precondition.allows(task.version) {
+                return abort(StoreError::VersionMismatch);
+            }
+            let changed = task.apply(patch.clone(), Timestamp::now());
+            if changed {
+                tasks.insert(&key[..], tx_encode(&task)?)?;
+            }
+            Ok((task, changed))
+        }))
+    }
+
+    /// Deletes a task if the precondition holds; its number is not reused.
+    pub(super) fn delete_task(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
+        let Some(key) = self.task_key(owner, task)? else {
+            return Err(StoreError::NotFound);
+        };
+        let t = &self.trees;
+        finish(
+            (&t.users, &t.tasks, &t.task_numbers).transaction(|(users, tasks, numbers)| {
+                let Some(value) = tasks.get(&key[..])? else {
+                    return abort(StoreError::NotFound);
+                };
+                let task: Task = tx_decode("tasks", &value)?;
+                if !precondition.allows(task.version) {
+                    return abort(StoreError::VersionMismatch);
+                }
+                tasks.remove(&key[..])?;
+                numbers.remove(&keys::task_number(owner, task.number)[..])?;
+                if let Some(user) = users.get(owner.as_bytes())? {
+                    let mut user: UserRecord = tx_decode("users", &user)?;
+                    user.live_count = user.live_count.saturating_sub(1);
+                    users.insert(&owner.as_bytes()[..], tx_encode(&user)?)?;
+                }
+                Ok(())
+            }),
+        )
+    }
+
+    /// A page of the owner's matching tasks, strictly after `after`.
+    ///
+    /// By creation (the default) it walks the owner's key range from the
+    /// cursor and stops after `limit + 1` matches. Other orders read the
+    /// owner's range, sort the matches after the cursor and cut the page.
+    /// Either way the cost is that user's list, never the database.
+    pub(super) fn list_tasks(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPage, StoreError> {
+        let limit = query.limit.max(1);
+        let start = keys::task_range_start(owner);
+        let end = keys::task_range_end(owner);
+        let decode = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Task, StoreError> {
+            let (_, value) = item.map_err(backend)?;
+            super::records::decode("tasks", &value)
+        };
+        let mut tasks = Vec::with_capacity(limit + 1);
+        if query.sort.field == SortField::Created {
+            let cursor = after.map(|p| keys::task(owner, p.id));
+            let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+                if query.sort.descending {
+                    let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
+                    Box::new(
+                        self.trees
+                            .tasks
+                            .range((Bound::Included(start), upper))
+                            .rev(),
+                    )
+                } else {
+                    let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
+                    Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
+                };
+            for item in range {
+                let task = decode(item)?;
+                if query.matches(&task) {
+                    tasks.push(task);
+                    if tasks.len() > limit {
+                        break;
+                    }
+                }
+            }
+        } else {
+            let mut matching = Vec::new();
+            for item in self.trees.tasks.range(start..=end) {
+                let task = decode(item)?;
+                if !query.matches(&task) {
+                    continue;
+                }
+                let position = query.position_of(&task);
+                if after.is_none_or(|a| query.compare(&position, a) == Ordering::Greater) {
+                    matching.push((position, task));
+                }
+            }
+            matching.sort_by(|a, b| query.compare(&a.0, &b.0));
+            tasks.extend(matching.into_iter().take(limit + 1).map(|(_, task)| task));
+        }
+        let next = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(|last| query.position_of(last))
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{open_temp, user};
+    use super::*;
+    use crate::domain::{Priority, Sort};
+    use crate::store::TaskStore;
+
+    fn draft(title: &str) -> TaskDraft {
+        TaskDraft::new(title).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn numbers_count_per_user_and_are_never_reused() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let bob = user(&store, "bob@example.com").await;
+        let a1 = store
+            .create_task(ada.id, draft("a1"), 100)
+            .await
+            .expect("creates");
+        let a2 = store
+            .create_task(ada.id, draft("a2"), 100)
+            .await
+            .expect("creates");
+        let b1 = store
+            .create_task(bob.id, draft("b1"), 100)
+            .await
+            .expect("creates");
+        assert_eq!((a1.number, a2.number, b1.number), (1, 2, 1));
+        assert_eq!((a1.version, a1.created_at), (1, a1.updated_at));
+        store
+            .delete_task(ada.id, TaskRef::Number(2), &Precondition::None)
+            .await
+            .expect("deletes");
+        let a3 = store
+            .create_task(ada.id, draft("a3"), 100)
+            .await
+            .expect("creates");
+        assert_eq!(a3.number, 3);
+        assert!(
+            store
+                .task(ada.id, TaskRef::Number(2))
+                .await
+                .expect("reads")
+                .is_none()
+        );
+        assert_eq!(
+            store.task(ada.id, TaskRef::Number(3)).await.expect("reads"),
+            Some(a3)
+        );
+        assert_eq!(store.live_task_count(ada.id).await.expect("counts"), 2);
+        let stranger = UserId::generate();
+        assert!(matches!(
+            store.create_task(stranger, draft("x"), 100).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_task_limit_counts_live_tasks() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        store
+            .create_task(ada.id, draft("1"), 2)
+            .await
+            .expect("creates");
+        let second = store
+            .create_task(ada.id, draft("2"), 2)
+            .await
+            .expect("creates");
+        assert!(matches!(
+            store.create_task(ada.id, draft("3"), 2).await,
+            Err(StoreError::TaskLimitReached)
+        ));
+        store
+            .delete_task(ada.id, TaskRef::Id(second.id), &Precondition::Any)
+            .await
+            .expect("deletes");
+        let third = store
+            .create_task(ada.id, draft("3"), 2)
+            .await
+            .expect("a slot is free");
+        assert_eq!(third.number, 3);
+    }
+
+    #[tokio::test]
+    async fn other_users_tasks_are_unreachable() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let bob = user(&store, "bob@example.com").await;
+        let task = store
+            .create_task(ada.id, draft("secret"), 100)
+            .await
+            .expect("creates");
+        let patch = TaskPatch {
+            completed: Some(true),
+            ..TaskPatch::default()
+        };
+        for r in [TaskRef::Id(task.id), TaskRef::Number(1)] {
+            assert!(store.task(bob.id, r).await.expect("reads").is_none());
+            assert!(matches!(
+                store
+                    .update_task(bob.id, r, patch.clone(), &Precondition::None)
+                    .await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                store.delete_task(bob.id, r, &Precondition::Any).await,
+                Err(StoreError::NotFound)
+            ));
+        }
+        let page = store
+            .list_tasks(bob.id, &ListQuery::default(), None)
+            .await
+            .expect("lists");
+        assert!(page.tasks.is_empty() && page.next.is_none());
+        assert_eq!(
+            store
+                .task(ada.id, TaskRef::Id(task.id))
+                .await
+                .expect("reads"),
+            Some(task)
+        );
+    }
+
+    #[tokio::test]
+    async fn preconditions_guard_updates_and_deletes() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let task = store
+            .create_task(ada.id, draft("t"), 100)
+            .await
+            .expect("creates");
+        let r = TaskRef::Id(task.id);
+        let done = TaskPatch {
+            completed: Some(true),
+            ..TaskPatch::default()
+        };
+        let stale = Precondition::Versions(vec![2]);
+        assert!(matches!(
+            store.update_task(ada.id, r, done.clone(), &stale).await,
+            Err(StoreError::VersionMismatch)
+        ));
+        let updated = store
+            .update_task(ada.id, r, done.clone(), &Precondition::Versions(vec![1]))
+            .await
+            .expect("updates");
+        assert_eq!((updated.version, updated.completed), (2, true));
+        // No change: version and updated_at stay.
+        let same = store
+            .update_task(ada.id, r, done, &Precondition::None)
+            .await
+            .expect("ok");
+        assert_eq!(same, updated);
+        assert!(matches!(
+            store
+                .delete_task(ada.id, r, &Precondition::Versions(vec![1]))
+                .await,
+            Err(StoreError::VersionMismatch)
+        ));
+        store
+            .delete_task(ada.id, r, &Precondition::Versions(vec![2]))
+            .await
+            .expect("deletes");
+        assert!(matches!(
+            store.delete_task(ada.id, r, &Precondition::Any).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn lists_page_by_creation_both_ways_and_by_priority() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let bob = user(&store, "bob@example.com").await;
+        let mut created = Vec::new();
+        for (i, priority) in [
+            Priority::High,
+            Priority::None,
+            Priority::Low,
+            Priority::High,
+            Priority::Medium,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut d = draft(&format!("task {i}"));
+            d.priority = priority;
+            created.push(store.create_task(ada.id, d, 100).await.expect("creates"));
+            store
+                .create_task(bob.id, draft("bob's"), 100)
+                .await
+                .expect("creates");
+        }
+        let walk = |sort: &str| {
+            let store = store.clone();
+            let query = ListQuery::parse(&format!("sort={sort}&limit=2")).expect("valid");
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .list_tasks(ada.id, &query, after.as_ref())
+                        .await
+                        .expect("lists");
+                    assert!(page.tasks.len() <= 2);
+                    seen.extend(page.tasks.iter().map(|t| t.number));
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break seen,
+                    }
+                }
+            }
+        };
+        assert_eq!(walk("created").await, vec![1, 2, 3, 4, 5]);
+        assert_eq!(walk("-created").await, vec![5, 4, 3, 2, 1]);
+        assert_eq!(walk("priority").await, vec![2, 3, 5, 1, 4]);
+        assert_eq!(walk("-priority").await, vec![4, 1, 5, 3, 2]);
+        assert_eq!(
+            ListQuery::parse("sort=-priority").expect("valid").sort,
+            Sort::parse("-priority").expect("valid")
+        );
+        // An exact last page has no next cursor.
+        let query = ListQuery::parse("limit=5").expect("valid");
+        let page = store.list_tasks(ada.id, &query, None).await.expect("lists");
+        assert_eq!((page.tasks.len(), page.next), (5, None));
+        assert_eq!(page.tasks, created);
+    }
+}

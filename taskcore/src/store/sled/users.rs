@@ -1,0 +1,70 @@
+//! Accounts: `users` and `emails`.
+
+use super::records::{UserRecord, encode};
+use super::{Inner, abort, backend, damaged, finish, get, keys};
+use crate::domain::{Credentials, Email, Timestamp, User, UserId};
+use crate::store::StoreError;
+use sled::Transactional;
+
+impl Inner {
+    /// Creates a local account; the email is checked inside the transaction,
+    /// so of two concurrent registrations of one email exactly one succeeds.
+    pub(super) fn create_user(
+        &self,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let id = UserId::generate();
+        let record = UserRecord {
+            email: Some(email.as_str().to_owned()),
+            password_hash: Some(password_hash.to_owned()),
+            created_at: Timestamp::now(),
+            next_number: 1,
+            live_count: 0,
+        };
+        let value = encode(&record)?;
+        let email_key = email.as_str().as_bytes();
+        finish(
+            (&self.trees.users, &self.trees.emails).transaction(|(users, emails)| {
+                if emails.get(email_key)?.is_some() {
+                    return abort(StoreError::EmailTaken);
+                }
+                emails.insert(email_key, &id.as_bytes()[..])?;
+                users.insert(&id.as_bytes()[..], value.clone())?;
+                Ok(())
+            }),
+        )?;
+        Ok(record.user(id))
+    }
+
+    /// A user's record.
+    pub(super) fn user_record(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        get(&self.trees.users, "users", id.as_bytes())
+    }
+
+    /// A user by id.
+    pub(super) fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.user_record(id)?.map(|record| record.user(id)))
+    }
+
+    /// A local account by email, with its password hash.
+    pub(super) fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let Some(id) = self
+            .trees
+            .emails
+            .get(email.as_str().as_bytes())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let id = UserId::from_bytes(keys::id_bytes(&id).ok_or_else(|| damaged("emails"))?);
+        let Some(record) = self.user_record(id)? else {
+            return Ok(None);
+        };
+        let user = record.user(id);
+        Ok(record.password_hash.map(|password_hash| Credentials {
+            user,
+            password_hash,
+        }))
+    }
+}
