@@ -193,6 +193,14 @@ impl ListQuery {
         Ok(query)
     }
 
+    /// Whether any filter is set (else every task matches).
+    pub fn has_filters(&self) -> bool {
+        self.status != StatusFilter::All
+            || self.q.is_some()
+            || self.tag.is_some()
+            || self.priority.is_some()
+    }
+
     /// Whether a task passes the filters.
     pub fn matches(&self, task: &Task) -> bool {
         let status_ok = match self.status {

@@ -110,6 +110,17 @@ pub enum RefreshOutcome {
     ReusedSessionRevoked,
 }
 
+/// One page of tasks, already serialized as the API's JSON array.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskPageJson {
+    /// `[{task}, {task}, ...]`, exactly as the API returns them.
+    pub tasks: Vec<u8>,
+    /// How many tasks the array holds.
+    pub count: usize,
+    /// Where to continue, when more tasks match.
+    pub next: Option<Position>,
+}
+
 /// A new API token (its value is hashed before it gets here).
 #[derive(Clone, Debug)]
 pub struct NewApiToken {
@@ -262,6 +273,25 @@ pub trait TaskStore: Send + Sync + 'static {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError>;
 
+    /// Like [`list_tasks`](Self::list_tasks), but the tasks come as the API's
+    /// JSON array, ready to send. Backends that keep tasks as JSON override
+    /// it to skip decoding and re-encoding; the default encodes the page.
+    async fn list_tasks_json(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPageJson, StoreError> {
+        let page = self.list_tasks(owner, query, after).await?;
+        let tasks = serde_json::to_vec(&page.tasks)
+            .map_err(|e| StoreError::Backend(format!("cannot encode tasks: {e}")))?;
+        Ok(TaskPageJson {
+            tasks,
+            count: page.tasks.len(),
+            next: page.next,
+        })
+    }
+
     /// How many live tasks the owner has.
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError>;
 
@@ -338,6 +368,15 @@ impl UserTasks<'_> {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
         self.store.list_tasks(self.owner, query, after).await
+    }
+
+    /// A page of tasks as JSON; see [`TaskStore::list_tasks_json`].
+    pub async fn list_json(
+        &self,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPageJson, StoreError> {
+        self.store.list_tasks_json(self.owner, query, after).await
     }
 
     /// How many live tasks there are.

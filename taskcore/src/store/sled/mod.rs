@@ -50,7 +50,7 @@ use crate::domain::{
 };
 use crate::store::{
     ApiTokenInfo, FORMAT_VERSION, NewApiToken, NewSession, RefreshOutcome, RefreshRequest,
-    SessionInfo, StoreError, TaskStore, TokenHash,
+    SessionInfo, StoreError, TaskPageJson, TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -536,6 +536,15 @@ impl TaskStore for SledStore {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
         self.inner.list_tasks(owner, query, after)
+    }
+
+    async fn list_tasks_json(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPageJson, StoreError> {
+        self.inner.list_tasks_json(owner, query, after)
     }
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {

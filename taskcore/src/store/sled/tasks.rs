@@ -7,10 +7,10 @@
 use super::records::UserRecord;
 use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode, tx_encode};
 use crate::domain::{
-    ListQuery, Position, Precondition, SortField, Task, TaskDraft, TaskId, TaskPage, TaskPatch,
-    TaskRef, Timestamp, UserId,
+    ListQuery, Position, Precondition, SortField, SortKey, Task, TaskDraft, TaskId, TaskPage,
+    TaskPatch, TaskRef, Timestamp, UserId,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, TaskPageJson};
 use sled::Transactional;
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -147,14 +147,59 @@ impl Inner {
         query: &ListQuery,
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
+        let raw = self.list_raw(owner, query, after)?;
+        let tasks = raw
+            .items
+            .iter()
+            .map(|value| super::records::decode("tasks", value))
+            .collect::<Result<_, _>>()?;
+        Ok(TaskPage {
+            tasks,
+            next: raw.next,
+        })
+    }
+
+    /// A page as the API's JSON array: the stored records are the API's own
+    /// JSON of each task (format version 1), so they are copied, not re-encoded.
+    pub(super) fn list_tasks_json(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPageJson, StoreError> {
+        let raw = self.list_raw(owner, query, after)?;
+        let size = raw.items.iter().map(|v| v.len() + 1).sum::<usize>() + 2;
+        let mut tasks = Vec::with_capacity(size);
+        tasks.push(b'[');
+        for (i, value) in raw.items.iter().enumerate() {
+            if i > 0 {
+                tasks.push(b',');
+            }
+            tasks.extend_from_slice(value);
+        }
+        tasks.push(b']');
+        Ok(TaskPageJson {
+            tasks,
+            count: raw.items.len(),
+            next: raw.next,
+        })
+    }
+
+    /// The stored records of one page. With the default order and no filter
+    /// nothing is decoded: the key holds the id, and that is the position.
+    fn list_raw(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<RawPage, StoreError> {
         let limit = query.limit.max(1);
         let start = keys::task_range_start(owner);
         let end = keys::task_range_end(owner);
-        let decode = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Task, StoreError> {
-            let (_, value) = item.map_err(backend)?;
-            super::records::decode("tasks", &value)
-        };
-        let mut tasks = Vec::with_capacity(limit + 1);
+        let decode =
+            |value: &[u8]| -> Result<Task, StoreError> { super::records::decode("tasks", value) };
+        let mut items = Vec::with_capacity(limit + 1);
+        let mut positions = Vec::with_capacity(limit + 1);
         if query.sort.field == SortField::Created {
             let cursor = after.map(|p| keys::task(owner, p.id));
             let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
@@ -170,38 +215,60 @@ impl Inner {
                     let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
                     Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
                 };
+            let filtered = query.has_filters();
             for item in range {
-                let task = decode(item)?;
-                if query.matches(&task) {
-                    tasks.push(task);
-                    if tasks.len() > limit {
-                        break;
-                    }
+                let (key, value) = item.map_err(backend)?;
+                if filtered && !query.matches(&decode(&value)?) {
+                    continue;
+                }
+                let id = key
+                    .get(16..)
+                    .and_then(keys::id_bytes)
+                    .map(TaskId::from_bytes)
+                    .ok_or_else(|| damaged("tasks"))?;
+                positions.push(Position {
+                    key: SortKey::Created,
+                    id,
+                });
+                items.push(value);
+                if items.len() > limit {
+                    break;
                 }
             }
         } else {
             let mut matching = Vec::new();
             for item in self.trees.tasks.range(start..=end) {
-                let task = decode(item)?;
+                let (_, value) = item.map_err(backend)?;
+                let task = decode(&value)?;
                 if !query.matches(&task) {
                     continue;
                 }
                 let position = query.position_of(&task);
                 if after.is_none_or(|a| query.compare(&position, a) == Ordering::Greater) {
-                    matching.push((position, task));
+                    matching.push((position, value));
                 }
             }
             matching.sort_by(|a, b| query.compare(&a.0, &b.0));
-            tasks.extend(matching.into_iter().take(limit + 1).map(|(_, task)| task));
+            for (position, value) in matching.into_iter().take(limit + 1) {
+                positions.push(position);
+                items.push(value);
+            }
         }
-        let next = if tasks.len() > limit {
-            tasks.truncate(limit);
-            tasks.last().map(|last| query.position_of(last))
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            positions.truncate(limit);
+            positions.pop()
         } else {
             None
         };
-        Ok(TaskPage { tasks, next })
+        Ok(RawPage { items, next })
     }
+}
+
+/// Stored task records of one page, in order.
+struct RawPage {
+    items: Vec<sled::IVec>,
+    next: Option<Position>,
 }
 
 #[cfg(test)]

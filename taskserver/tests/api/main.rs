@@ -1,0 +1,17 @@
+//! HTTP integration tests of the task server: the real server, in process on
+//! port 0 (and as the built binary where a test is about the process),
+//! spoken to over HTTP.
+
+mod helpers;
+
+mod auth;
+mod errors_http;
+mod isolation;
+mod model;
+mod operations;
+mod pagination;
+mod process;
+mod ratelimit;
+mod tasks;
+mod tokens_attacks;
+mod validation;
