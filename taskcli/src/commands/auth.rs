@@ -1,0 +1,274 @@
+//! `taskcli auth ...`: accounts, sessions, tokens.
+
+use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs};
+use crate::credentials::StoredLogin;
+use crate::dates::{local_datetime, relative_time};
+use crate::error::{CliError, CliResult, Doing};
+use crate::session::{Context, Origin};
+use serde::Serialize;
+use std::io::{BufRead, IsTerminal};
+use taskclient::Error as ApiError;
+use taskcore::{Email, Password, Timestamp, User};
+
+/// Runs one `auth` subcommand.
+pub async fn run(ctx: &Context, command: AuthCommand) -> CliResult {
+    match command {
+        AuthCommand::Register(args) => log_in(ctx, args, true).await,
+        AuthCommand::Login(args) => log_in(ctx, args, false).await,
+        AuthCommand::Logout => logout(ctx).await,
+        AuthCommand::Status => status(ctx).await,
+        AuthCommand::Token => token(ctx).await,
+        AuthCommand::ApiToken(command) => api_token(ctx, command).await,
+    }
+}
+
+/// `auth status --json`.
+#[derive(Serialize)]
+struct Status<'a> {
+    server: &'a str,
+    user: &'a User,
+    storage: &'a str,
+    storage_description: String,
+    access_token_expires_at: Option<Timestamp>,
+}
+
+async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResult {
+    let email = args.email.trim().to_string();
+    if register {
+        Email::parse(&email).map_err(|m| CliError::usage(format!("The email {m}.")))?;
+    }
+    // Find out where the tokens will go before asking for a password.
+    let store = ctx.store_for_login()?;
+    let password = read_password(args.password_stdin, register)?;
+    if register {
+        Password::parse(&password).map_err(|m| CliError::usage(format!("The password {m}.")))?;
+    }
+    let client = ctx.anonymous_client()?;
+    let session = if register {
+        client.register(&email, &password).await
+    } else {
+        client.login(&email, &password).await
+    }
+    .map_err(|e| ctx.api_error(e, Doing::Credentials))?;
+    store.save(&ctx.server, &StoredLogin::from_session(&session))?;
+    ctx.remember_login(&store)?;
+    let who = session
+        .user
+        .email
+        .clone()
+        .unwrap_or_else(|| session.user.id.to_string());
+    if ctx.out.json {
+        ctx.out.json(&Status {
+            server: &ctx.server,
+            user: &session.user,
+            storage: store.id(),
+            storage_description: store.describe(),
+            access_token_expires_at: session.token_pair().expires_at,
+        });
+    } else if register {
+        ctx.out.line(format!(
+            "Registered {who} on {} and logged in; the tokens are kept in {}.",
+            ctx.server,
+            store.describe()
+        ));
+    } else {
+        ctx.out.line(format!(
+            "Logged in to {} as {who}; the tokens are kept in {}.",
+            ctx.server,
+            store.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// The password: from stdin's first line with `--password-stdin`, else from
+/// a prompt that does not echo. Never from a flag.
+fn read_password(from_stdin: bool, confirm: bool) -> CliResult<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+            CliError::usage(format!("Could not read the password from stdin: {e}."))
+        })?;
+        let password = line.trim_end_matches(['\n', '\r']).to_string();
+        if password.is_empty() {
+            return Err(CliError::usage(
+                "No password on stdin; pipe it in, e.g. `printf %s \"$PASSWORD\" | taskcli auth login --email E --password-stdin`.",
+            ));
+        }
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            "stdin is not a terminal, so there is nobody to ask for the password; use --password-stdin.",
+        ));
+    }
+    let prompt_failed =
+        |e: std::io::Error| CliError::usage(format!("Could not read the password: {e}."));
+    let password = rpassword::prompt_password("Password: ").map_err(prompt_failed)?;
+    if confirm {
+        let again = rpassword::prompt_password("Repeat the password: ").map_err(prompt_failed)?;
+        if again != password {
+            return Err(CliError::usage(
+                "The two passwords differ; nothing was done.",
+            ));
+        }
+    }
+    Ok(password)
+}
+
+async fn logout(ctx: &Context) -> CliResult {
+    if ctx.env_token().is_some() {
+        let (client, _) = ctx.client().await?;
+        client
+            .logout_with(None)
+            .await
+            .map_err(|e| ctx.api_error(e, Doing::General))?;
+        ctx.out.line(format!(
+            "Revoked the session of the token in {}.",
+            crate::session::TOKEN_ENV
+        ));
+        return Ok(());
+    }
+    let Some((store, login)) = ctx.stored_login()? else {
+        return Err(ctx.not_logged_in());
+    };
+    let client = taskclient::Client::builder()
+        .base_url(&ctx.server)
+        .tokens(login.pair())
+        .build()
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let revoked = client.logout().await;
+    // The local tokens go whatever the server said: the user asked to log out.
+    store.delete(&ctx.server)?;
+    ctx.forget_login()?;
+    match revoked {
+        Ok(()) | Err(ApiError::Unauthorized { .. }) => {
+            ctx.out.line(format!(
+                "Logged out of {}; the stored tokens were deleted.",
+                ctx.server
+            ));
+            Ok(())
+        }
+        Err(e) => Err(CliError::failure(format!(
+            "The stored tokens were deleted, but the session could not be revoked on the server: {}",
+            ctx.api_error(e, Doing::General)
+        ))),
+    }
+}
+
+async fn status(ctx: &Context) -> CliResult {
+    let (client, origin) = ctx.client().await?;
+    let user = client
+        .me()
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let expires_at = client.tokens().and_then(|t| t.expires_at);
+    if ctx.out.json {
+        ctx.out.json(&Status {
+            server: &ctx.server,
+            user: &user,
+            storage: origin.id(),
+            storage_description: origin.describe(),
+            access_token_expires_at: expires_at,
+        });
+        return Ok(());
+    }
+    let who = user
+        .email
+        .clone()
+        .unwrap_or_else(|| "(no email)".to_string());
+    ctx.out.line(format!("Server:  {}", ctx.server));
+    ctx.out.line(format!("User:    {who} ({})", user.id));
+    ctx.out
+        .line(format!("Tokens:  kept in {}", origin.describe()));
+    ctx.out.line(match (expires_at, &origin) {
+        (Some(at), Origin::Stored(_)) => format!(
+            "Expires: {}, {}; refreshed automatically",
+            local_datetime(at),
+            relative_time(at, Timestamp::now())
+        ),
+        (Some(at), Origin::Env) => format!(
+            "Expires: {}, {}",
+            local_datetime(at),
+            relative_time(at, Timestamp::now())
+        ),
+        (None, Origin::Env) => {
+            "Expires: unknown (an API token or a token from elsewhere)".to_string()
+        }
+        (None, _) => "Expires: unknown".to_string(),
+    });
+    Ok(())
+}
+
+async fn token(ctx: &Context) -> CliResult {
+    let (client, _) = ctx.client().await?;
+    match client.tokens() {
+        Some(pair) => {
+            ctx.out.line(pair.access_token);
+            Ok(())
+        }
+        None => Err(ctx.not_logged_in()),
+    }
+}
+
+async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
+    let (client, _) = ctx.client().await?;
+    match command {
+        ApiTokenCommand::Create {
+            name,
+            expires_in_days,
+        } => {
+            let created = client
+                .create_api_token(&name, expires_in_days)
+                .await
+                .map_err(|e| ctx.api_error(e, Doing::General))?;
+            if ctx.out.json {
+                ctx.out.json(&created);
+            } else {
+                ctx.out.line(format!(
+                    "Created API token \"{}\" ({}), valid until {}.",
+                    created.name,
+                    created.id,
+                    local_datetime(created.expires_at)
+                ));
+                ctx.out.line("Copy it now: it is not shown again.");
+                ctx.out.line(&created.token);
+            }
+        }
+        ApiTokenCommand::List => {
+            let tokens = client
+                .list_api_tokens()
+                .await
+                .map_err(|e| ctx.api_error(e, Doing::General))?;
+            if ctx.out.json {
+                ctx.out.json(&tokens);
+            } else if tokens.is_empty() {
+                ctx.out.line("No API tokens.");
+            } else {
+                for token in tokens {
+                    let used = token
+                        .last_used_at
+                        .map(local_datetime)
+                        .unwrap_or_else(|| "never".to_string());
+                    ctx.out.line(format!(
+                        "{}  {}  expires {}  last used {used}",
+                        token.id,
+                        token.name,
+                        local_datetime(token.expires_at)
+                    ));
+                }
+            }
+        }
+        ApiTokenCommand::Revoke { id } => {
+            let shown = id.to_string();
+            client
+                .revoke_api_token(id)
+                .await
+                .map_err(|e| ctx.api_error(e, Doing::ApiToken(&shown)))?;
+            if !ctx.out.json {
+                ctx.out.line(format!("Revoked API token {shown}."));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! What each command does.
+
+mod auth;
+mod tasks;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliResult;
+use crate::session::Context;
+
+/// Runs a parsed command line (other than `completions`).
+pub async fn run(cli: Cli) -> CliResult {
+    let ctx = Context::new(&cli.global)?;
+    match cli.command {
+        Command::Auth(command) => auth::run(&ctx, command).await,
+        Command::Add(args) => tasks::add(&ctx, args).await,
+        Command::List(args) => tasks::list(&ctx, args).await,
+        Command::Show { id } => tasks::show(&ctx, id).await,
+        Command::Edit(args) => tasks::edit(&ctx, args).await,
+        Command::Done { ids } => tasks::set_completed(&ctx, ids, true).await,
+        Command::Undone { ids } => tasks::set_completed(&ctx, ids, false).await,
+        Command::Rm { ids, yes } => tasks::remove(&ctx, ids, yes).await,
+        // Handled before a runtime is even built.
+        Command::Completions { .. } => Ok(()),
+    }
+}

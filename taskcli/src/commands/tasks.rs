@@ -1,0 +1,349 @@
+//! The task commands: add, list, show, edit, done, undone, rm.
+
+use crate::cli::{AddArgs, EditArgs, ListArgs};
+use crate::error::{CliError, CliResult, Doing, Exit};
+use crate::ids::TaskArg;
+use crate::render::{task_details, task_table};
+use crate::session::Context;
+use chrono::Local;
+use futures_util::TryStreamExt;
+use std::io::{BufRead, IsTerminal, Write};
+use taskclient::{Client, Error as ApiError};
+use taskcore::{
+    Description, LIMIT_MAX, ListQuery, Priority, StatusFilter, Tags, Task, TaskDraft, TaskPatch,
+    Title, ValidationErrors,
+};
+
+fn invalid(errors: ValidationErrors) -> CliError {
+    let details: Vec<String> = errors
+        .0
+        .iter()
+        .map(|e| format!("the {} {}", e.field, e.message))
+        .collect();
+    CliError::usage(format!("Invalid value: {}.", details.join("; ")))
+}
+
+fn parse_tags(tags: &[String]) -> CliResult<Tags> {
+    Tags::parse(tags.iter().map(String::as_str)).map_err(|errors| {
+        let details: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| {
+                // `tags[2]` names the index: say which tag the user typed.
+                let shown = e
+                    .field
+                    .strip_prefix("tags[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| tags.get(i))
+                    .map(|tag| format!("the tag `{tag}`"))
+                    .unwrap_or_else(|| "the tags".to_string());
+                format!("{shown} {}", e.message)
+            })
+            .collect();
+        CliError::usage(format!("Invalid tags: {}.", details.join("; ")))
+    })
+}
+
+/// `taskcli add`.
+pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
+    let mut draft = TaskDraft::new(&args.title.join(" ")).map_err(invalid)?;
+    if let Some(text) = &args.description {
+        draft.description = Description::parse(text)
+            .map_err(|m| CliError::usage(format!("The description {m}.")))?;
+    }
+    draft.priority = args.priority.map(Priority::from).unwrap_or_default();
+    draft.due = args.due.map(|w| w.0);
+    draft.tags = parse_tags(&args.tags)?;
+    let (client, _) = ctx.client().await?;
+    let task = client
+        .create_task(&draft)
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    if ctx.out.json {
+        ctx.out.json(&task);
+    } else {
+        ctx.out
+            .line(format!("Added task {}: {}", task.number, task.title));
+    }
+    Ok(())
+}
+
+/// `taskcli list`.
+pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
+    let status = match (args.all, args.done) {
+        (true, _) => StatusFilter::All,
+        (_, true) => StatusFilter::Completed,
+        _ => StatusFilter::Pending,
+    };
+    let wanted = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let query = ListQuery {
+        status,
+        q: args.search.filter(|s| !s.is_empty()),
+        tag: args.tag.filter(|t| !t.is_empty()),
+        priority: args.priority.map(Priority::from),
+        sort: args.sort.unwrap_or_default(),
+        limit: wanted.unwrap_or(LIMIT_MAX).clamp(1, LIMIT_MAX),
+        cursor: None,
+    };
+    let (client, _) = ctx.client().await?;
+    let mut tasks = Vec::new();
+    let mut stream = std::pin::pin!(client.all_tasks(query));
+    while wanted.is_none_or(|n| tasks.len() < n) {
+        match stream
+            .try_next()
+            .await
+            .map_err(|e| ctx.api_error(e, Doing::General))?
+        {
+            Some(task) => tasks.push(task),
+            None => break,
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&tasks);
+    } else if tasks.is_empty() {
+        ctx.out.line(match status {
+            StatusFilter::Pending => "No pending tasks.",
+            StatusFilter::Completed => "No completed tasks.",
+            StatusFilter::All => "No tasks.",
+        });
+    } else {
+        ctx.out
+            .line(task_table(&tasks, &Local::now(), ctx.out.table));
+    }
+    Ok(())
+}
+
+/// `taskcli show`.
+pub async fn show(ctx: &Context, id: TaskArg) -> CliResult {
+    let (client, _) = ctx.client().await?;
+    let shown = id.to_string();
+    let task = client
+        .get_task(id.reference())
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
+    if ctx.out.json {
+        ctx.out.json(&task);
+    } else {
+        ctx.out.line(task_details(&task, &Local::now()));
+    }
+    Ok(())
+}
+
+/// `taskcli edit`.
+pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
+    let mut patch = TaskPatch::default();
+    if let Some(title) = &args.title {
+        patch.title =
+            Some(Title::parse(title).map_err(|m| CliError::usage(format!("The title {m}.")))?);
+    }
+    if let Some(text) = &args.description {
+        patch.description = Some(
+            Description::parse(text)
+                .map_err(|m| CliError::usage(format!("The description {m}.")))?,
+        );
+    }
+    patch.priority = args.priority.map(Priority::from);
+    if let Some(due) = args.due {
+        patch.due = Some(Some(due.0));
+    } else if args.no_due {
+        patch.due = Some(None);
+    }
+    if !args.tags.is_empty() {
+        patch.tags = Some(parse_tags(&args.tags)?);
+    }
+    // Check the tags to add before any request.
+    parse_tags(&args.add_tags)?;
+    let adjusts_tags = !args.add_tags.is_empty() || !args.remove_tags.is_empty();
+    if patch == TaskPatch::default() && !adjusts_tags {
+        return Err(CliError::usage(
+            "Nothing to change: give at least one of --title, --description, --due, --no-due, --priority, --tag, --add-tag, --remove-tag.",
+        ));
+    }
+    let (client, _) = ctx.client().await?;
+    let shown = id_text(&args.id);
+    let reference = args.id.reference();
+    let task = if adjusts_tags {
+        // Read, change the tag set, write if nobody wrote in between; retry a few times.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let current = client
+                .get_task(reference)
+                .await
+                .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
+            let mut tags: Vec<String> = current
+                .tags
+                .iter()
+                .filter(|t| !args.remove_tags.contains(t))
+                .cloned()
+                .collect();
+            tags.extend(args.add_tags.iter().cloned());
+            patch.tags = Some(parse_tags(&tags)?);
+            match client
+                .update_task(reference, &patch, Some(current.version))
+                .await
+            {
+                Err(ApiError::VersionMismatch) if attempts < 3 => continue,
+                result => break result.map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?,
+            }
+        }
+    } else {
+        client
+            .update_task(reference, &patch, None)
+            .await
+            .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?
+    };
+    if ctx.out.json {
+        ctx.out.json(&task);
+    } else {
+        ctx.out
+            .line(format!("Updated task {}: {}", task.number, task.title));
+    }
+    Ok(())
+}
+
+fn id_text(id: &TaskArg) -> String {
+    id.to_string()
+}
+
+/// Remembers the first failure of a multi-id command while reporting each.
+#[derive(Default)]
+struct Outcomes {
+    first_failure: Option<Exit>,
+}
+
+impl Outcomes {
+    fn failed(&mut self, error: CliError) {
+        eprintln!("error: {error}");
+        self.first_failure.get_or_insert(error.exit);
+    }
+
+    fn finish(self) -> CliResult {
+        match self.first_failure {
+            Some(exit) => Err(CliError {
+                exit,
+                message: String::new(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `taskcli done` and `taskcli undone`.
+pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) -> CliResult {
+    let (client, _) = ctx.client().await?;
+    let patch = TaskPatch {
+        completed: Some(completed),
+        ..TaskPatch::default()
+    };
+    let mut outcomes = Outcomes::default();
+    let mut changed: Vec<Task> = Vec::new();
+    for id in ids {
+        let shown = id_text(&id);
+        match client.update_task(id.reference(), &patch, None).await {
+            Ok(task) => {
+                if !ctx.out.json {
+                    let verb = if completed { "Completed" } else { "Reopened" };
+                    ctx.out
+                        .line(format!("{verb} task {}: {}", task.number, task.title));
+                }
+                changed.push(task);
+            }
+            Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&shown))),
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&changed);
+    }
+    outcomes.finish()
+}
+
+/// `taskcli rm`.
+pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
+    let interactive = std::io::stdin().is_terminal();
+    if !yes && !interactive {
+        return Err(CliError::usage(
+            "Refusing to delete without --yes, because stdin is not a terminal to ask for confirmation.",
+        ));
+    }
+    let (client, _) = ctx.client().await?;
+    let mut outcomes = Outcomes::default();
+    // Each target with the version the user agreed to delete (None with --yes).
+    let mut targets: Vec<(TaskArg, Option<Task>)> = Vec::new();
+    if yes {
+        targets.extend(ids.into_iter().map(|id| (id, None)));
+    } else {
+        for id in ids {
+            match client.get_task(id.reference()).await {
+                Ok(task) => targets.push((id, Some(task))),
+                Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&id_text(&id)))),
+            }
+        }
+        if targets.is_empty() {
+            return outcomes.finish();
+        }
+        if !confirm(&targets)? {
+            eprintln!("Nothing was deleted.");
+            outcomes.first_failure.get_or_insert(Exit::Failure);
+            return outcomes.finish();
+        }
+    }
+    let mut deleted = Vec::new();
+    for (id, task) in targets {
+        let shown = id_text(&id);
+        match delete_one(&client, &id, task.as_ref()).await {
+            Ok(()) => {
+                if !ctx.out.json {
+                    match &task {
+                        Some(task) => ctx
+                            .out
+                            .line(format!("Deleted task {}: {}", task.number, task.title)),
+                        None => ctx.out.line(format!("Deleted task {shown}.")),
+                    }
+                }
+                deleted.push(id.reference().to_string());
+            }
+            Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&shown))),
+        }
+    }
+    if ctx.out.json {
+        ctx.out.json(&deleted);
+    }
+    outcomes.finish()
+}
+
+async fn delete_one(client: &Client, id: &TaskArg, seen: Option<&Task>) -> Result<(), ApiError> {
+    match seen {
+        // Delete what the user saw, not whatever it has become since.
+        Some(task) => {
+            client
+                .delete_task(taskcore::TaskRef::Id(task.id), Some(task.version))
+                .await
+        }
+        None => client.delete_task(id.reference(), None).await,
+    }
+}
+
+fn confirm(targets: &[(TaskArg, Option<Task>)]) -> CliResult<bool> {
+    let mut stderr = std::io::stderr().lock();
+    let count = targets.len();
+    let _ = writeln!(
+        stderr,
+        "Delete {count} task{}?",
+        if count == 1 { "" } else { "s" }
+    );
+    for (_, task) in targets {
+        if let Some(task) = task {
+            let _ = writeln!(stderr, "  #{}  {}", task.number, task.title);
+        }
+    }
+    let _ = write!(stderr, "[y/N] ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::failure(format!("Could not read the answer: {e}.")))?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}

@@ -1,0 +1,232 @@
+//! `--due WHEN` and how due dates are shown: local time, relative when near.
+
+use chrono::{
+    DateTime, Datelike, Days, Local, LocalResult, NaiveDate, NaiveTime, TimeZone, Weekday,
+};
+use std::str::FromStr;
+use taskcore::Timestamp;
+
+/// A due date given on the command line, resolved against the local clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct When(pub Timestamp);
+
+impl FromStr for When {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        resolve(text, &Local::now()).map(When)
+    }
+}
+
+const WHEN_FORMS: &str = "use a date (2026-12-24), today, tomorrow, a weekday (friday or fri), +3d, +2w, or an RFC 3339 date-time";
+
+/// Resolves `WHEN` relative to `now`, in `now`'s time zone. A day means the
+/// end of that day (23:59:59).
+pub fn resolve<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Result<Timestamp, String> {
+    let raw = text.trim();
+    if let Some(at) = Timestamp::parse_rfc3339(raw) {
+        return Ok(at);
+    }
+    let lower = raw.to_lowercase();
+    let today = now.date_naive();
+    let day = match lower.as_str() {
+        "today" => Some(today),
+        "tomorrow" => today.checked_add_days(Days::new(1)),
+        _ => None,
+    };
+    let day = match day {
+        Some(day) => day,
+        None => {
+            if let Some(weekday) = weekday(&lower) {
+                // The next such day after today: 1 to 7 days ahead.
+                let ahead = (7 + weekday.num_days_from_monday()
+                    - today.weekday().num_days_from_monday())
+                    % 7;
+                let ahead = if ahead == 0 { 7 } else { ahead };
+                today
+                    .checked_add_days(Days::new(u64::from(ahead)))
+                    .ok_or("that date is out of range")?
+            } else if let Some(offset) = lower.strip_prefix('+') {
+                let (count, unit) = offset.split_at(offset.len().saturating_sub(1));
+                let count: u64 = count
+                    .parse()
+                    .map_err(|_| format!("`{raw}` is not a date: {WHEN_FORMS}"))?;
+                let days = match unit {
+                    "d" => count,
+                    "w" => count.checked_mul(7).ok_or("that date is out of range")?,
+                    _ => return Err(format!("`{raw}` is not a date: {WHEN_FORMS}")),
+                };
+                today
+                    .checked_add_days(Days::new(days))
+                    .ok_or("that date is out of range")?
+            } else if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+                date
+            } else {
+                return Err(format!("`{raw}` is not a date: {WHEN_FORMS}"));
+            }
+        }
+    };
+    end_of_day(day, &now.timezone()).ok_or_else(|| "that date is out of range".to_string())
+}
+
+fn weekday(name: &str) -> Option<Weekday> {
+    const NAMES: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Mon),
+        ("tuesday", Weekday::Tue),
+        ("wednesday", Weekday::Wed),
+        ("thursday", Weekday::Thu),
+        ("friday", Weekday::Fri),
+        ("saturday", Weekday::Sat),
+        ("sunday", Weekday::Sun),
+    ];
+    NAMES
+        .iter()
+        .find(|(full, _)| *full == name || (name.len() == 3 && full.starts_with(name)))
+        .map(|(_, day)| *day)
+}
+
+/// 23:59:59 of `day` in `zone` (the earlier instant if the clock is set back then).
+fn end_of_day<Tz: TimeZone>(day: NaiveDate, zone: &Tz) -> Option<Timestamp> {
+    let time = NaiveTime::from_hms_opt(23, 59, 59)?;
+    let local = match zone.from_local_datetime(&day.and_time(time)) {
+        LocalResult::Single(at) => at,
+        LocalResult::Ambiguous(earlier, _) => earlier,
+        // Skipped by a clock change: an hour earlier surely exists.
+        LocalResult::None => zone
+            .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(22, 59, 59)?))
+            .earliest()?,
+    };
+    Some(Timestamp::from(local.with_timezone(&chrono::Utc)))
+}
+
+/// A due date for a table cell, relative to `now`: "today", "tomorrow",
+/// "in 3d", "2d overdue", or the local date when more than a week away.
+pub fn relative_due<Tz: TimeZone>(due: Timestamp, now: &DateTime<Tz>) -> (String, Urgency) {
+    let local = due.as_datetime().with_timezone(&now.timezone());
+    let days = (local.date_naive() - now.date_naive()).num_days();
+    match days {
+        d if d < 0 => (format!("{}d overdue", -d), Urgency::Overdue),
+        0 if local < *now => ("today".to_string(), Urgency::Overdue),
+        0 => ("today".to_string(), Urgency::Soon),
+        1 => ("tomorrow".to_string(), Urgency::Soon),
+        2..=7 => (format!("in {days}d"), Urgency::Later),
+        _ => (
+            local.date_naive().format("%Y-%m-%d").to_string(),
+            Urgency::Later,
+        ),
+    }
+}
+
+/// How close a due date is, for colouring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Past.
+    Overdue,
+    /// Today or tomorrow.
+    Soon,
+    /// Later.
+    Later,
+}
+
+/// A time in full, in local time: `2026-12-24 23:59 (Thu)`.
+pub fn local_datetime(at: Timestamp) -> String {
+    at.as_datetime()
+        .with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M (%a)")
+        .to_string()
+}
+
+/// How far `at` is from `now`, roughly: "in 14 min", "3 h ago", "in 20 s".
+pub fn relative_time(at: Timestamp, now: Timestamp) -> String {
+    let seconds = (at.as_micros() - now.as_micros()) / 1_000_000;
+    let amount = seconds.unsigned_abs();
+    let text = match amount {
+        0..60 => format!("{amount} s"),
+        60..3_600 => format!("{} min", amount / 60),
+        3_600..86_400 => format!("{} h", amount / 3_600),
+        _ => format!("{} d", amount / 86_400),
+    };
+    if seconds >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    fn at(text: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(text).expect("valid")
+    }
+
+    #[test]
+    fn days_mean_the_end_of_that_day_in_local_time() {
+        // Wednesday 2026-03-04, 10:00 at UTC+02:00.
+        let now = at("2026-03-04T10:00:00+02:00");
+        let check = |when: &str, expected: &str| {
+            assert_eq!(
+                resolve(when, &now).map(|t| t.to_string()).as_deref(),
+                Ok(expected),
+                "{when}"
+            );
+        };
+        check("today", "2026-03-04T21:59:59Z");
+        check("Tomorrow", "2026-03-05T21:59:59Z");
+        check("2026-12-24", "2026-12-24T21:59:59Z");
+        check("friday", "2026-03-06T21:59:59Z");
+        check("fri", "2026-03-06T21:59:59Z");
+        check("wed", "2026-03-11T21:59:59Z");
+        check("wednesday", "2026-03-11T21:59:59Z");
+        check("tue", "2026-03-10T21:59:59Z");
+        check("+3d", "2026-03-07T21:59:59Z");
+        check("+2w", "2026-03-18T21:59:59Z");
+        check("+0d", "2026-03-04T21:59:59Z");
+        check("2030-01-01T12:00:00+01:00", "2030-01-01T11:00:00Z");
+        for bad in [
+            "",
+            "soon",
+            "fr",
+            "+3",
+            "+xd",
+            "+3m",
+            "2026-13-01",
+            "24.12.2026",
+            "-3d",
+        ] {
+            assert!(resolve(bad, &now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = Timestamp::parse_rfc3339("2026-03-04T10:00:00Z").expect("valid");
+        let at = |text: &str| relative_time(Timestamp::parse_rfc3339(text).expect("valid"), now);
+        assert_eq!(at("2026-03-04T10:14:59Z"), "in 14 min");
+        assert_eq!(at("2026-03-04T10:00:20Z"), "in 20 s");
+        assert_eq!(at("2026-03-04T07:00:00Z"), "3 h ago");
+        assert_eq!(at("2026-04-03T10:00:00Z"), "in 30 d");
+    }
+
+    #[test]
+    fn due_dates_are_relative_when_near() {
+        let now = at("2026-03-04T10:00:00+02:00");
+        let due = |text: &str| relative_due(Timestamp::parse_rfc3339(text).expect("valid"), &now);
+        assert_eq!(
+            due("2026-03-04T21:59:59Z"),
+            ("today".to_string(), Urgency::Soon)
+        );
+        assert_eq!(due("2026-03-04T07:00:00Z").1, Urgency::Overdue);
+        assert_eq!(due("2026-03-05T12:00:00Z").0, "tomorrow");
+        assert_eq!(due("2026-03-07T12:00:00Z").0, "in 3d");
+        assert_eq!(
+            due("2026-03-02T12:00:00Z"),
+            ("2d overdue".to_string(), Urgency::Overdue)
+        );
+        assert_eq!(due("2026-12-24T12:00:00Z").0, "2026-12-24");
+        // Local dates, not UTC ones: 23:30 UTC on the 4th is already the 5th at +02:00.
+        assert_eq!(due("2026-03-04T23:30:00Z").0, "tomorrow");
+    }
+}

@@ -1,0 +1,49 @@
+//! `taskcli`: a terminal client for the task API.
+//!
+//! A thin shell over [`taskclient`]: flags are parsed by clap, tokens live in
+//! the OS keyring (or, with `--insecure-storage`, in a private file), and
+//! every failure ends as one sentence on stderr and a documented exit code
+//! (0 ok, 1 error, 2 usage, 3 authentication, 4 not found).
+
+mod cli;
+mod commands;
+mod config;
+mod credentials;
+mod dates;
+mod error;
+mod ids;
+mod render;
+mod session;
+
+use clap::{CommandFactory, Parser};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Usage errors exit 2 and --help/--version exit 0, inside clap.
+    let cli = cli::Cli::parse();
+    if let cli::Command::Completions { shell } = cli.command {
+        let mut command = cli::Cli::command();
+        clap_complete::generate(shell, &mut command, "taskcli", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start: {e}.");
+            return ExitCode::from(error::Exit::Failure as u8);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // An empty message means each failure was reported as it happened.
+            if !error.message.is_empty() {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(error.exit as u8)
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Which server, which tokens, and a client that uses (and keeps) them.
+
+use crate::cli::Global;
+use crate::config::{ServerSettings, Settings, config_dir};
+use crate::credentials::{FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring};
+use crate::error::{CliError, CliResult, Doing, from_api};
+use crate::render::Output;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use taskclient::{Client, DEFAULT_BASE_URL};
+
+/// The environment variable that bypasses all token storage.
+pub const TOKEN_ENV: &str = "TASKCLI_TOKEN";
+
+/// Refresh ahead of expiry by this much, so a request does not race the clock.
+const REFRESH_MARGIN: Duration = Duration::from_secs(10);
+
+/// Everything a command needs to know about where it runs.
+pub struct Context {
+    /// The server's base URL, normalized.
+    pub server: String,
+    /// How to print.
+    pub out: Output,
+    insecure_storage: bool,
+    env_token: Option<String>,
+}
+
+/// Where the tokens of a client came from.
+pub enum Origin {
+    /// `TASKCLI_TOKEN`.
+    Env,
+    /// A store.
+    Stored(Arc<Store>),
+}
+
+impl Origin {
+    /// The settings-style name of the place (`TASKCLI_TOKEN`, `file`, `keyutils`, ...).
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::Env => TOKEN_ENV,
+            Self::Stored(store) => store.id(),
+        }
+    }
+
+    /// In words.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Env => format!("the {TOKEN_ENV} environment variable (nothing stored)"),
+            Self::Stored(store) => store.describe(),
+        }
+    }
+}
+
+impl Context {
+    /// Resolves the server and reads the environment.
+    pub fn new(global: &Global) -> CliResult<Self> {
+        let configured = match &global.server {
+            Some(url) => url.clone(),
+            None => config_dir()
+                .ok()
+                .and_then(|dir| Settings::load(&dir).default_server)
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+        };
+        let server = Client::new(&configured)
+            .map_err(|_| {
+                CliError::usage(format!(
+                    "`{configured}` is not a server URL like http://127.0.0.1:8080."
+                ))
+            })?
+            .base_url()
+            .to_string();
+        let env_token = std::env::var(TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Ok(Self {
+            server,
+            out: Output::detect(global.json),
+            insecure_storage: global.insecure_storage,
+            env_token,
+        })
+    }
+
+    /// Whether `TASKCLI_TOKEN` is in use.
+    pub fn env_token(&self) -> Option<&str> {
+        self.env_token.as_deref()
+    }
+
+    /// Turns an SDK error into the user's sentence.
+    pub fn api_error(&self, error: taskclient::Error, doing: Doing<'_>) -> CliError {
+        from_api(error, &self.server, self.env_token.is_some(), doing)
+    }
+
+    /// The configuration directory.
+    pub fn dir(&self) -> CliResult<PathBuf> {
+        config_dir()
+    }
+
+    /// A client without tokens.
+    pub fn anonymous_client(&self) -> CliResult<Client> {
+        Client::builder()
+            .base_url(&self.server)
+            .build()
+            .map_err(|e| self.api_error(e, Doing::General))
+    }
+
+    fn server_settings(&self) -> CliResult<ServerSettings> {
+        Ok(Settings::load(&self.dir()?)
+            .servers
+            .get(&self.server)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Where a new login's tokens go: the file with `--insecure-storage` (or
+    /// when this server's tokens were kept there before), else the OS keyring.
+    pub fn store_for_login(&self) -> CliResult<Store> {
+        let dir = self.dir()?;
+        let recorded = self.server_settings()?.storage;
+        if self.insecure_storage || recorded.as_deref() == Some("file") {
+            return Ok(Store::File(FileStore::in_dir(&dir)));
+        }
+        let preferred = recorded.as_deref().and_then(KeyringKind::from_id);
+        open_keyring(preferred).map(Store::Keyring).map_err(|reason| {
+            CliError::failure(format!(
+                "No OS keyring is available here ({reason}); run the command again with --insecure-storage to keep the tokens in a file readable only by you."
+            ))
+        })
+    }
+
+    /// The stored login for this server and the store that holds it.
+    pub fn stored_login(&self) -> CliResult<Option<(Arc<Store>, StoredLogin)>> {
+        let dir = self.dir()?;
+        let recorded = self.server_settings()?.storage;
+        let file = Store::File(FileStore::in_dir(&dir));
+        let candidates: Vec<Store> = match recorded.as_deref() {
+            Some("file") => vec![file],
+            Some(kind) => match open_keyring(KeyringKind::from_id(kind)) {
+                Ok(keyring) => vec![Store::Keyring(keyring)],
+                Err(_) => Vec::new(),
+            },
+            // Nothing recorded (settings lost?): look everywhere, cheapest first.
+            None => {
+                let mut stores = vec![file];
+                if let Ok(keyring) = open_keyring(None) {
+                    stores.push(Store::Keyring(keyring));
+                }
+                stores
+            }
+        };
+        for store in candidates {
+            if let Some(login) = store.load(&self.server)? {
+                return Ok(Some((Arc::new(store), login)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records a successful login: its store, and this server as the default.
+    pub fn remember_login(&self, store: &Store) -> CliResult<()> {
+        let dir = self.dir()?;
+        let mut settings = Settings::load(&dir);
+        settings.default_server = Some(self.server.clone());
+        settings.servers.insert(
+            self.server.clone(),
+            ServerSettings {
+                storage: Some(store.id().to_string()),
+            },
+        );
+        settings.save(&dir)
+    }
+
+    /// Forgets this server's store (after logout).
+    pub fn forget_login(&self) -> CliResult<()> {
+        let dir = self.dir()?;
+        let mut settings = Settings::load(&dir);
+        if settings.servers.remove(&self.server).is_some() {
+            settings.save(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// The error for "no tokens".
+    pub fn not_logged_in(&self) -> CliError {
+        CliError::auth(format!(
+            "Not logged in to {}; run `taskcli auth login --email EMAIL` first (or set {TOKEN_ENV}).",
+            self.server
+        ))
+    }
+
+    /// A client with the user's tokens: `TASKCLI_TOKEN`, else the stored
+    /// login, refreshed first if it is about to expire. Tokens the client
+    /// refreshes later are written back to their store.
+    pub async fn client(&self) -> CliResult<(Client, Origin)> {
+        if let Some(token) = &self.env_token {
+            let client = Client::builder()
+                .base_url(&self.server)
+                .access_token(token.clone())
+                .build()
+                .map_err(|e| self.api_error(e, Doing::General))?;
+            return Ok((client, Origin::Env));
+        }
+        let (store, login) = self.stored_login()?.ok_or_else(|| self.not_logged_in())?;
+        let login = if login.needs_refresh(REFRESH_MARGIN) {
+            self.refresh_locked(&store, &login).await?
+        } else {
+            login
+        };
+        let (writer, server, email) = (store.clone(), self.server.clone(), login.email.clone());
+        let client = Client::builder()
+            .base_url(&self.server)
+            .tokens(login.pair())
+            .on_token_refresh(move |pair| {
+                if let Err(e) = writer.save(&server, &StoredLogin::from_pair(pair, email.clone())) {
+                    eprintln!("warning: the refreshed tokens could not be saved: {e}");
+                }
+            })
+            .build()
+            .map_err(|e| self.api_error(e, Doing::General))?;
+        Ok((client, Origin::Stored(store)))
+    }
+
+    /// Refreshes under the lock file. Whoever waited for the lock first
+    /// re-reads the store: if another process refreshed meanwhile, its tokens
+    /// are used as they are (a refresh token works only once).
+    async fn refresh_locked(&self, store: &Store, stale: &StoredLogin) -> CliResult<StoredLogin> {
+        let _lock = RefreshLock::acquire(&self.dir()?)?;
+        let current = store
+            .load(&self.server)?
+            .ok_or_else(|| self.not_logged_in())?;
+        if current.access_token != stale.access_token && !current.pair().is_expired() {
+            // Another process refreshed while this one waited: use its tokens.
+            return Ok(current);
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Ok(current);
+        };
+        match self.anonymous_client()?.refresh_with(&refresh_token).await {
+            Ok(session) => {
+                let mut fresh = StoredLogin::from_session(&session);
+                fresh.email = fresh.email.or(current.email);
+                store.save(&self.server, &fresh)?;
+                Ok(fresh)
+            }
+            Err(taskclient::Error::Unauthorized { .. }) => {
+                // Someone outside the lock may have rotated the tokens meanwhile.
+                if let Some(latest) = store.load(&self.server)?
+                    && latest.refresh_token != current.refresh_token
+                    && !latest.pair().is_expired()
+                {
+                    return Ok(latest);
+                }
+                // The session is over: the stored tokens are useless now.
+                let _ = store.delete(&self.server);
+                Err(CliError::auth(format!(
+                    "Your session on {} has expired; log in again with `taskcli auth login --email {}`.",
+                    self.server,
+                    current.email.as_deref().unwrap_or("EMAIL")
+                )))
+            }
+            Err(e) => Err(self.api_error(e, Doing::General)),
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! The SDK against a real server started in-process on port 0.
+
+use futures_util::TryStreamExt;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use taskclient::{Client, Error, StatusCode, TokenPair};
+use taskcore::{
+    Description, ListQuery, Priority, Sort, SortField, StatusFilter, Tags, TaskDraft, TaskPatch,
+    TaskRef, Timestamp, Title,
+};
+use taskserver::config::Switch;
+
+const PASSWORD: &str = "correct horse battery";
+
+struct TestServer {
+    server: Option<taskserver::RunningServer>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    async fn with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = taskserver::Config::with_data_dir(dir.path().join("data"));
+        config.auth_rate_limit = Switch::Off;
+        configure(&mut config);
+        let server = taskserver::start(config).await.expect("server starts");
+        let url = server.url();
+        Self {
+            server: Some(server),
+            url,
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.url).expect("client")
+    }
+
+    /// A new client logged in as a fresh user.
+    async fn user(&self, email: &str) -> Client {
+        let client = self.client();
+        client.register(email, PASSWORD).await.expect("register");
+        client
+    }
+
+    async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+fn draft(title: &str) -> TaskDraft {
+    TaskDraft::new(title).expect("valid title")
+}
+
+#[tokio::test]
+async fn accounts_sessions_and_me() {
+    let server = TestServer::start().await;
+    let pairs = Arc::new(Mutex::new(Vec::<TokenPair>::new()));
+    let seen = pairs.clone();
+    let client = Client::builder()
+        .base_url(&server.url)
+        .on_token_refresh(move |pair| seen.lock().expect("lock").push(pair.clone()))
+        .build()
+        .expect("client");
+
+    let session = client
+        .register("  Ada@Example.com ", PASSWORD)
+        .await
+        .expect("register");
+    assert_eq!(session.user.email.as_deref(), Some("ada@example.com"));
+    assert_eq!(session.token_type, "Bearer");
+    assert!(session.expires_in > 0);
+    assert_eq!(
+        pairs.lock().expect("lock").len(),
+        1,
+        "register hands the pair to the callback"
+    );
+    let me = client.me().await.expect("me");
+    assert_eq!(me, session.user);
+
+    // The same email again is a conflict.
+    match server.client().register("ada@example.com", PASSWORD).await {
+        Err(Error::Conflict { problem }) => {
+            assert_eq!(problem.code.as_deref(), Some("email_taken"))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // A malformed email is a validation error naming the field.
+    match server.client().register("not-an-email", PASSWORD).await {
+        Err(Error::Validation { errors }) => {
+            assert!(errors.iter().any(|e| e.field == "email"), "{errors:?}")
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    // Wrong password and unknown email are the same 401.
+    for (email, password) in [
+        ("ada@example.com", "wrong password"),
+        ("nobody@example.com", PASSWORD),
+    ] {
+        let error = server
+            .client()
+            .login(email, password)
+            .await
+            .expect_err("refused");
+        assert!(matches!(error, Error::Unauthorized { .. }), "{error:?}");
+        assert_eq!(error.code(), Some("invalid_credentials"));
+    }
+    // No token at all.
+    let error = server.client().me().await.expect_err("no token");
+    assert!(matches!(error, Error::Unauthorized { .. }));
+    assert_eq!(error.code(), Some("missing_token"));
+
+    // A second login is a second session; explicit refresh rotates its tokens.
+    let other = server.client();
+    let login = other
+        .login("ada@example.com", PASSWORD)
+        .await
+        .expect("login");
+    let refreshed = other.refresh().await.expect("refresh");
+    assert_ne!(refreshed.refresh_token, login.refresh_token);
+    assert_eq!(
+        other.tokens().and_then(|t| t.refresh_token),
+        Some(refreshed.refresh_token.clone())
+    );
+    // The used refresh token is refused.
+    let error = server
+        .client()
+        .refresh_with(&login.refresh_token)
+        .await
+        .expect_err("reused");
+    assert!(matches!(error, Error::Unauthorized { .. }), "{error:?}");
+
+    // Logout ends that session only, and the client forgets its tokens.
+    let old_access = other.tokens().expect("tokens").access_token;
+    other.logout().await.expect("logout");
+    assert!(other.tokens().is_none());
+    let stale = Client::builder()
+        .base_url(&server.url)
+        .access_token(old_access)
+        .build()
+        .expect("client");
+    assert!(matches!(stale.me().await, Err(Error::Unauthorized { .. })));
+    let stale_refresh = server.client().refresh_with(&refreshed.refresh_token).await;
+    assert!(matches!(stale_refresh, Err(Error::Unauthorized { .. })));
+    client.me().await.expect("the first session lives on");
+
+    // Refresh without a refresh token is refused before any request.
+    let bare = server.client();
+    assert!(matches!(
+        bare.refresh().await,
+        Err(Error::Unauthorized { problem: None })
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn task_crud_with_versions() {
+    let server = TestServer::start().await;
+    let client = server.user("crud@example.com").await;
+
+    let mut new = draft("  Buy oat milk ");
+    new.description = Description::parse("two litres\nunsweetened").expect("valid");
+    new.priority = Priority::High;
+    new.tags = Tags::parse(["shopping", "home", "shopping"]).expect("valid");
+    new.due = Timestamp::parse_rfc3339("2030-01-01T12:00:00+02:00");
+    let task = client.create_task(&new).await.expect("create");
+    assert_eq!(task.number, 1);
+    assert_eq!(task.title, "Buy oat milk");
+    assert_eq!(task.tags, ["shopping", "home"]);
+    assert_eq!(
+        task.due.map(|d| d.to_string()).as_deref(),
+        Some("2030-01-01T10:00:00Z")
+    );
+    assert_eq!(
+        (task.version, task.completed, task.completed_at),
+        (1, false, None)
+    );
+
+    // By number and by UUID.
+    assert_eq!(
+        client
+            .get_task(TaskRef::Number(1))
+            .await
+            .expect("by number"),
+        task
+    );
+    assert_eq!(
+        client.get_task(TaskRef::Id(task.id)).await.expect("by id"),
+        task
+    );
+
+    // PATCH: only the given fields; due cleared; completed sets completed_at.
+    let patch = TaskPatch {
+        completed: Some(true),
+        due: Some(None),
+        ..TaskPatch::default()
+    };
+    let done = client
+        .update_task(TaskRef::Number(1), &patch, Some(1))
+        .await
+        .expect("patch");
+    assert_eq!((done.version, done.completed, done.due), (2, true, None));
+    assert!(done.completed_at.is_some());
+    assert_eq!(done.title, task.title);
+    // A stale version is refused and changes nothing.
+    let retitle = TaskPatch {
+        title: Some(Title::parse("Other").expect("valid")),
+        ..TaskPatch::default()
+    };
+    assert!(matches!(
+        client
+            .update_task(TaskRef::Number(1), &retitle, Some(1))
+            .await,
+        Err(Error::VersionMismatch)
+    ));
+    // A PATCH that changes nothing keeps the version.
+    let same = client
+        .update_task(TaskRef::Number(1), &TaskPatch::default(), None)
+        .await
+        .expect("no-op");
+    assert_eq!(same.version, 2);
+
+    // PUT: every field replaced, absent ones back to defaults.
+    assert!(matches!(
+        client
+            .replace_task(TaskRef::Id(task.id), &draft("Replaced"), Some(1))
+            .await,
+        Err(Error::VersionMismatch)
+    ));
+    let replaced = client
+        .replace_task(TaskRef::Id(task.id), &draft("Replaced"), Some(2))
+        .await
+        .expect("put");
+    assert_eq!(replaced.title, "Replaced");
+    assert_eq!(
+        (replaced.priority, replaced.completed, replaced.version),
+        (Priority::None, false, 3)
+    );
+    assert!(replaced.tags.is_empty() && replaced.description.is_empty());
+
+    // DELETE with a stale version is refused; then deleted, it is gone.
+    assert!(matches!(
+        client.delete_task(TaskRef::Number(1), Some(2)).await,
+        Err(Error::VersionMismatch)
+    ));
+    client
+        .delete_task(TaskRef::Number(1), Some(3))
+        .await
+        .expect("delete");
+    assert!(matches!(
+        client.get_task(TaskRef::Number(1)).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        client.delete_task(TaskRef::Id(task.id), None).await,
+        Err(Error::NotFound)
+    ));
+    // Numbers are never reused.
+    assert_eq!(
+        client
+            .create_task(&draft("Next"))
+            .await
+            .expect("create")
+            .number,
+        2
+    );
+
+    // Another user's task is not found, by number or by id.
+    let mallory = server.user("mallory@example.com").await;
+    assert!(matches!(
+        mallory.get_task(TaskRef::Number(2)).await,
+        Err(Error::NotFound)
+    ));
+    let error = mallory
+        .get_task(TaskRef::Id(task.id))
+        .await
+        .expect_err("isolated");
+    assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn listing_filters_and_pagination() {
+    let server = TestServer::start().await;
+    let client = server.user("pages@example.com").await;
+    for i in 1..=23 {
+        let mut new = draft(&format!("Task {i:02}"));
+        if i % 3 == 0 {
+            new.tags = Tags::parse(["three"]).expect("valid");
+        }
+        if i % 5 == 0 {
+            new.priority = Priority::High;
+        }
+        client.create_task(&new).await.expect("create");
+    }
+    let done = TaskPatch {
+        completed: Some(true),
+        ..TaskPatch::default()
+    };
+    for n in [2, 4, 6] {
+        client
+            .update_task(TaskRef::Number(n), &done, None)
+            .await
+            .expect("complete");
+    }
+
+    // One page at a time.
+    let first = client
+        .list_tasks(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(first.tasks.len(), 10);
+    let cursor = first.next_cursor.clone().expect("more pages");
+    let second = client
+        .list_tasks(&ListQuery {
+            limit: 10,
+            cursor: Some(cursor),
+            ..ListQuery::default()
+        })
+        .await
+        .expect("page 2");
+    assert_eq!(second.tasks[0].number, 11);
+
+    // Every page, every task once, in order.
+    let query = ListQuery {
+        limit: 4,
+        ..ListQuery::default()
+    };
+    let pages: Vec<_> = client
+        .pages(query.clone())
+        .try_collect()
+        .await
+        .expect("pages");
+    assert_eq!(pages.len(), 6);
+    let all: Vec<_> = client
+        .all_tasks(query.clone())
+        .try_collect()
+        .await
+        .expect("all");
+    let numbers: Vec<u64> = all.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (1..=23).collect::<Vec<_>>());
+    assert_eq!(all.iter().map(|t| t.id).collect::<HashSet<_>>().len(), 23);
+    assert_eq!(
+        client.collect_tasks(query).await.expect("collect").len(),
+        23
+    );
+
+    // Filters and sorts.
+    let pending = ListQuery {
+        status: StatusFilter::Pending,
+        limit: 3,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        client.collect_tasks(pending).await.expect("pending").len(),
+        20
+    );
+    let completed = ListQuery {
+        status: StatusFilter::Completed,
+        ..ListQuery::default()
+    };
+    let completed = client.collect_tasks(completed).await.expect("completed");
+    assert_eq!(
+        completed.iter().map(|t| t.number).collect::<Vec<_>>(),
+        [2, 4, 6]
+    );
+    let tagged = ListQuery {
+        tag: Some("three".into()),
+        limit: 2,
+        ..ListQuery::default()
+    };
+    assert_eq!(client.collect_tasks(tagged).await.expect("tag").len(), 7);
+    let high = ListQuery {
+        priority: Some(Priority::High),
+        ..ListQuery::default()
+    };
+    assert_eq!(client.collect_tasks(high).await.expect("priority").len(), 4);
+    let search = ListQuery {
+        q: Some("TASK 1".into()),
+        ..ListQuery::default()
+    };
+    assert_eq!(client.collect_tasks(search).await.expect("q").len(), 10);
+    let newest_first = ListQuery {
+        sort: Sort {
+            field: SortField::Created,
+            descending: true,
+        },
+        limit: 5,
+        ..ListQuery::default()
+    };
+    let newest: Vec<_> = client
+        .all_tasks(newest_first)
+        .try_collect()
+        .await
+        .expect("sorted");
+    assert_eq!(newest.first().map(|t| t.number), Some(23));
+    assert_eq!(newest.last().map(|t| t.number), Some(1));
+
+    // Bad queries are 400s with the server's problem details.
+    match client
+        .list_tasks(&ListQuery {
+            limit: 0,
+            ..ListQuery::default()
+        })
+        .await
+    {
+        Err(Error::Other { status, problem }) => {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                problem.and_then(|p| p.code).as_deref(),
+                Some("invalid_query")
+            );
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    let forged = ListQuery {
+        cursor: Some("not-a-cursor".into()),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        client
+            .list_tasks(&forged)
+            .await
+            .expect_err("bad cursor")
+            .code(),
+        Some("invalid_query")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn api_tokens() {
+    let server = TestServer::start().await;
+    let client = server.user("tokens@example.com").await;
+    let created = client
+        .create_api_token("ci job", Some(7))
+        .await
+        .expect("create");
+    assert!(created.token.starts_with("tsk_"));
+    assert_eq!(created.name, "ci job");
+    let days = created.expires_at.as_secs() - created.created_at.as_secs();
+    assert!((7 * 86_400 - 5..=7 * 86_400 + 5).contains(&days), "{days}");
+    let default = client
+        .create_api_token("default expiry", None)
+        .await
+        .expect("create");
+
+    let listed = client.list_api_tokens().await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["ci job", "default expiry"]);
+    assert_eq!(listed[0].id, created.id);
+
+    // The token acts as its user...
+    let script = Client::builder()
+        .base_url(&server.url)
+        .access_token(&created.token)
+        .build()
+        .expect("client");
+    assert_eq!(
+        script.me().await.expect("me").email.as_deref(),
+        Some("tokens@example.com")
+    );
+    script
+        .create_task(&draft("from a script"))
+        .await
+        .expect("create task");
+    // ...but cannot manage tokens or log out.
+    for result in [
+        script.list_api_tokens().await.map(|_| ()),
+        script.create_api_token("nested", None).await.map(|_| ()),
+        script.revoke_api_token(default.id).await,
+        script.logout().await,
+    ] {
+        match result {
+            Err(Error::Forbidden { code, .. }) => assert_eq!(code, "api_token_not_allowed"),
+            other => panic!("expected 403 api_token_not_allowed, got {other:?}"),
+        }
+    }
+    // Invalid names are validation errors.
+    assert!(matches!(
+        client.create_api_token("", None).await,
+        Err(Error::Validation { .. })
+    ));
+    assert!(matches!(
+        client.create_api_token("x", Some(366)).await,
+        Err(Error::Validation { .. })
+    ));
+
+    // Revoked: unusable, gone from the list, and a second revoke is 404.
+    client.revoke_api_token(created.id).await.expect("revoke");
+    assert!(matches!(script.me().await, Err(Error::Unauthorized { .. })));
+    assert!(matches!(
+        client.revoke_api_token(created.id).await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(client.list_api_tokens().await.expect("list").len(), 1);
+    // Another user cannot revoke it.
+    let other = server.user("other@example.com").await;
+    assert!(matches!(
+        other.revoke_api_token(default.id).await,
+        Err(Error::NotFound)
+    ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn forbidden_and_rate_limited() {
+    let closed = TestServer::with(|c| c.no_registration = true).await;
+    match closed.client().register("new@example.com", PASSWORD).await {
+        Err(Error::Forbidden { code, problem }) => {
+            assert_eq!(code, "registration_closed");
+            assert_eq!(problem.status, Some(403));
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    closed.stop().await;
+
+    let limited = TestServer::with(|c| c.max_tasks_per_user = 2).await;
+    let client = limited.user("limit@example.com").await;
+    client.create_task(&draft("one")).await.expect("one");
+    client.create_task(&draft("two")).await.expect("two");
+    let error = client
+        .create_task(&draft("three"))
+        .await
+        .expect_err("limit");
+    assert!(
+        matches!(&error, Error::Forbidden { code, .. } if code == "task_limit_reached"),
+        "{error:?}"
+    );
+    client
+        .delete_task(TaskRef::Number(1), None)
+        .await
+        .expect("delete frees a slot");
+    client.create_task(&draft("three")).await.expect("three");
+    limited.stop().await;
+
+    let guarded = TestServer::with(|c| c.auth_rate_limit = Switch::On).await;
+    guarded.user("guarded@example.com").await;
+    let client = guarded.client();
+    let mut outcome = None;
+    for _ in 0..12 {
+        match client.login("guarded@example.com", "wrong password").await {
+            Err(Error::Unauthorized { .. }) => continue,
+            other => {
+                outcome = Some(other);
+                break;
+            }
+        }
+    }
+    match outcome {
+        Some(Err(Error::RateLimited { retry_after })) => {
+            assert!(
+                retry_after.is_some_and(|d| d > Duration::ZERO),
+                "{retry_after:?}"
+            )
+        }
+        other => panic!("expected 429 after 10 failures, got {other:?}"),
+    }
+    // Even the right password is refused now.
+    assert!(matches!(
+        client.login("guarded@example.com", PASSWORD).await,
+        Err(Error::RateLimited { .. })
+    ));
+    guarded.stop().await;
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_refreshed_once_and_shared() {
+    let server = TestServer::with(|c| c.token_ttl = Duration::from_secs(1)).await;
+    server.user("refresh@example.com").await;
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let latest = Arc::new(Mutex::new(None::<TokenPair>));
+    let (counter, store) = (calls.clone(), latest.clone());
+    let client = Client::builder()
+        .base_url(&server.url)
+        .on_token_refresh(move |pair| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            *store.lock().expect("lock") = Some(pair.clone());
+        })
+        .build()
+        .expect("client");
+    let session = client
+        .login("refresh@example.com", PASSWORD)
+        .await
+        .expect("login");
+    assert_eq!(session.expires_in, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    client
+        .create_task(&draft("before expiry"))
+        .await
+        .expect("create");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(client.tokens().expect("tokens").is_expired());
+    // Eight requests at once find the token expired: one refresh serves them all.
+    let requests = (0..8).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.list_tasks(&ListQuery::default()).await })
+    });
+    for request in requests {
+        let page = request.await.expect("join").expect("list after expiry");
+        assert_eq!(page.tasks.len(), 1);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "exactly one refresh");
+    let persisted = latest.lock().expect("lock").clone().expect("pair");
+    assert_eq!(Some(persisted.clone()), client.tokens());
+    assert_ne!(
+        persisted.refresh_token.as_deref(),
+        Some(session.refresh_token.as_str())
+    );
+
+    // A client started from persisted tokens whose access token the server
+    // rejects (401) refreshes once and retries: the reactive path.
+    let restored = Client::builder()
+        .base_url(&server.url)
+        .access_token("not-a-valid-token")
+        .refresh_token(persisted.refresh_token.clone().expect("refresh token"))
+        .build()
+        .expect("client");
+    assert_eq!(
+        restored.me().await.expect("me").email.as_deref(),
+        Some("refresh@example.com")
+    );
+    assert_ne!(
+        restored.tokens().expect("tokens").access_token,
+        "not-a-valid-token"
+    );
+
+    // A refresh token that no longer works ends in Unauthorized, not a loop.
+    let hopeless = Client::builder()
+        .base_url(&server.url)
+        .access_token("not-a-valid-token")
+        .refresh_token("not-a-refresh-token")
+        .build()
+        .expect("client");
+    let error = hopeless.me().await.expect_err("refused");
+    assert!(matches!(error, Error::Unauthorized { .. }), "{error:?}");
+    assert_eq!(error.code(), Some("invalid_refresh_token"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    assert_eq!(client.health().await.expect("health").status, "ok");
+    assert!(client.ready().await.expect("ready"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn transport_errors_are_reported_with_their_cause() {
+    // A port nobody listens on: bind, read the port, close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let client = Client::builder()
+        .base_url(format!("http://{addr}"))
+        .retry_policy(taskclient::RetryPolicy {
+            base_delay: Duration::from_millis(10),
+            ..Default::default()
+        })
+        .build()
+        .expect("client");
+    let error = client.health().await.expect_err("nobody listens");
+    match &error {
+        Error::Transport(cause) => assert!(cause.is_connect(), "{cause:?}"),
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+    assert!(
+        error.to_string().starts_with("could not reach the server"),
+        "{error}"
+    );
+    assert!(std::error::Error::source(&error).is_some());
+}
