@@ -109,6 +109,7 @@ struct Trees {
     emails: sled::Tree,
     tasks: sled::Tree,
     task_numbers: sled::Tree,
+    task_counters: sled::Tree,
     sessions: sled::Tree,
     user_sessions: sled::Tree,
     refresh: sled::Tree,
@@ -126,6 +127,7 @@ impl Trees {
             emails: tree("emails")?,
             tasks: tree("tasks")?,
             task_numbers: tree("task_numbers")?,
+            task_counters: tree("task_counters")?,
             sessions: tree("sessions")?,
             user_sessions: tree("user_sessions")?,
             refresh: tree("refresh")?,
@@ -141,6 +143,8 @@ struct Inner {
     trees: Trees,
     /// Serializes `create_session`, so the per-user cap holds under concurrent logins.
     session_lock: Mutex<()>,
+    /// Each owner's task numbering, loaded on first use; see `tasks.rs`.
+    counters: tasks::CounterMap,
     /// Dropped last: its thread holds a clone of the database.
     commit: GroupCommit,
 }
@@ -185,6 +189,7 @@ impl SledStore {
                 path,
                 trees,
                 session_lock: Mutex::new(()),
+                counters: tasks::CounterMap::default(),
                 commit,
             }),
         })
@@ -548,10 +553,7 @@ impl TaskStore for SledStore {
     }
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
-        Ok(self
-            .inner
-            .user_record(owner)?
-            .map_or(0, |user| user.live_count))
+        self.inner.live_task_count(owner)
     }
 
     async fn jwt_secret(

@@ -15,10 +15,6 @@ pub(super) struct UserRecord {
     pub password_hash: Option<String>,
     /// Account creation.
     pub created_at: Timestamp,
-    /// The number the user's next task gets (numbers start at 1, never reused).
-    pub next_number: u64,
-    /// How many tasks the user has now.
-    pub live_count: u64,
 }
 
 impl UserRecord {

@@ -4,16 +4,17 @@
 //! Every lookup is made under the owner's prefix: there is no way to name a
 //! task without its owner, so another user's task is simply not found.
 
-use super::records::UserRecord;
-use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode, tx_encode};
+use super::records::{decode, encode};
+use super::{Inner, backend, damaged, get, keys};
 use crate::domain::{
     ListQuery, Position, Precondition, SortField, SortKey, Task, TaskDraft, TaskId, TaskPage,
     TaskPatch, TaskRef, Timestamp, UserId,
 };
 use crate::store::{StoreError, TaskPageJson};
-use sled::Transactional;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 impl Inner {
     /// The `tasks` key a reference names, if the owner has such a task.
@@ -35,37 +36,104 @@ impl Inner {
         }
     }
 
+    /// The owner's counters, loaded from disk on first use.
+    fn counters(&self, owner: UserId) -> Result<Arc<Mutex<Counters>>, StoreError> {
+        let counters = self.counters.entry(owner);
+        let mut state = lock(&counters);
+        if !state.loaded {
+            if self
+                .trees
+                .users
+                .get(owner.as_bytes())
+                .map_err(backend)?
+                .is_none()
+            {
+                return Err(StoreError::NotFound);
+            }
+            let stored = match self
+                .trees
+                .task_counters
+                .get(owner.as_bytes())
+                .map_err(backend)?
+            {
+                Some(v) => u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| damaged("task_counters"))?,
+                ),
+                None => 1,
+            };
+            let last_indexed = match self
+                .trees
+                .task_numbers
+                .scan_prefix(owner.as_bytes())
+                .next_back()
+            {
+                Some(item) => {
+                    let (key, _) = item.map_err(backend)?;
+                    let bytes = key.get(16..24).ok_or_else(|| damaged("task_numbers"))?;
+                    u64::from_be_bytes(bytes.try_into().map_err(|_| damaged("task_numbers"))?)
+                }
+                None => 0,
+            };
+            state.next_number = stored.max(last_indexed + 1);
+            state.live = self
+                .trees
+                .tasks
+                .scan_prefix(owner.as_bytes())
+                .keys()
+                .count() as u64;
+            state.loaded = true;
+        }
+        drop(state);
+        Ok(counters)
+    }
+
     /// Creates a task with the owner's next number.
+    ///
+    /// Three plain inserts under the owner's lock, in an order that keeps a
+    /// crash harmless: the counter, then the number index, then the task.
+    /// sled recovers a prefix of its log, so a task that survives a crash
+    /// has its index and counter too; a crash in between at most skips a
+    /// number. (A sled transaction or batch across the trees does the same
+    /// atomically but cost four times the throughput under group commit.)
     pub(super) fn create_task(
         &self,
         owner: UserId,
         draft: &TaskDraft,
         max_live: u64,
     ) -> Result<Task, StoreError> {
+        let counters = self.counters(owner)?;
+        let mut state = lock(&counters);
+        if state.live >= max_live {
+            return Err(StoreError::TaskLimitReached);
+        }
+        let number = state.next_number;
+        // Made under the lock, so ids (creation order) follow numbers.
+        let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
+        let value = encode(&task)?;
         let t = &self.trees;
-        finish(
-            (&t.users, &t.tasks, &t.task_numbers).transaction(|(users, tasks, numbers)| {
-                let Some(user) = users.get(owner.as_bytes())? else {
-                    return abort(StoreError::NotFound);
-                };
-                let mut user: UserRecord = tx_decode("users", &user)?;
-                if user.live_count >= max_live {
-                    return abort(StoreError::TaskLimitReached);
-                }
-                let number = user.next_number;
-                user.next_number += 1;
-                user.live_count += 1;
-                // Made inside the transaction so ids (creation order) follow numbers.
-                let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
-                users.insert(&owner.as_bytes()[..], tx_encode(&user)?)?;
-                tasks.insert(&keys::task(owner, task.id)[..], tx_encode(&task)?)?;
-                numbers.insert(
-                    &keys::task_number(owner, number)[..],
-                    &task.id.as_bytes()[..],
-                )?;
-                Ok(task)
-            }),
-        )
+        t.task_counters
+            .insert(owner.as_bytes(), &(number + 1).to_be_bytes())
+            .map_err(backend)?;
+        t.task_numbers
+            .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
+            .map_err(backend)?;
+        t.tasks
+            .insert(keys::task(owner, task.id), value)
+            .map_err(backend)?;
+        state.next_number = number + 1;
+        state.live += 1;
+        Ok(task)
+    }
+
+    /// How many tasks the owner has.
+    pub(super) fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
+        match self.counters(owner) {
+            Ok(counters) => Ok(lock(&counters).live),
+            Err(StoreError::NotFound) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     /// One of the owner's tasks.
@@ -76,7 +144,9 @@ impl Inner {
         }
     }
 
-    /// Changes a task if the precondition holds. Returns the task and whether it changed.
+    /// Changes a task if the precondition holds. Returns the task and whether
+    /// it changed. A compare-and-swap on the task's one key: of two racing
+    /// writers, the second sees the first's version.
     pub(super) fn update_task(
         &self,
         owner: UserId,
@@ -87,23 +157,31 @@ impl Inner {
         let Some(key) = self.task_key(owner, task)? else {
             return Err(StoreError::NotFound);
         };
-        finish(self.trees.tasks.transaction(|tasks| {
-            let Some(value) = tasks.get(&key[..])? else {
-                return abort(StoreError::NotFound);
+        loop {
+            let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
+                return Err(StoreError::NotFound);
             };
-            let mut task: Task = tx_decode("tasks", &value)?;
+            let mut task: Task = decode("tasks", &current)?;
             if !precondition.allows(task.version) {
-                return abort(StoreError::VersionMismatch);
+                return Err(StoreError::VersionMismatch);
             }
-            let changed = task.apply(patch.clone(), Timestamp::now());
-            if changed {
-                tasks.insert(&key[..], tx_encode(&task)?)?;
+            if !task.apply(patch.clone(), Timestamp::now()) {
+                return Ok((task, false));
             }
-            Ok((task, changed))
-        }))
+            let swapped = self
+                .trees
+                .tasks
+                .compare_and_swap(key, Some(current), Some(encode(&task)?))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                return Ok((task, true));
+            }
+        }
     }
 
     /// Deletes a task if the precondition holds; its number is not reused.
+    /// The task goes first, then its number index: a crash in between leaves
+    /// an index entry that leads nowhere, which reads as not found.
     pub(super) fn delete_task(
         &self,
         owner: UserId,
@@ -113,26 +191,31 @@ impl Inner {
         let Some(key) = self.task_key(owner, task)? else {
             return Err(StoreError::NotFound);
         };
-        let t = &self.trees;
-        finish(
-            (&t.users, &t.tasks, &t.task_numbers).transaction(|(users, tasks, numbers)| {
-                let Some(value) = tasks.get(&key[..])? else {
-                    return abort(StoreError::NotFound);
-                };
-                let task: Task = tx_decode("tasks", &value)?;
-                if !precondition.allows(task.version) {
-                    return abort(StoreError::VersionMismatch);
-                }
-                tasks.remove(&key[..])?;
-                numbers.remove(&keys::task_number(owner, task.number)[..])?;
-                if let Some(user) = users.get(owner.as_bytes())? {
-                    let mut user: UserRecord = tx_decode("users", &user)?;
-                    user.live_count = user.live_count.saturating_sub(1);
-                    users.insert(&owner.as_bytes()[..], tx_encode(&user)?)?;
-                }
-                Ok(())
-            }),
-        )
+        let counters = self.counters(owner)?;
+        let mut state = lock(&counters);
+        let task = loop {
+            let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
+                return Err(StoreError::NotFound);
+            };
+            let task: Task = decode("tasks", &current)?;
+            if !precondition.allows(task.version) {
+                return Err(StoreError::VersionMismatch);
+            }
+            let swapped = self
+                .trees
+                .tasks
+                .compare_and_swap(key, Some(current), None::<&[u8]>)
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                break task;
+            }
+        };
+        self.trees
+            .task_numbers
+            .remove(keys::task_number(owner, task.number))
+            .map_err(backend)?;
+        state.live = state.live.saturating_sub(1);
+        Ok(())
     }
 
     /// A page of the owner's matching tasks, strictly after `after`.
@@ -151,7 +234,7 @@ impl Inner {
         let tasks = raw
             .items
             .iter()
-            .map(|value| super::records::decode("tasks", value))
+            .map(|value| decode("tasks", value))
             .collect::<Result<_, _>>()?;
         Ok(TaskPage {
             tasks,
@@ -196,8 +279,7 @@ impl Inner {
         let limit = query.limit.max(1);
         let start = keys::task_range_start(owner);
         let end = keys::task_range_end(owner);
-        let decode =
-            |value: &[u8]| -> Result<Task, StoreError> { super::records::decode("tasks", value) };
+        let decode = |value: &[u8]| -> Result<Task, StoreError> { decode("tasks", value) };
         let mut items = Vec::with_capacity(limit + 1);
         let mut positions = Vec::with_capacity(limit + 1);
         if query.sort.field == SortField::Created {
@@ -269,6 +351,38 @@ impl Inner {
 struct RawPage {
     items: Vec<sled::IVec>,
     next: Option<Position>,
+}
+
+/// One owner's task numbering: the next number (persisted in
+/// `task_counters`) and the live count (counted once, then kept).
+#[derive(Default)]
+pub(super) struct Counters {
+    loaded: bool,
+    next_number: u64,
+    live: u64,
+}
+
+/// Owners' counters; idle ones are dropped when the map grows large.
+#[derive(Default)]
+pub(super) struct CounterMap(Mutex<HashMap<UserId, Arc<Mutex<Counters>>>>);
+
+/// Owners whose counters stay in memory before idle ones are dropped.
+const COUNTERS_KEPT: usize = 100_000;
+
+impl CounterMap {
+    fn entry(&self, owner: UserId) -> Arc<Mutex<Counters>> {
+        let mut map = lock(&self.0);
+        if map.len() >= COUNTERS_KEPT && !map.contains_key(&owner) {
+            map.retain(|_, c| Arc::strong_count(c) > 1);
+        }
+        map.entry(owner).or_default().clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -19,8 +19,6 @@ impl Inner {
             email: Some(email.as_str().to_owned()),
             password_hash: Some(password_hash.to_owned()),
             created_at: Timestamp::now(),
-            next_number: 1,
-            live_count: 0,
         };
         let value = encode(&record)?;
         let email_key = email.as_str().as_bytes();
