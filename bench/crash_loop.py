@@ -80,6 +80,15 @@ def check(host, port, token, acked, attempted):
     # A write may be durable yet unacknowledged (killed before the reply): then
     # it must be whole: a title we sent, and all its fields.
     strangers = [t for i, t in seen.items() if i not in acked and t["title"] not in attempted]
+    # Numbers stay unique and reachable, and the next one continues past them all.
+    numbers = [t["number"] for t in seen.values()]
+    assert len(set(numbers)) == len(numbers), "two tasks share a number"
+    for t in random.sample(list(seen.values()), min(20, len(seen))):
+        status, got = request(conn, "GET", f"/api/tasks/{t['number']}", token=token)
+        assert status == 200 and got["id"] == t["id"], f"number {t['number']} does not lead to its task"
+    status, probe = request(conn, "POST", "/api/tasks", {"title": "probe"}, token)
+    assert status == 201 and probe["number"] > max(numbers, default=0), "a number was reused"
+    acked[probe["id"]] = probe
     return len(seen), lost, damaged, strangers
 
 
