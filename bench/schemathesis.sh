@@ -12,7 +12,7 @@
 # `schemathesis run` (e.g. `--checks all`, `--include-path /api/tasks`).
 #
 # Knobs (environment): SCHEMATHESIS_MAX_EXAMPLES (default 30 per operation),
-# SCHEMATHESIS_TIMEOUT (hard bound on each pass in seconds, default 300),
+# SCHEMATHESIS_TIMEOUT (hard bound on the pass in seconds, default 300),
 # SCHEMATHESIS_SEED (for a reproducible run), SCHEMATHESIS_WORKERS (default 1:
 # under Python 3.11 several workers can trip a CPython race in `ast.parse`
 # inside hypothesis, reported as "AST constructor recursion depth mismatch").
@@ -54,6 +54,11 @@ SERVER_PID=
 cleanup() {
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
     rm -rf "$WORK"

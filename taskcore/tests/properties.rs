@@ -136,11 +136,7 @@ fn text_char() -> impl Strategy<Value = char> {
 
 /// Character lengths near 0, near `max` and anywhere in between.
 fn length_around(max: usize) -> impl Strategy<Value = usize> {
-    prop_oneof![
-        0..=3usize,
-        max.saturating_sub(3)..=max + 3,
-        0..=max + 10,
-    ]
+    prop_oneof![0..=3usize, max.saturating_sub(3)..=max + 3, 0..=max + 10]
 }
 
 fn text_around(max: usize) -> impl Strategy<Value = String> {
@@ -152,10 +148,13 @@ fn text_around(max: usize) -> impl Strategy<Value = String> {
 /// Long text around `max`, cheap to make: one filler character repeated,
 /// with a few characters anywhere replaced by any of [`text_char`]'s.
 fn long_text_around(max: usize) -> impl Strategy<Value = String> {
-    let fillers = &['a', 'é', '😀', ' ', '\n', '\t'][..];
+    let filler = prop_oneof![
+        4 => select(&['a', 'Z', 'é', '😀'][..]),
+        1 => select(&[' ', '\n', '\t'][..]),
+    ];
     (
         length_around(max),
-        select(fillers),
+        filler,
         prop::collection::vec((any::<prop::sample::Index>(), text_char()), 0..4),
     )
         .prop_map(|(n, filler, edits)| {
@@ -190,12 +189,18 @@ fn tag() -> impl Strategy<Value = String> {
         3 => (0..25u8).prop_map(|i| format!("t{i}")),
         1 => select(&["A", "a", "é", "😀", "x-y", "a b", "a\tb", "a\u{7f}", "a\u{a0}b", ""][..])
             .prop_map(str::to_string),
-        1 => text_around(50),
+        1 => long_text_around(50),
     ]
 }
 
 fn tags() -> impl Strategy<Value = Vec<String>> {
-    prop_oneof![0..=5usize, 18..=26usize].prop_flat_map(|n| prop::collection::vec(tag(), n))
+    let pool_tag = (0..25u8).prop_map(|i| format!("t{i}"));
+    prop_oneof![
+        prop::collection::vec(tag(), 0..=5),
+        // Around 20 distinct tags, with duplicates.
+        prop::collection::vec(pool_tag, 15..=30),
+        prop::collection::vec(tag(), 18..=26),
+    ]
 }
 
 /// Any JSON value, nested a little.
@@ -220,7 +225,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// not by the rules), sometimes anything at all.
 fn field_value(key: &'static str) -> BoxedStrategy<Value> {
     let typed: BoxedStrategy<Value> = match key {
-        "title" => prop_oneof![padded(text_around(20)), padded(text_around(200))]
+        "title" => prop_oneof![padded(text_around(20)), padded(long_text_around(200))]
             .prop_map(Value::String)
             .boxed(),
         "description" => prop_oneof![text_around(10), long_text_around(4000)]
@@ -240,18 +245,17 @@ fn field_value(key: &'static str) -> BoxedStrategy<Value> {
             .prop_map(|t| Value::Array(t.into_iter().map(Value::String).collect()))
             .boxed(),
     };
-    prop_oneof![4 => typed, 1 => json_value()].boxed()
+    prop_oneof![9 => typed, 1 => json_value()].boxed()
 }
 
 /// A task body: some known fields, and sometimes keys no body may carry.
 fn task_body() -> impl Strategy<Value = Map<String, Value>> {
-    let known = prop::sample::subsequence(&TASK_FIELDS[..], 0..=TASK_FIELDS.len()).prop_flat_map(
-        |keys| {
+    let known =
+        prop::sample::subsequence(&TASK_FIELDS[..], 0..=TASK_FIELDS.len()).prop_flat_map(|keys| {
             keys.into_iter()
                 .map(|k| field_value(k).prop_map(move |v| (k.to_string(), v)))
                 .collect::<Vec<_>>()
-        },
-    );
+        });
     let unknown_key = prop_oneof![
         select(
             &[
@@ -289,7 +293,7 @@ fn position() -> impl Strategy<Value = Position> {
         Just(SortKey::Created),
         proptest::option::of(timestamp()).prop_map(SortKey::Due),
         select(&Priority::ALL[..]).prop_map(SortKey::Priority),
-        text_around(200).prop_map(SortKey::Title),
+        long_text_around(200).prop_map(SortKey::Title),
         timestamp().prop_map(SortKey::Updated),
     ];
     (key, any::<[u8; 16]>()).prop_map(|(key, id)| Position {
@@ -308,15 +312,67 @@ fn query_text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         select(
             &[
-                "&", "=", "%", "%2", "%zz", "%41", "%26", "%3D", "%C3%A9", "%FF", "%00", "+", "?",
-                "status", "q", "tag", "priority", "sort", "limit", "cursor", "all", "pending",
-                "-due", "title", "200", "201", "0", "-1", "18446744073709551616",
+                "&",
+                "=",
+                "%",
+                "%2",
+                "%zz",
+                "%41",
+                "%26",
+                "%3D",
+                "%C3%A9",
+                "%FF",
+                "%00",
+                "+",
+                "?",
+                "status",
+                "q",
+                "tag",
+                "priority",
+                "sort",
+                "limit",
+                "cursor",
+                "all",
+                "pending",
+                "-due",
+                "title",
+                "200",
+                "201",
+                "0",
+                "-1",
+                "18446744073709551616",
             ][..]
         )
         .prop_map(str::to_string),
         text_around(6),
     ];
     prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
+/// Text an `If-Match` header might hold: quoted versions, weak ones, lists,
+/// stars, leading zeros, numbers past `u64`, and anything else.
+fn if_match_text() -> impl Strategy<Value = String> {
+    let item = prop_oneof![
+        4 => (0..10u64).prop_map(|n| format!("\"{n}\"")),
+        1 => (0..10u64).prop_map(|n| format!("\"0{n}\"")),
+        1 => (0..10u64).prop_map(|n| format!("W/\"{n}\"")),
+        1 => select(
+            &[
+                "\"", "*", "\"18446744073709551615\"", "\"18446744073709551616\"", "\"\"",
+                "\"-1\"", "\"+1\"", "\"1 \"", "\" 1\"", "\"\u{661}\"", "1", "w/\"1\"",
+            ][..]
+        )
+        .prop_map(str::to_string),
+        1 => text_around(3),
+    ];
+    let separator = select(&[",", ", ", " , ", ",,", ""][..]);
+    prop::collection::vec((item, separator), 1..4).prop_map(|items| {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (item, sep))| if i == 0 { item } else { format!("{sep}{item}") })
+            .collect()
+    })
 }
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-property-tests";
@@ -327,7 +383,7 @@ const OTHER_SECRET: &[u8] = b"another-secret-another-secret-another-secret!!";
 proptest! {
     #[test]
     fn title_matches_the_reference(raw in prop_oneof![
-        padded(text_around(200)),
+        padded(long_text_around(200)),
         text_around(12),
         (195..=205usize).prop_flat_map(plain_text).prop_flat_map(|s| padded(Just(s))),
     ]) {
@@ -382,7 +438,7 @@ proptest! {
     fn emails_normalize_idempotently(raw in prop_oneof![
         text_around(20),
         (text_around(12), text_around(8)).prop_map(|(l, d)| format!("{l}@{d}")),
-        (padded(text_around(250)), select(&["@x.org", "@X.ORG", "@.x", "@x.", "@x@y", "@"][..]))
+        (padded(long_text_around(250)), select(&["@x.org", "@X.ORG", "@.x", "@x.", "@x@y", "@"][..]))
             .prop_map(|(l, d)| format!("{l}{d}")),
     ]) {
         if let Ok(email) = Email::parse(&raw) {
@@ -420,7 +476,7 @@ proptest! {
     }
 
     #[test]
-    fn password_matches_the_reference(raw in prop_oneof![text_around(8), text_around(128)]) {
+    fn password_matches_the_reference(raw in prop_oneof![text_around(8), long_text_around(128)]) {
         prop_assert_eq!(Password::parse(&raw).is_ok(), ref_password(&raw), "{} chars", chars(&raw));
     }
 }
@@ -455,6 +511,13 @@ proptest! {
             let priority = body.get("priority").and_then(Value::as_str).unwrap_or("none");
             prop_assert_eq!(draft.priority.as_str(), priority);
             prop_assert_eq!(draft.due.is_some(), body.get("due").is_some_and(Value::is_string));
+            let tags: Vec<String> = body
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let want_tags = ref_tags(&tags).expect("valid tags");
+            prop_assert_eq!(draft.tags.as_slice(), want_tags.as_slice());
         }
         if let Ok(patch) = patch {
             prop_assert_eq!(patch.title.is_some(), body.contains_key("title"));
@@ -583,8 +646,16 @@ fn good_value(key: &'static str) -> BoxedStrategy<String> {
         "priority" => select(&PRIORITIES[..]).prop_map(str::to_string).boxed(),
         "sort" => select(
             &[
-                "created", "-created", "due", "-due", "priority", "-priority", "title", "-title",
-                "updated", "-updated",
+                "created",
+                "-created",
+                "due",
+                "-due",
+                "priority",
+                "-priority",
+                "title",
+                "-title",
+                "updated",
+                "-updated",
             ][..],
         )
         .prop_map(str::to_string)
@@ -592,6 +663,34 @@ fn good_value(key: &'static str) -> BoxedStrategy<String> {
         "limit" => (1..=200u32).prop_map(|n| n.to_string()).boxed(),
         _ => plain_text(5).boxed(),
     }
+}
+
+/// Whether `"07"` is taken for version 7: no, an entity tag compares exactly.
+const LEADING_ZEROS_MATCH: bool = false;
+
+/// What an `If-Match` value allows, read by the SPEC: `None` for `*` (any
+/// version), else the quoted decimal versions of a comma list; one weak,
+/// empty or malformed entry and nothing matches (an empty list).
+fn ref_if_match(header: &str, leading_zeros_match: bool) -> Option<Vec<u64>> {
+    if header.trim() == "*" {
+        return None;
+    }
+    let mut versions = Vec::new();
+    for item in header.split(',') {
+        let item = item.trim();
+        let digits = item
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or("");
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (leading_zeros_match || digits == "0" || !digits.starts_with('0'));
+        match digits.parse::<u64>() {
+            Ok(v) if canonical => versions.push(v),
+            _ => return Some(Vec::new()),
+        }
+    }
+    Some(versions)
 }
 
 fn encode(value: &str) -> String {
@@ -670,15 +769,35 @@ proptest! {
     }
 
     #[test]
-    fn if_match_never_panics(header in prop_oneof![query_text(), any::<String>()], version in any::<u64>()) {
+    fn if_match_follows_the_reference(
+        header in prop_oneof![3 => if_match_text(), 1 => query_text(), 1 => any::<String>()],
+        version in prop_oneof![0..10u64, any::<u64>()],
+    ) {
         let precondition = Precondition::from_if_match(Some(&header));
-        if header.trim() != "*" {
-            prop_assert!(precondition != Precondition::Any);
-        }
-        // Whatever it parses to, it allows a version only if that version is written in it.
-        if precondition.allows(version) && precondition != Precondition::Any {
-            prop_assert!(header.contains(&format!("\"{version}\"")), "{:?} allows {}", header, version);
-        }
+        let want = match ref_if_match(&header, LEADING_ZEROS_MATCH) {
+            None => Precondition::Any,
+            Some(versions) => Precondition::Versions(versions),
+        };
+        prop_assert_eq!(&precondition, &want, "If-Match: {:?}", header);
+        let allowed = match &want {
+            Precondition::Versions(versions) => versions.contains(&version),
+            _ => true,
+        };
+        prop_assert_eq!(precondition.allows(version), allowed);
+    }
+
+    /// What the SPEC asks of `"07"`: the ETag of version 7 is `"7"`, and
+    /// `If-Match` compares entity tags strongly (RFC 9110), so `"07"` is no
+    /// version the server issued and must match nothing.
+    #[test]
+    fn if_match_leading_zeros_match_nothing(
+        header in if_match_text(),
+    ) {
+        let want = match ref_if_match(&header, false) {
+            None => Precondition::Any,
+            Some(versions) => Precondition::Versions(versions),
+        };
+        prop_assert_eq!(Precondition::from_if_match(Some(&header)), want, "If-Match: {:?}", header);
     }
 
     #[test]
@@ -709,6 +828,9 @@ proptest! {
 fn if_match_star_and_absent_allow_everything() {
     for header in [None, Some("*"), Some(" * ")] {
         let precondition = Precondition::from_if_match(header);
-        assert!(precondition.allows(0) && precondition.allows(u64::MAX), "{header:?}");
+        assert!(
+            precondition.allows(0) && precondition.allows(u64::MAX),
+            "{header:?}"
+        );
     }
 }

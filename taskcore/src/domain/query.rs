@@ -335,7 +335,12 @@ impl Precondition {
             let parsed = item
                 .strip_prefix('"')
                 .and_then(|s| s.strip_suffix('"'))
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|s| {
+                    // An entity tag compares exactly: "07" is not the ETag "7".
+                    !s.is_empty()
+                        && s.bytes().all(|b| b.is_ascii_digit())
+                        && (s.len() == 1 || !s.starts_with('0'))
+                })
                 .and_then(|s| s.parse::<u64>().ok());
             match parsed {
                 Some(v) => versions.push(v),
@@ -385,6 +390,7 @@ mod tests {
         assert!(Precondition::from_if_match(Some("\"1\", \"3\"")).allows(3));
         assert!(!Precondition::from_if_match(Some("W/\"3\"")).allows(3));
         assert!(!Precondition::from_if_match(Some("3")).allows(3));
+        assert!(!Precondition::from_if_match(Some("\"03\"")).allows(3));
         assert!(Precondition::from_if_match(Some("*")).allows(9));
         assert!(Precondition::from_if_match(None).allows(9));
     }
