@@ -138,6 +138,17 @@ pub struct NewApiToken {
     pub expires_at: Timestamp,
 }
 
+/// A live API token, as the bearer check finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiTokenUse {
+    /// Token id.
+    pub id: ApiTokenId,
+    /// Whose token.
+    pub user: UserId,
+    /// When it was last used, as recorded.
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// An API token as listed (never with its value).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApiTokenInfo {
@@ -203,20 +214,16 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Stores a new API token.
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError>;
 
-    /// The owner of a live API token, by the hash of its value (one lookup).
+    /// A live API token, by the hash of its value (one lookup).
     async fn api_token_owner(
         &self,
         hash: &TokenHash,
         now: Timestamp,
-    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError>;
+    ) -> Result<Option<ApiTokenUse>, StoreError>;
 
-    /// Notes that a token was used (not necessarily durably: it may lag).
-    async fn touch_api_token(
-        &self,
-        id: ApiTokenId,
-        user: UserId,
-        at: Timestamp,
-    ) -> Result<(), StoreError>;
+    /// Records that a token was used at `at`, without waiting for the disk
+    /// (`last_used_at` may lag). A revoked token stays revoked.
+    async fn touch_api_token(&self, hash: &TokenHash, at: Timestamp) -> Result<(), StoreError>;
 
     /// A user's live API tokens, oldest first.
     async fn api_tokens(

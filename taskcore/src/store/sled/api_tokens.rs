@@ -4,11 +4,8 @@
 use super::records::{ApiTokenRecord, decode, encode};
 use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode};
 use crate::domain::{ApiTokenId, Timestamp, UserId};
-use crate::store::{ApiTokenInfo, NewApiToken, StoreError, TokenHash};
+use crate::store::{ApiTokenInfo, ApiTokenUse, NewApiToken, StoreError, TokenHash};
 use sled::Transactional;
-
-/// `last_used_at` is rewritten only when the stored one is older than this.
-const TOUCH_INTERVAL_MICROS: i64 = 60 * 1_000_000;
 
 impl Inner {
     /// Stores a new token.
@@ -38,11 +35,13 @@ impl Inner {
         &self,
         hash: &TokenHash,
         now: Timestamp,
-    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError> {
+    ) -> Result<Option<ApiTokenUse>, StoreError> {
         let token = get::<ApiTokenRecord>(&self.trees.api_tokens, "api_tokens", hash)?;
-        Ok(token
-            .filter(|t| t.expires_at > now)
-            .map(|t| (t.id, t.user_id)))
+        Ok(token.filter(|t| t.expires_at > now).map(|t| ApiTokenUse {
+            id: t.id,
+            user: t.user_id,
+            last_used_at: t.last_used_at,
+        }))
     }
 
     fn api_token_hash(
@@ -59,37 +58,23 @@ impl Inner {
         }
     }
 
-    /// Notes a use, lazily: no write when the stored time is under a minute
-    /// old, and the caller does not wait for durability. A token revoked
-    /// meanwhile stays revoked (the update never recreates a missing record).
+    /// Records a use. The update never recreates a missing record, so a
+    /// token revoked meanwhile stays revoked.
     pub(super) fn touch_api_token(
         &self,
-        id: ApiTokenId,
-        user: UserId,
+        hash: &TokenHash,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let Some(hash) = self.api_token_hash(user, id)? else {
-            return Ok(());
-        };
-        let stale = |record: &ApiTokenRecord| {
-            record.last_used_at.is_none_or(|last| {
-                at.as_micros().saturating_sub(last.as_micros()) >= TOUCH_INTERVAL_MICROS
-            })
-        };
-        match get::<ApiTokenRecord>(&self.trees.api_tokens, "api_tokens", &hash)? {
-            Some(record) if stale(&record) => {}
-            _ => return Ok(()),
-        }
         self.trees
             .api_tokens
             .update_and_fetch(hash, |old| {
                 let old = old?;
                 match decode::<ApiTokenRecord>("api_tokens", old) {
-                    Ok(mut record) if stale(&record) => {
+                    Ok(mut record) => {
                         record.last_used_at = Some(at);
                         Some(encode(&record).unwrap_or_else(|_| old.to_vec()))
                     }
-                    _ => Some(old.to_vec()),
+                    Err(_) => Some(old.to_vec()),
                 }
             })
             .map_err(backend)?;
@@ -215,7 +200,11 @@ mod tests {
             .expect("creates");
 
         assert_eq!(
-            store.api_token_owner(&[1; 32], at(20)).await.expect("ok"),
+            store
+                .api_token_owner(&[1; 32], at(20))
+                .await
+                .expect("ok")
+                .map(|u| (u.id, u.user)),
             Some((ci.id, ada.id))
         );
         assert_eq!(
@@ -268,42 +257,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn touching_is_lazy_and_never_resurrects() {
+    async fn touching_records_the_time_and_never_resurrects() {
         let (_dir, store) = open_temp();
         let ada = user(&store, "ada@example.com").await;
         let token = store
             .create_api_token(new_token(ada.id, 1, 0, 10_000))
             .await
             .expect("creates");
-        let last_used = |store: &super::super::SledStore| {
-            let store = store.clone();
-            async move { store.api_tokens(ada.id, at(1)).await.expect("lists")[0].last_used_at }
-        };
+        let owner = store.api_token_owner(&[1; 32], at(1)).await.expect("ok");
+        assert_eq!(owner.map(|u| u.last_used_at), Some(None));
         store
-            .touch_api_token(token.id, ada.id, at(100))
+            .touch_api_token(&[1; 32], at(100))
             .await
             .expect("touches");
-        assert_eq!(last_used(&store).await, Some(at(100)));
-        store
-            .touch_api_token(token.id, ada.id, at(130))
-            .await
-            .expect("touches");
-        assert_eq!(
-            last_used(&store).await,
-            Some(at(100)),
-            "within a minute: no write"
-        );
-        store
-            .touch_api_token(token.id, ada.id, at(160))
-            .await
-            .expect("touches");
-        assert_eq!(last_used(&store).await, Some(at(160)));
+        let owner = store.api_token_owner(&[1; 32], at(101)).await.expect("ok");
+        assert_eq!(owner.map(|u| u.last_used_at), Some(Some(at(100))));
         store
             .revoke_api_token(ada.id, token.id, at(200))
             .await
             .expect("revokes");
         store
-            .touch_api_token(token.id, ada.id, at(300))
+            .touch_api_token(&[1; 32], at(300))
             .await
             .expect("touches");
         assert_eq!(

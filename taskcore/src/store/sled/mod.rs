@@ -49,8 +49,8 @@ use crate::domain::{
     TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
 use crate::store::{
-    ApiTokenInfo, FORMAT_VERSION, NewApiToken, NewSession, RefreshOutcome, RefreshRequest,
-    SessionInfo, StoreError, TaskPageJson, TaskStore, TokenHash,
+    ApiTokenInfo, ApiTokenUse, FORMAT_VERSION, NewApiToken, NewSession, RefreshOutcome,
+    RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -460,18 +460,13 @@ impl TaskStore for SledStore {
         &self,
         hash: &TokenHash,
         now: Timestamp,
-    ) -> Result<Option<(ApiTokenId, UserId)>, StoreError> {
+    ) -> Result<Option<ApiTokenUse>, StoreError> {
         self.inner.api_token_owner(hash, now)
     }
 
-    async fn touch_api_token(
-        &self,
-        id: ApiTokenId,
-        user: UserId,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
+    async fn touch_api_token(&self, hash: &TokenHash, at: Timestamp) -> Result<(), StoreError> {
         // Deliberately not awaiting durability: last_used_at may lag.
-        self.inner.touch_api_token(id, user, at)
+        self.inner.touch_api_token(hash, at)
     }
 
     async fn api_tokens(
