@@ -438,7 +438,7 @@ impl Client {
 
     /// Takes a new session's tokens and tells the callback.
     pub(crate) fn install(&self, session: &Session) {
-        let pair = session.token_pair();
+        let pair = TokenPair::from_session(session);
         {
             let mut state = self.auth();
             state.access = Some(pair.access_token.clone());

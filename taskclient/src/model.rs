@@ -3,60 +3,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
-use taskcore::{ApiTokenId, Timestamp, User};
+use taskcore::Timestamp;
 
+pub use taskcore::auth::{CreatedApiToken, Session};
 pub use taskcore::store::ApiTokenInfo;
-
-/// What register, login and refresh return: the user and a fresh token pair.
-///
-/// Its `Debug` output hides both tokens.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
-    /// The logged-in user.
-    pub user: User,
-    /// A short-lived bearer token (a JWT).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until `access_token` expires.
-    pub expires_in: u64,
-    /// A single-use token that obtains the next pair.
-    pub refresh_token: String,
-}
-
-impl Session {
-    /// The token pair of this session, with the access token's expiry
-    /// computed from `expires_in` and the current time.
-    ///
-    /// ```
-    /// # use taskclient::Session;
-    /// # let session: Session = serde_json::from_str(r#"{"user":{"id":"0193b3a4-7a40-7cc0-8000-000000000001",
-    /// #   "email":"ada@example.com","created_at":"2030-01-01T00:00:00Z"},"access_token":"a",
-    /// #   "token_type":"Bearer","expires_in":900,"refresh_token":"r"}"#).expect("valid");
-    /// let pair = session.token_pair();
-    /// assert_eq!(pair.refresh_token.as_deref(), Some("r"));
-    /// assert!(pair.expires_at.is_some());
-    /// ```
-    pub fn token_pair(&self) -> TokenPair {
-        TokenPair {
-            access_token: self.access_token.clone(),
-            refresh_token: Some(self.refresh_token.clone()),
-            expires_at: Some(Timestamp::now().plus(Duration::from_secs(self.expires_in))),
-        }
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("user", &self.user)
-            .field("access_token", &"***")
-            .field("token_type", &self.token_type)
-            .field("expires_in", &self.expires_in)
-            .field("refresh_token", &"***")
-            .finish()
-    }
-}
 
 /// The tokens a client holds: what a caller persists between runs.
 ///
@@ -84,6 +34,26 @@ pub struct TokenPair {
 }
 
 impl TokenPair {
+    /// The token pair of a session, with the access token's expiry computed
+    /// from `expires_in` and the current time.
+    ///
+    /// ```
+    /// # use taskclient::{Session, TokenPair};
+    /// # let session: Session = serde_json::from_str(r#"{"user":{"id":"0193b3a4-7a40-7cc0-8000-000000000001",
+    /// #   "email":"ada@example.com","created_at":"2030-01-01T00:00:00Z"},"access_token":"a",
+    /// #   "token_type":"Bearer","expires_in":900,"refresh_token":"r"}"#).expect("valid");
+    /// let pair = TokenPair::from_session(&session);
+    /// assert_eq!(pair.refresh_token.as_deref(), Some("r"));
+    /// assert!(pair.expires_at.is_some());
+    /// ```
+    pub fn from_session(session: &Session) -> Self {
+        Self {
+            access_token: session.access_token.clone(),
+            refresh_token: Some(session.refresh_token.clone()),
+            expires_at: Some(Timestamp::now().plus(Duration::from_secs(session.expires_in))),
+        }
+    }
+
     /// Just an access token (or an API token): no refresh, no known expiry.
     pub fn access_only(access_token: impl Into<String>) -> Self {
         Self {
@@ -123,33 +93,6 @@ impl fmt::Debug for TokenPair {
         f.debug_struct("TokenPair")
             .field("access_token", &"***")
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// A newly created API token, the only time its value is shown.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatedApiToken {
-    /// The token's id, for revoking it.
-    pub id: ApiTokenId,
-    /// The name it was given.
-    pub name: String,
-    /// The secret value (`tsk_...`): use it as a bearer token.
-    pub token: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it stops working.
-    pub expires_at: Timestamp,
-}
-
-impl fmt::Debug for CreatedApiToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreatedApiToken")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("token", &"***")
-            .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .finish()
     }

@@ -8,6 +8,7 @@ use crate::session::{Context, Origin};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal};
 use taskclient::Error as ApiError;
+use taskclient::TokenPair;
 use taskcore::{Email, Password, Timestamp, User};
 
 /// Runs one `auth` subcommand.
@@ -63,7 +64,7 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
             user: &session.user,
             storage: store.id(),
             storage_description: store.describe(),
-            access_token_expires_at: session.token_pair().expires_at,
+            access_token_expires_at: TokenPair::from_session(&session).expires_at,
         });
     } else if register {
         ctx.out.line(format!(

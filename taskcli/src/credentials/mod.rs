@@ -48,7 +48,10 @@ impl fmt::Debug for StoredLogin {
 impl StoredLogin {
     /// From a fresh session.
     pub fn from_session(session: &Session) -> Self {
-        Self::from_pair(&session.token_pair(), session.user.email.clone())
+        Self::from_pair(
+            &TokenPair::from_session(session),
+            session.user.email.clone(),
+        )
     }
 
     /// From a token pair and who it belongs to.

@@ -34,8 +34,9 @@ pub struct AuthSettings {
     pub refresh_reuse_grace: Duration,
 }
 
-/// The body of a successful register, login or refresh.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The body of a successful register, login or refresh. Its `Debug` output
+/// hides both tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The user.
     pub user: User,
@@ -49,8 +50,9 @@ pub struct Session {
     pub refresh_token: String,
 }
 
-/// A newly created API token: the only time its value is shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A newly created API token: the only time its value is shown. Its
+/// `Debug` output hides the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedApiToken {
     /// Token id (for revoking).
     pub id: ApiTokenId,
@@ -62,6 +64,30 @@ pub struct CreatedApiToken {
     pub created_at: Timestamp,
     /// Expiry.
     pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("access_token", &"***")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"***")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreatedApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token", &"***")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Who is making a request, and with what kind of credential.
