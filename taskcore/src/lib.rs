@@ -1,7 +1,7 @@
 //! `taskcore`: the task store.
 //!
 //! - [`domain`]: tasks, users, list queries and their validation rules.
-//! - [`store`]: the async, backend-neutral [`TaskStore`](store::TaskStore)
+//! - [`store`]: the async, backend-neutral [`store::TaskStore`]
 //!   trait and the embedded sled backend.
 //! - [`auth`]: password hashing, access and refresh tokens, API tokens,
 //!   opaque list cursors: the token logic that is not HTTP.

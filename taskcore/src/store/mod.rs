@@ -3,7 +3,7 @@
 //! behind the same trait.
 //!
 //! Every task operation takes the owner first, and the usual way in is the
-//! scoped handle [`UserTasks`] from [`tasks_of`](dyn TaskStore::tasks_of): there
+//! scoped handle [`UserTasks`] from `store.tasks_of(owner)`: there
 //! is no operation that reaches a task by its id alone, so one user's request
 //! cannot touch another user's tasks even by mistake.
 
