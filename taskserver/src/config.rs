@@ -69,8 +69,9 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Memory the store may use for its cache, in MiB.
-    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 64)]
+    /// Memory the store may use for its cache, in MiB (the process needs
+    /// about 100 MiB more on a store of a million tasks).
+    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 32)]
     pub cache_mb: u64,
 }
 

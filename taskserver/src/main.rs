@@ -7,14 +7,27 @@ use taskserver::config::LogFormat;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any other thread exists.
+    limit_malloc_arenas();
+    restrict_new_files();
     // `.env` fills in what the environment does not set; a missing file is fine.
     let _ = dotenvy::dotenv();
     let config = Config::parse();
     init_logs(config.log_format);
-    restrict_new_files();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve(config)),
+        Err(e) => {
+            eprintln!("taskserver: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+async fn serve(config: Config) -> ExitCode {
     let server = match taskserver::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -47,6 +60,18 @@ fn init_logs(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to eight per
+/// core); with tokio's workers and sled's I/O threads that fragments memory.
+/// Two arenas measured the same throughput and a lower peak.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

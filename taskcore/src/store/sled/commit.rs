@@ -48,6 +48,9 @@ struct State {
     registered: u64,
     /// Set when the store is dropped.
     shutdown: bool,
+    /// Whether the thread is waiting on the condvar (only then does a
+    /// writer need to wake it: a busy thread looks again when it is done).
+    idle: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -98,12 +101,14 @@ impl GroupCommit {
     /// Waits until everything written before this call is durable.
     pub async fn wait(&self) -> Result<(), StoreError> {
         let mut status = self.shared.status.subscribe();
-        let sequence = {
+        let (sequence, wake) = {
             let mut state = lock(&self.shared.state);
             state.registered += 1;
-            state.registered
+            (state.registered, std::mem::take(&mut state.idle))
         };
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         let status = status
             .wait_for(|s| s.flushed >= sequence || s.failure.is_some())
             .await
@@ -148,11 +153,13 @@ fn run(shared: &Shared, target: Target) {
         let goal = {
             let mut state = lock(&shared.state);
             while state.registered == flushed && !state.shutdown {
+                state.idle = true;
                 state = shared
                     .wake
                     .wait(state)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
+            state.idle = false;
             if state.registered == flushed {
                 break;
             }
