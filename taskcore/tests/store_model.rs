@@ -374,6 +374,21 @@ async fn check_page(
     let want_next =
         (expected.len() > query.limit).then(|| query.position_of(&want[want.len() - 1]));
     prop_assert_eq!(&page.next, &want_next);
+    // The JSON path (with its page cache) must say exactly the same.
+    let json = store
+        .list_tasks_json(user.id, query, after)
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let decoded: Vec<Task> =
+        serde_json::from_slice(&json.tasks).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(
+        &decoded,
+        &want,
+        "JSON page after {:?} of {:?}",
+        after,
+        query
+    );
+    prop_assert_eq!((json.count, &json.next), (want.len(), &want_next));
     Ok((page.tasks, page.next))
 }
 

@@ -42,6 +42,7 @@
 mod api_tokens;
 mod commit;
 mod keys;
+mod page_cache;
 mod records;
 mod sessions;
 mod tasks;
@@ -149,6 +150,8 @@ struct Inner {
     session_lock: Mutex<()>,
     /// Each owner's task numbering, loaded on first use; see `tasks.rs`.
     counters: tasks::CounterMap,
+    /// First pages of recent list queries, until the owner writes.
+    pages: page_cache::PageCache,
     /// Dropped last: its thread holds a clone of the database.
     commit: GroupCommit,
 }
@@ -194,6 +197,7 @@ impl SledStore {
                 trees,
                 session_lock: Mutex::new(()),
                 counters: tasks::CounterMap::default(),
+                pages: page_cache::PageCache::default(),
                 commit,
             }),
         })

@@ -123,6 +123,7 @@ impl Inner {
             .map_err(backend)?;
         state.next_number = number + 1;
         state.live += 1;
+        self.pages.invalidate(owner);
         Ok(task)
     }
 
@@ -173,6 +174,7 @@ impl Inner {
                 .compare_and_swap(key, Some(current), Some(encode(&task)?))
                 .map_err(backend)?;
             if swapped.is_ok() {
+                self.pages.invalidate(owner);
                 return Ok((task, true));
             }
         }
@@ -207,6 +209,7 @@ impl Inner {
                 .compare_and_swap(key, Some(current), None::<&[u8]>)
                 .map_err(backend)?;
             if swapped.is_ok() {
+                self.pages.invalidate(owner);
                 break task;
             }
         };
@@ -257,6 +260,17 @@ impl Inner {
         query: &ListQuery,
         after: Option<&Position>,
     ) -> Result<TaskPageJson, StoreError> {
+        // Only first pages are kept: they are what clients poll.
+        let cache_key = after
+            .is_none()
+            .then(|| format!("{}&limit={}", query.fingerprint(), query.limit));
+        let version = match &cache_key {
+            Some(key) => match self.pages.get(owner, key) {
+                Ok(page) => return Ok(TaskPageJson::clone(&page)),
+                Err(version) => Some(version),
+            },
+            None => None,
+        };
         let raw = self.list_raw(owner, query, after)?;
         let size = raw.items.iter().map(|v| v.len() + 1).sum::<usize>() + 2;
         let mut tasks = Vec::with_capacity(size);
@@ -268,11 +282,15 @@ impl Inner {
             tasks.extend_from_slice(value);
         }
         tasks.push(b']');
-        Ok(TaskPageJson {
+        let page = TaskPageJson {
             tasks,
             count: raw.items.len(),
             next: raw.next,
-        })
+        };
+        if let (Some(key), Some(version)) = (cache_key, version) {
+            self.pages.put(owner, version, key, Arc::new(page.clone()));
+        }
+        Ok(page)
     }
 
     /// The stored records of one page. With the default order and no filter
@@ -401,6 +419,65 @@ mod tests {
 
     fn draft(title: &str) -> TaskDraft {
         TaskDraft::new(title).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_kept_first_page_never_outlives_a_write() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let bob = user(&store, "bob@example.com").await;
+        let query = ListQuery::default();
+        let titles = |page: TaskPageJson| -> Vec<String> {
+            let tasks: Vec<Task> = serde_json::from_slice(&page.tasks).expect("JSON");
+            tasks.into_iter().map(|t| t.title).collect()
+        };
+        let list = |owner| {
+            let (store, query) = (store.clone(), query.clone());
+            async move {
+                titles(
+                    store
+                        .list_tasks_json(owner, &query, None)
+                        .await
+                        .expect("lists"),
+                )
+            }
+        };
+        store
+            .create_task(ada.id, draft("a"), 10)
+            .await
+            .expect("creates");
+        assert_eq!(list(ada.id).await, ["a"]);
+        assert_eq!(list(ada.id).await, ["a"], "served from the cache");
+        store
+            .create_task(ada.id, draft("b"), 10)
+            .await
+            .expect("creates");
+        assert_eq!(list(ada.id).await, ["a", "b"], "after a create");
+        let patch = TaskPatch {
+            title: Some(crate::domain::Title::parse("a2").expect("valid")),
+            ..TaskPatch::default()
+        };
+        let none = Precondition::None;
+        store
+            .update_task(ada.id, TaskRef::Number(1), patch, &none)
+            .await
+            .expect("updates");
+        assert_eq!(list(ada.id).await, ["a2", "b"], "after an update");
+        store
+            .delete_task(ada.id, TaskRef::Number(2), &none)
+            .await
+            .expect("deletes");
+        assert_eq!(list(ada.id).await, ["a2"], "after a delete");
+        store
+            .create_task(bob.id, draft("bob's"), 10)
+            .await
+            .expect("creates");
+        assert_eq!(
+            list(ada.id).await,
+            ["a2"],
+            "another owner's write changes nothing"
+        );
+        assert_eq!(list(bob.id).await, ["bob's"]);
     }
 
     #[tokio::test]
