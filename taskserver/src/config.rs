@@ -71,7 +71,7 @@ pub struct Config {
 
     /// Memory the store may use for its cache, in MiB (the process needs
     /// about 100 MiB more on a store of a million tasks).
-    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 32)]
+    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16)]
     pub cache_mb: u64,
 }
 

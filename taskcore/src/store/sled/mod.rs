@@ -64,8 +64,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Default size of sled's page cache: 32 MiB.
-pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+/// Default size of sled's page cache: 16 MiB.
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where and how to open a [`SledStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub struct SledConfig {
 }
 
 impl SledConfig {
-    /// A configuration for `path` with the default cache size (32 MiB).
+    /// A configuration for `path` with the default cache size (16 MiB).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
