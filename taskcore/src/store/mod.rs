@@ -114,7 +114,8 @@ pub enum RefreshOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskPageJson {
     /// `[{task}, {task}, ...]`, exactly as the API returns them.
-    pub tasks: Vec<u8>,
+    /// Shared, so a kept page is handed out without copying.
+    pub tasks: bytes::Bytes,
     /// How many tasks the array holds.
     pub count: usize,
     /// Where to continue, when more tasks match.
@@ -293,7 +294,7 @@ pub trait TaskStore: Send + Sync + 'static {
         let tasks = serde_json::to_vec(&page.tasks)
             .map_err(|e| StoreError::Backend(format!("cannot encode tasks: {e}")))?;
         Ok(TaskPageJson {
-            tasks,
+            tasks: tasks.into(),
             count: page.tasks.len(),
             next: page.next,
         })

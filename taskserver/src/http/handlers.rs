@@ -113,11 +113,12 @@ pub(super) async fn login(req: &Request<'_>, body: Body) -> Answer {
     // Limits are per normalized email, whether or not it is well-formed.
     let limit_key = email.trim().to_lowercase();
     let limits = &req.state.limits;
+    let client = req.client();
     limits
-        .login_allowed(&limit_key, req.client)
+        .login_allowed(&limit_key, client)
         .map_err(ApiError::RateLimited)?;
     let Ok(password) = Password::parse(password) else {
-        limits.login_failed(&limit_key, req.client);
+        limits.login_failed(&limit_key, client);
         return Err(ApiError::InvalidCredentials);
     };
     match req
@@ -128,7 +129,7 @@ pub(super) async fn login(req: &Request<'_>, body: Body) -> Answer {
     {
         Ok(session) => Ok(json(StatusCode::OK, &session)),
         Err(AuthError::InvalidCredentials) => {
-            limits.login_failed(&limit_key, req.client);
+            limits.login_failed(&limit_key, client);
             Err(ApiError::InvalidCredentials)
         }
         Err(e) => Err(e.into()),
@@ -237,10 +238,11 @@ fn precondition(req: &Request<'_>) -> Precondition {
 
 pub(super) async fn list_tasks(req: &Request<'_>, user: UserId) -> Answer {
     let query = ListQuery::parse(req.query).map_err(|e| ApiError::InvalidQuery(e.0))?;
-    let fingerprint = query.fingerprint();
+    // A cursor is bound to the query's filters and sort; most pages need none.
+    let fingerprint = || query.fingerprint();
     let cursors = &req.state.cursors;
     let after = match &query.cursor {
-        Some(cursor) => Some(cursors.open(user, &fingerprint, cursor).ok_or_else(|| {
+        Some(cursor) => Some(cursors.open(user, &fingerprint(), cursor).ok_or_else(|| {
             ApiError::InvalidQuery("the cursor is not valid for this query".into())
         })?),
         None => None,
@@ -255,7 +257,7 @@ pub(super) async fn list_tasks(req: &Request<'_>, user: UserId) -> Answer {
     // a cursor is base64url, which needs no escaping.
     let cursor = page
         .next
-        .map(|position| cursors.seal(user, &fingerprint, &position));
+        .map(|position| cursors.seal(user, &fingerprint(), &position));
     let mut body =
         Vec::with_capacity(page.tasks.len() + 64 + cursor.as_ref().map_or(0, String::len));
     body.extend_from_slice(b"{\"tasks\":");
@@ -284,10 +286,7 @@ pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> 
     let draft = match TaskDraft::from_json(&body) {
         Ok(draft) => draft,
         // The limit answers before validation does.
-        Err(errors) if tasks.count().await? >= max => {
-            drop(errors);
-            return Err(ApiError::TaskLimitReached);
-        }
+        Err(_) if tasks.count().await? >= max => return Err(ApiError::TaskLimitReached),
         Err(errors) => return Err(errors.into()),
     };
     let task = tasks.create(draft, max).await?;

@@ -72,10 +72,21 @@ pub(crate) struct Request<'a> {
     pub state: &'a AppState,
     pub headers: &'a HeaderMap,
     pub query: &'a str,
-    pub client: ClientKey,
+    /// The connection's peer; see [`Request::client`].
+    pub peer: IpAddr,
 }
 
 impl Request<'_> {
+    /// The client as the rate limits count it: the peer, or the address a
+    /// trusted proxy forwarded for. Only the limited endpoints need it.
+    pub fn client(&self) -> ClientKey {
+        ClientKey::of(client_address(
+            self.peer,
+            self.header("x-forwarded-for"),
+            &self.state.config.trusted_proxies,
+        ))
+    }
+
     /// A header as text, if present and visible ASCII.
     pub fn header(&self, name: impl http::header::AsHeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -97,16 +108,11 @@ where
 {
     let started = Instant::now();
     let endpoint = Endpoint::resolve(path.as_str()).unwrap_or(Endpoint::UnknownApi);
-    let client = client_address(
-        peer,
-        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
-        &state.config.trusted_proxies,
-    );
     let request = Request {
         state: &state,
         headers: &headers,
         query: &query,
-        client: ClientKey::of(client),
+        peer,
     };
     let mut response = dispatch(&request, endpoint, &method, body)
         .await
@@ -178,7 +184,7 @@ where
     if matches!(endpoint, E::Register | E::Login | E::Refresh) {
         state
             .limits
-            .request(req.client)
+            .request(req.client())
             .map_err(ApiError::RateLimited)?;
     }
 

@@ -21,12 +21,13 @@
 //! later success would not prove the earlier writes are on disk; the store
 //! must be reopened (restart the process) to be trusted again.
 
+use super::lock;
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::watch;
 
@@ -69,12 +70,6 @@ pub(super) struct Target {
     pub file: File,
     /// The store's `blobs` directory.
     pub blobs: PathBuf,
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GroupCommit {

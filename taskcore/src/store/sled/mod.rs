@@ -343,6 +343,14 @@ fn check_format(meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
 // ----- helpers shared by the submodules -----
 
 /// A sled failure.
+/// Locks a mutex, carrying on after a panic elsewhere: the guarded state is
+/// counters and caches that stay consistent at every step.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn backend(error: sled::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }

@@ -6,10 +6,11 @@
 //! write moves the version after it is applied. So a kept page never
 //! predates a write it could have missed.
 
+use super::lock;
 use crate::domain::UserId;
 use crate::store::TaskPageJson;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Mutex;
 
 /// Owners with an entry before the map is cleared: one page each, so at
 /// most a few MiB (a 200-task page is about 60 KiB).
@@ -30,7 +31,7 @@ struct State {
 
 struct Entry {
     version: u64,
-    page: Option<(String, Arc<TaskPageJson>)>,
+    page: Option<(String, TaskPageJson)>,
 }
 
 impl State {
@@ -50,15 +51,9 @@ impl State {
 }
 
 impl PageCache {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// The kept page for `key`, or the version to build a new one against.
-    pub(super) fn get(&self, owner: UserId, key: &str) -> Result<Arc<TaskPageJson>, u64> {
-        let mut state = self.lock();
+    pub(super) fn get(&self, owner: UserId, key: &str) -> Result<TaskPageJson, u64> {
+        let mut state = lock(&self.state);
         let entry = state.entry(owner);
         match &entry.page {
             Some((kept, page)) if kept == key => Ok(page.clone()),
@@ -67,8 +62,8 @@ impl PageCache {
     }
 
     /// Keeps a page built at `version`, unless the owner wrote since.
-    pub(super) fn put(&self, owner: UserId, version: u64, key: String, page: Arc<TaskPageJson>) {
-        let mut state = self.lock();
+    pub(super) fn put(&self, owner: UserId, version: u64, key: String, page: TaskPageJson) {
+        let mut state = lock(&self.state);
         if let Some(entry) = state.owners.get_mut(&owner)
             && entry.version == version
         {
@@ -78,7 +73,7 @@ impl PageCache {
 
     /// Called after every write of the owner's tasks.
     pub(super) fn invalidate(&self, owner: UserId) {
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         state.next_version += 1;
         let version = state.next_version;
         let entry = state.entry(owner);
@@ -91,12 +86,12 @@ impl PageCache {
 mod tests {
     use super::*;
 
-    fn page(n: usize) -> Arc<TaskPageJson> {
-        Arc::new(TaskPageJson {
-            tasks: b"[]".to_vec(),
+    fn page(n: usize) -> TaskPageJson {
+        TaskPageJson {
+            tasks: bytes::Bytes::from_static(b"[]"),
             count: n,
             next: None,
-        })
+        }
     }
 
     #[test]

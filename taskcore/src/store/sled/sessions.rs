@@ -2,7 +2,7 @@
 //! `refresh`, `session_refresh`.
 
 use super::records::{RefreshRecord, SessionRecord, encode};
-use super::{Inner, backend, damaged, finish, get, keys, tx_decode, tx_encode};
+use super::{Inner, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode};
 use crate::domain::{SessionId, Timestamp};
 use crate::store::{
     NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TokenHash,
@@ -101,7 +101,7 @@ impl Inner {
     ) -> Result<(), StoreError> {
         // Held while scanning and committing (no await): concurrent logins of
         // one user cannot both see room for one more.
-        let _serialized = self.session_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _serialized = lock(&self.session_lock);
         let now = new.created_at;
         let mut live = Vec::new();
         let mut ended = Vec::new();

@@ -5,7 +5,7 @@
 //! task without its owner, so another user's task is simply not found.
 
 use super::records::{decode, encode};
-use super::{Inner, backend, damaged, get, keys};
+use super::{Inner, backend, damaged, get, keys, lock};
 use crate::domain::{
     ListQuery, Position, Precondition, SortField, SortKey, Task, TaskDraft, TaskId, TaskPage,
     TaskPatch, TaskRef, Timestamp, UserId,
@@ -14,7 +14,7 @@ use crate::store::{StoreError, TaskPageJson};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 impl Inner {
     /// The `tasks` key a reference names, if the owner has such a task.
@@ -266,7 +266,7 @@ impl Inner {
             .then(|| format!("{}&limit={}", query.fingerprint(), query.limit));
         let version = match &cache_key {
             Some(key) => match self.pages.get(owner, key) {
-                Ok(page) => return Ok(TaskPageJson::clone(&page)),
+                Ok(page) => return Ok(page),
                 Err(version) => Some(version),
             },
             None => None,
@@ -283,12 +283,12 @@ impl Inner {
         }
         tasks.push(b']');
         let page = TaskPageJson {
-            tasks,
+            tasks: tasks.into(),
             count: raw.items.len(),
             next: raw.next,
         };
         if let (Some(key), Some(version)) = (cache_key, version) {
-            self.pages.put(owner, version, key, Arc::new(page.clone()));
+            self.pages.put(owner, version, key, page.clone());
         }
         Ok(page)
     }
@@ -402,12 +402,6 @@ impl CounterMap {
         }
         map.entry(owner).or_default().clone()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
