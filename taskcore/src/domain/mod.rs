@@ -18,5 +18,7 @@ pub use task::{
     TaskPatch, Title,
 };
 pub use time::Timestamp;
-pub use user::{Credentials, EMAIL_MAX, Email, PASSWORD_MAX, PASSWORD_MIN, Password, User};
+pub use user::{
+    Credentials, EMAIL_MAX, Email, ExternalIdentity, PASSWORD_MAX, PASSWORD_MIN, Password, User,
+};
 pub use validation::{FieldError, ValidationErrors, char_len, is_control};

@@ -24,6 +24,17 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
+/// Who an external identity provider says a user is: its issuer (`iss`)
+/// and its id for the user there (`sub`). Together they key the user, so two
+/// providers can never reach each other's users.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalIdentity {
+    /// The provider's `iss`.
+    pub issuer: String,
+    /// The provider's `sub` for the user.
+    pub subject: String,
+}
+
 /// A normalized email address: trimmed, lower-cased, `local@domain`, at most 254 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Email(String);

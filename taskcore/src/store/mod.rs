@@ -8,12 +8,16 @@
 //! cannot touch another user's tasks even by mistake.
 
 mod sled;
+pub mod transfer;
 
 pub use self::sled::{SledConfig, SledStore};
+pub use self::transfer::{
+    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, TaskExport, UserExport,
+};
 
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ListQuery, Position, Precondition, SessionId, Task, TaskDraft,
-    TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
+    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -42,6 +46,10 @@ pub enum StoreError {
     /// The data on disk was written by a newer version, or is damaged.
     #[error("the store's data is not readable by this version: {0}")]
     Incompatible(String),
+    /// An import found records already in the store with other content;
+    /// nothing was written. Each entry says which record and why.
+    #[error("the import conflicts with the store ({} conflicts): {}", .0.len(), .0.first().map(String::as_str).unwrap_or(""))]
+    ImportConflict(Vec<String>),
     /// The backend failed (I/O, connection, ...).
     #[error("storage failure: {0}")]
     Backend(String),
@@ -180,6 +188,18 @@ pub trait TaskStore: Send + Sync + 'static {
     /// A user by id.
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
+    /// The user an external identity provider knows as `identity`: found,
+    /// or created with `email` on first sight. Atomic: concurrent first
+    /// requests of one identity create one user. Such a user has no
+    /// password, and their email is not the key of a local account (a local
+    /// account with the same email is another user). This is on every
+    /// external request's path: one lookup when the user exists.
+    async fn external_user(
+        &self,
+        identity: &ExternalIdentity,
+        email: Option<&str>,
+    ) -> Result<User, StoreError>;
+
     // ----- sessions -----
 
     /// Starts a session. A user keeps at most `max_sessions` live sessions:
@@ -302,6 +322,26 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// How many live tasks the owner has.
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError>;
+
+    // ----- moving data between stores -----
+
+    /// Sends every user, then every task, then every API token to `out`
+    /// (see [`transfer`]). Returns how many of each it sent. Stops with
+    /// [`StoreError::Backend`] if the receiver is dropped.
+    async fn export(
+        &self,
+        out: tokio::sync::mpsc::Sender<ExportRecord>,
+    ) -> Result<RecordCounts, StoreError>;
+
+    /// Loads exported records, all or nothing: when any record is already
+    /// in the store with other content (an id, an email, an external
+    /// identity, a task number or a token hash taken by something else) it
+    /// writes nothing and returns [`StoreError::ImportConflict`] listing
+    /// them. Records present exactly as imported are skipped, and a user's
+    /// next task number becomes the larger of the two, so importing the
+    /// same file twice changes nothing. Users come before their tasks and
+    /// tokens in `records`, or are already in the store. Durable on return.
+    async fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError>;
 
     // ----- the store itself -----
 

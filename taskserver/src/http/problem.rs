@@ -284,9 +284,9 @@ impl From<StoreError> for ApiError {
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::VersionMismatch => Self::VersionMismatch,
             StoreError::TaskLimitReached => Self::TaskLimitReached,
-            other @ (StoreError::Incompatible(_) | StoreError::Backend(_)) => {
-                Self::Internal(other.to_string())
-            }
+            other @ (StoreError::Incompatible(_)
+            | StoreError::ImportConflict(_)
+            | StoreError::Backend(_)) => Self::Internal(other.to_string()),
         }
     }
 }

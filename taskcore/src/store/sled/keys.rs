@@ -3,7 +3,7 @@
 //! form one contiguous range in creation order (UUIDv7 bytes are time
 //! ordered), a user's sessions sort by login time, and so on.
 
-use crate::domain::{ApiTokenId, SessionId, TaskId, Timestamp, UserId};
+use crate::domain::{ApiTokenId, ExternalIdentity, SessionId, TaskId, Timestamp, UserId};
 use crate::store::TokenHash;
 
 /// `meta` key of the on-disk format version (`u32` big-endian).
@@ -12,6 +12,22 @@ pub(super) const META_FORMAT_VERSION: &[u8] = b"format_version";
 pub(super) const META_JWT_SECRET: &[u8] = b"jwt_secret";
 
 /// The 16-byte prefix of everything a user owns in a per-user tree.
+/// `external_ids` key: the issuer's length (`u32` big-endian), the issuer,
+/// then the subject, so no pair of strings can collide with another.
+pub(super) fn external_identity(identity: &ExternalIdentity) -> Vec<u8> {
+    let issuer = identity.issuer.as_bytes();
+    let subject = identity.subject.as_bytes();
+    let mut key = Vec::with_capacity(4 + issuer.len() + subject.len());
+    key.extend_from_slice(
+        &u32::try_from(issuer.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    key.extend_from_slice(issuer);
+    key.extend_from_slice(subject);
+    key
+}
+
 pub(super) fn user_prefix(user: UserId) -> [u8; 16] {
     *user.as_bytes()
 }

@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `jwt_secret` | `u32` big-endian; secret bytes |
 //! | `users` | user id | [`UserRecord`](records::UserRecord) (email, password hash, creation time) |
-//! | `emails` | normalized email | user id |
+//! | `emails` | normalized email of a local account | user id |
+//! | `external_ids` | issuer length ++ issuer ++ subject | user id of an external user |
 //! | `tasks` | owner id ++ task id | [`Task`](crate::domain::Task) |
 //! | `task_numbers` | owner id ++ number (`u64` big-endian) | task id |
 //! | `task_counters` | owner id | next task number (`u64` big-endian), written when the highest-numbered task is deleted |
@@ -46,16 +47,18 @@ mod page_cache;
 mod records;
 mod sessions;
 mod tasks;
+mod transfer;
 mod users;
 
 use self::commit::GroupCommit;
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ListQuery, Position, Precondition, SessionId, Task, TaskDraft,
-    TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
+    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
 use crate::store::{
-    ApiTokenInfo, ApiTokenUse, FORMAT_VERSION, NewApiToken, NewSession, RefreshOutcome,
-    RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore, TokenHash,
+    ApiTokenInfo, ApiTokenUse, ExportRecord, FORMAT_VERSION, ImportReport, NewApiToken, NewSession,
+    RecordCounts, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore,
+    TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -112,6 +115,7 @@ struct Trees {
     meta: sled::Tree,
     users: sled::Tree,
     emails: sled::Tree,
+    external_ids: sled::Tree,
     tasks: sled::Tree,
     task_numbers: sled::Tree,
     task_counters: sled::Tree,
@@ -130,6 +134,7 @@ impl Trees {
             meta: tree("meta")?,
             users: tree("users")?,
             emails: tree("emails")?,
+            external_ids: tree("external_ids")?,
             tasks: tree("tasks")?,
             task_numbers: tree("task_numbers")?,
             task_counters: tree("task_counters")?,
@@ -351,6 +356,15 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs a long scan or bulk write on the blocking pool.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Backend(format!("a store thread failed: {e}")))?
+}
+
 fn backend(error: sled::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }
@@ -412,6 +426,19 @@ impl TaskStore for SledStore {
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.inner.user(id)
+    }
+
+    async fn external_user(
+        &self,
+        identity: &ExternalIdentity,
+        email: Option<&str>,
+    ) -> Result<User, StoreError> {
+        if let Some(user) = self.inner.known_external_user(identity)? {
+            return Ok(user);
+        }
+        self.inner.commit.health()?;
+        let user = self.inner.create_external_user(identity, email)?;
+        self.durable(user).await
     }
 
     async fn create_session(
@@ -565,6 +592,22 @@ impl TaskStore for SledStore {
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
         self.inner.live_task_count(owner)
+    }
+
+    async fn export(
+        &self,
+        out: tokio::sync::mpsc::Sender<ExportRecord>,
+    ) -> Result<RecordCounts, StoreError> {
+        let store = self.clone();
+        off_runtime(move || store.inner.export(&out)).await
+    }
+
+    async fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError> {
+        self.inner.commit.health()?;
+        let store = self.clone();
+        let records = records.to_vec();
+        let report = off_runtime(move || store.inner.import(&records)).await?;
+        self.durable(report).await
     }
 
     async fn jwt_secret(

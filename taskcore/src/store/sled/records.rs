@@ -1,7 +1,7 @@
 //! The values stored in the trees, as JSON. Keys carry the ids that index a
 //! record; the records carry everything else.
 
-use crate::domain::{ApiTokenId, SessionId, Timestamp, User, UserId};
+use crate::domain::{ApiTokenId, ExternalIdentity, SessionId, Timestamp, User, UserId};
 use crate::store::{ApiTokenInfo, SessionInfo, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,10 @@ pub(super) struct UserRecord {
     pub password_hash: Option<String>,
     /// Account creation.
     pub created_at: Timestamp,
+    /// The provider identity of an external user (absent in records
+    /// written before external users existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalIdentity>,
 }
 
 impl UserRecord {

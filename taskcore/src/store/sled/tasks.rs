@@ -50,33 +50,7 @@ impl Inner {
             {
                 return Err(StoreError::NotFound);
             }
-            let stored = match self
-                .trees
-                .task_counters
-                .get(owner.as_bytes())
-                .map_err(backend)?
-            {
-                Some(v) => u64::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| damaged("task_counters"))?,
-                ),
-                None => 1,
-            };
-            let last_indexed = match self
-                .trees
-                .task_numbers
-                .scan_prefix(owner.as_bytes())
-                .next_back()
-            {
-                Some(item) => {
-                    let (key, _) = item.map_err(backend)?;
-                    let bytes = key.get(16..24).ok_or_else(|| damaged("task_numbers"))?;
-                    u64::from_be_bytes(bytes.try_into().map_err(|_| damaged("task_numbers"))?)
-                }
-                None => 0,
-            };
-            state.next_number = stored.max(last_indexed + 1);
+            state.next_number = self.next_number_on_disk(owner)?;
             state.live = self
                 .trees
                 .tasks
@@ -87,6 +61,45 @@ impl Inner {
         }
         drop(state);
         Ok(counters)
+    }
+
+    /// The number the owner's next task gets, from what is on disk: past
+    /// the stored counter and past the highest number indexed.
+    pub(super) fn next_number_on_disk(&self, owner: UserId) -> Result<u64, StoreError> {
+        let stored = match self
+            .trees
+            .task_counters
+            .get(owner.as_bytes())
+            .map_err(backend)?
+        {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| damaged("task_counters"))?,
+            ),
+            None => 1,
+        };
+        let last_indexed = match self
+            .trees
+            .task_numbers
+            .scan_prefix(owner.as_bytes())
+            .next_back()
+        {
+            Some(item) => {
+                let (key, _) = item.map_err(backend)?;
+                let bytes = key.get(16..24).ok_or_else(|| damaged("task_numbers"))?;
+                u64::from_be_bytes(bytes.try_into().map_err(|_| damaged("task_numbers"))?)
+            }
+            None => 0,
+        };
+        Ok(stored.max(last_indexed + 1))
+    }
+
+    /// Forgets the owner's counters, so they are loaded from disk again
+    /// (after an import wrote tasks behind them).
+    pub(super) fn reload_counters(&self, owner: UserId) {
+        lock(&self.counters.entry(owner)).loaded = false;
+        self.pages.invalidate(owner);
     }
 
     /// Creates a task with the owner's next number.

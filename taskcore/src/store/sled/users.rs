@@ -2,7 +2,7 @@
 
 use super::records::{UserRecord, encode};
 use super::{Inner, abort, backend, damaged, finish, get, keys};
-use crate::domain::{Credentials, Email, Timestamp, User, UserId};
+use crate::domain::{Credentials, Email, ExternalIdentity, Timestamp, User, UserId};
 use crate::store::StoreError;
 use sled::Transactional;
 
@@ -19,6 +19,7 @@ impl Inner {
             email: Some(email.as_str().to_owned()),
             password_hash: Some(password_hash.to_owned()),
             created_at: Timestamp::now(),
+            external: None,
         };
         let value = encode(&record)?;
         let email_key = email.as_str().as_bytes();
@@ -64,5 +65,55 @@ impl Inner {
             user,
             password_hash,
         }))
+    }
+
+    /// The external user with this identity, if they exist: one lookup.
+    pub(super) fn known_external_user(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<User>, StoreError> {
+        let key = keys::external_identity(identity);
+        let Some(id) = self.trees.external_ids.get(key).map_err(backend)? else {
+            return Ok(None);
+        };
+        let id = UserId::from_bytes(keys::id_bytes(&id).ok_or_else(|| damaged("external_ids"))?);
+        self.user(id)?
+            .map(Some)
+            .ok_or_else(|| damaged("external_ids"))
+    }
+
+    /// Creates the external user with this identity, or finds the one a
+    /// concurrent request created first (the identity is checked inside
+    /// the transaction).
+    pub(super) fn create_external_user(
+        &self,
+        identity: &ExternalIdentity,
+        email: Option<&str>,
+    ) -> Result<User, StoreError> {
+        let key = keys::external_identity(identity);
+        let id = UserId::generate();
+        let record = UserRecord {
+            email: email.map(str::to_owned),
+            password_hash: None,
+            created_at: Timestamp::now(),
+            external: Some(identity.clone()),
+        };
+        let value = encode(&record)?;
+        let existing = finish((&self.trees.users, &self.trees.external_ids).transaction(
+            |(users, external_ids)| {
+                if let Some(existing) = external_ids.get(&key)? {
+                    return Ok(Some(existing));
+                }
+                external_ids.insert(&key[..], &id.as_bytes()[..])?;
+                users.insert(&id.as_bytes()[..], value.clone())?;
+                Ok(None)
+            },
+        ))?;
+        match existing {
+            None => Ok(record.user(id)),
+            Some(_) => self
+                .known_external_user(identity)?
+                .ok_or_else(|| damaged("external_ids")),
+        }
     }
 }
