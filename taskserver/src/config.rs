@@ -18,9 +18,29 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Directory of the embedded store (created with mode 0700).
-    #[arg(long, env = "TASKSERVER_DATA_DIR", default_value = "./taskserver-data")]
+    /// Directory of the embedded store (created with mode 0700); unused
+    /// with `--database-url`.
+    #[arg(
+        long,
+        env = "TASKSERVER_DATA_DIR",
+        default_value = "./taskserver-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
+
+    /// `postgres://user@host:port/database`: keep everything in PostgreSQL
+    /// instead of the embedded store, so several servers can share it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Most connections to PostgreSQL this process opens.
+    #[arg(
+        long,
+        env = "TASKSERVER_DATABASE_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_pool_size: usize,
 
     /// HS256 key for access tokens, at least 32 bytes; generated once and kept
     /// in the store when absent. Prefer the environment or `.env` to the flag.
@@ -66,12 +86,17 @@ pub struct Config {
     pub max_tasks_per_user: u64,
 
     /// Log format; the level comes from `RUST_LOG`.
-    #[arg(long, env = "TASKSERVER_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        env = "TASKSERVER_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Memory the store may use for its cache, in MiB (the process needs
     /// about 100 MiB more on a store of a million tasks).
-    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16)]
+    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16, global = true)]
     pub cache_mb: u64,
 }
 
@@ -103,6 +128,11 @@ impl Config {
         if self.max_tasks_per_user == 0 {
             return Err(ConfigError(
                 "--max-tasks-per-user must be at least 1".into(),
+            ));
+        }
+        if self.database_pool_size == 0 {
+            return Err(ConfigError(
+                "--database-pool-size must be at least 1".into(),
             ));
         }
         if let Some(bad) = self.cors_origins.iter().find(|o| !valid_origin(o)) {
@@ -140,6 +170,46 @@ impl std::str::FromStr for Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+/// A PostgreSQL connection URL. It may hold a password: its `Debug` and
+/// `Display` show the host and database only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Self(s.to_string()))
+        } else {
+            Err("a database URL starts with postgres:// (like postgres://user@localhost:5432/tasks)".into())
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// `postgres://HOST/DATABASE`, without user or password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+        write!(f, "postgres://{rest}")
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
     }
 }
 
@@ -249,6 +319,16 @@ mod tests {
                 .contains("8.8.8.8".parse().expect("ip"))
         );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn database_urls_never_show_their_password() {
+        let url: DatabaseUrl = "postgres://app:hunter2@db.internal:5432/tasks?sslmode=disable"
+            .parse()
+            .expect("valid");
+        assert_eq!(url.to_string(), "postgres://db.internal:5432/tasks");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
     }
 
     #[test]

@@ -17,13 +17,17 @@
 //! # }
 //! ```
 //!
-//! Or run it whole with [`start`], as the `taskserver` binary does.
+//! Or run it whole with [`start`], as the `taskserver` binary does. The
+//! store is the embedded sled one, or PostgreSQL with `--database-url`
+//! (the `postgres` feature, on by default): see [`stores`].
 
+pub mod commands;
 pub mod config;
 mod http;
 mod ratelimit;
 mod server;
 mod state;
+pub mod stores;
 
 pub use config::Config;
 pub use http::{PeerAddr, routes};

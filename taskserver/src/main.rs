@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use taskserver::Config;
+use taskserver::commands::Command;
 use taskserver::config::LogFormat;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -13,15 +14,46 @@ fn main() -> ExitCode {
     restrict_new_files();
     // `.env` fills in what the environment does not set; a missing file is fine.
     let _ = dotenvy::dotenv();
-    let config = Config::parse();
+    let cli = Cli::parse();
+    let config = cli.config;
     init_logs(config.log_format);
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(serve(config)),
+        Ok(runtime) => match cli.command {
+            None => runtime.block_on(serve(config)),
+            Some(command) => runtime.block_on(run_tool(command, config)),
+        },
         Err(e) => {
             eprintln!("taskserver: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `taskserver`: serve the task API, or run one of its tools.
+#[derive(Debug, Parser)]
+#[command(name = "taskserver", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+async fn run_tool(command: Command, config: Config) -> ExitCode {
+    if let Err(e) = config.validate() {
+        eprintln!("taskserver: {e}");
+        return ExitCode::FAILURE;
+    }
+    match taskserver::commands::run(command, &config).await {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("taskserver: {e}");
             ExitCode::FAILURE
         }
     }

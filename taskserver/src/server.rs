@@ -11,7 +11,7 @@ use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use taskcore::{SledConfig, SledStore, TaskStore, Timestamp};
+use taskcore::{TaskStore, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -76,15 +76,9 @@ impl RunningServer {
 /// Opens the configured store, binds, and serves until [`RunningServer::shutdown`].
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
-    let sled = SledConfig {
-        path: config.data_dir.clone(),
-        cache_capacity_bytes: config.cache_mb * 1024 * 1024,
-    };
-    let store = tokio::task::spawn_blocking(move || SledStore::open(sled))
+    let store = crate::stores::open(&config)
         .await
-        .map_err(|e| StartError::Store(e.to_string()))?
         .map_err(|e| StartError::Store(e.to_string()))?;
-    let store: Arc<dyn TaskStore> = Arc::new(store);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind {

@@ -1,0 +1,246 @@
+//! The tools on the `taskserver` binary beside serving: schema migrations,
+//! export and import as JSON Lines, and moving a sled store into PostgreSQL.
+//!
+//! Each returns a one-paragraph report for stdout, or one sentence on why it
+//! stopped. With sled they need the server stopped: one process owns the
+//! data directory, and opening it says so when another has it.
+
+use crate::config::{Config, DatabaseUrl};
+use crate::stores;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use taskcore::store::{ExportRecord, RecordCounts};
+use taskcore::{StoreError, TaskStore};
+use tokio::sync::mpsc;
+
+/// Records in flight between a store's export and the file or store they go to.
+const EXPORT_BUFFER: usize = 1024;
+/// Conflicts printed before the rest are only counted.
+const CONFLICTS_SHOWN: usize = 20;
+
+/// A tool of the binary.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Apply the PostgreSQL schema migrations and exit.
+    Migrate,
+    /// Write every user (with their password hash and task counter), task
+    /// and API token hash to a JSON Lines file; no sessions, no secrets.
+    Export {
+        /// The file to write (mode 0600; replaced only once complete).
+        #[arg(long = "out")]
+        out: PathBuf,
+    },
+    /// Load an export into the selected store, all or nothing; records
+    /// already there unchanged are skipped, so running it twice is safe.
+    Import {
+        /// The JSON Lines file to read.
+        #[arg(long = "in")]
+        input: PathBuf,
+    },
+    /// Copy a sled store into PostgreSQL (safe to run twice).
+    MigrateStore {
+        /// The sled data directory to copy (the server using it must be stopped).
+        #[arg(long)]
+        from_data_dir: PathBuf,
+        /// The PostgreSQL database to copy into.
+        #[arg(long)]
+        to_database_url: DatabaseUrl,
+    },
+}
+
+/// Why a tool stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The store failed or refused.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The command needs something the flags did not give.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs `command` against the store `config` selects and returns its report.
+pub async fn run(command: Command, config: &Config) -> Result<String, CommandError> {
+    match command {
+        Command::Migrate => {
+            let url = config.database_url.as_ref().ok_or_else(|| {
+                CommandError::Usage(
+                    "migrate needs --database-url (or DATABASE_URL); the embedded store needs no migrations"
+                        .into(),
+                )
+            })?;
+            let applied = migrate(url, config.database_pool_size).await?;
+            Ok(format!(
+                "{url}: {applied} migration(s) applied, the schema is up to date"
+            ))
+        }
+        Command::Export { out } => {
+            let store = stores::open(config).await?;
+            let counts = export_to_file(store, &out).await?;
+            Ok(format!("exported {counts} to {}", out.display()))
+        }
+        Command::Import { input } => {
+            let records = read_export(&input).await?;
+            let store = stores::open(config).await?;
+            import(store.as_ref(), &records).await
+        }
+        Command::MigrateStore {
+            from_data_dir,
+            to_database_url,
+        } => {
+            let from = stores::open_sled(&from_data_dir, config.cache_mb).await?;
+            let to = stores::open_postgres(&to_database_url, config.database_pool_size).await?;
+            let (records, _) = export_to_memory(from).await?;
+            let report = import(to.as_ref(), &records).await?;
+            Ok(format!(
+                "{} -> {to_database_url}: {report}",
+                from_data_dir.display()
+            ))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreError> {
+    taskcore::PgStore::migrate(&taskcore::PgConfig {
+        url: url.expose().to_string(),
+        pool_size,
+    })
+    .await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreError> {
+    stores::open_postgres(url, pool_size).await.map(|_| 0)
+}
+
+/// Imports `records` and says what changed; a conflict lists what clashed.
+async fn import(store: &dyn TaskStore, records: &[ExportRecord]) -> Result<String, CommandError> {
+    match store.import(records).await {
+        Ok(report) => Ok(format!(
+            "imported {}; already there unchanged: {}",
+            report.added, report.unchanged
+        )),
+        Err(StoreError::ImportConflict(conflicts)) => {
+            let mut message = format!(
+                "nothing was imported: {} record(s) conflict with what the store holds:",
+                conflicts.len()
+            );
+            for conflict in conflicts.iter().take(CONFLICTS_SHOWN) {
+                message.push_str("\n  ");
+                message.push_str(conflict);
+            }
+            if conflicts.len() > CONFLICTS_SHOWN {
+                message.push_str(&format!(
+                    "\n  ... and {} more",
+                    conflicts.len() - CONFLICTS_SHOWN
+                ));
+            }
+            Err(CommandError::Usage(message))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every record of `store`, in export order.
+async fn export_to_memory(
+    store: Arc<dyn TaskStore>,
+) -> Result<(Vec<ExportRecord>, RecordCounts), StoreError> {
+    let (tx, mut rx) = mpsc::channel(EXPORT_BUFFER);
+    let exporting = tokio::spawn(async move { store.export(tx).await });
+    let mut records = Vec::new();
+    while let Some(record) = rx.recv().await {
+        records.push(record);
+    }
+    let counts = joined(exporting.await)?;
+    Ok((records, counts))
+}
+
+/// Streams `store`'s export into `path`: written to a temporary file beside
+/// it, synced, then renamed, so `path` is never a partial export.
+async fn export_to_file(
+    store: Arc<dyn TaskStore>,
+    path: &Path,
+) -> Result<RecordCounts, CommandError> {
+    let (tx, rx) = mpsc::channel(EXPORT_BUFFER);
+    let exporting = tokio::spawn(async move { store.export(tx).await });
+    let target = path.to_path_buf();
+    let writing = tokio::task::spawn_blocking(move || write_lines(&target, rx));
+    let written = writing.await.map_err(|e| CommandError::File {
+        path: path.to_path_buf(),
+        reason: format!("the writer failed: {e}"),
+    })?;
+    // The writer stops reading on a file error; the export then stops too.
+    let counts = joined(exporting.await);
+    written?;
+    Ok(counts?)
+}
+
+fn write_lines(path: &Path, mut rx: mpsc::Receiver<ExportRecord>) -> Result<(), CommandError> {
+    let fail = |e: std::io::Error| CommandError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&partial).map_err(fail)?;
+    let mut out = BufWriter::new(file);
+    while let Some(record) = rx.blocking_recv() {
+        serde_json::to_writer(&mut out, &record).map_err(|e| fail(e.into()))?;
+        out.write_all(b"\n").map_err(fail)?;
+    }
+    let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&partial, path).map_err(fail)?;
+    Ok(())
+}
+
+/// Reads an export file whole, naming the first line that is not a record.
+async fn read_export(path: &Path) -> Result<Vec<ExportRecord>, CommandError> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let fail = |reason: String| CommandError::File {
+            path: path.clone(),
+            reason,
+        };
+        let file = File::open(&path).map_err(|e| fail(e.to_string()))?;
+        let mut records = Vec::new();
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| fail(e.to_string()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = serde_json::from_str(&line).map_err(|e| {
+                fail(format!(
+                    "line {} is not an export record ({e}); nothing was imported",
+                    index + 1
+                ))
+            })?;
+            records.push(record);
+        }
+        Ok(records)
+    })
+    .await
+    .map_err(|e| CommandError::Usage(format!("reading the export failed: {e}")))?
+}
+
+fn joined<T>(
+    result: Result<Result<T, StoreError>, tokio::task::JoinError>,
+) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Backend(format!("the export failed: {e}")))?
+}

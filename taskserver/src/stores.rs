@@ -1,0 +1,53 @@
+//! The store the flags select: PostgreSQL with `--database-url`, else the
+//! embedded sled store in `--data-dir`.
+
+use crate::config::{Config, DatabaseUrl};
+use std::path::Path;
+use std::sync::Arc;
+use taskcore::{SledConfig, SledStore, StoreError, TaskStore};
+
+/// Opens the store `config` selects: connects to PostgreSQL and applies its
+/// migrations, or opens (creating) the data directory.
+pub async fn open(config: &Config) -> Result<Arc<dyn TaskStore>, StoreError> {
+    match &config.database_url {
+        Some(url) => open_postgres(url, config.database_pool_size).await,
+        None => open_sled(&config.data_dir, config.cache_mb).await,
+    }
+}
+
+/// Opens the sled store in `dir` off the runtime (opening reads its log).
+pub async fn open_sled(dir: &Path, cache_mb: u64) -> Result<Arc<dyn TaskStore>, StoreError> {
+    let sled = SledConfig {
+        path: dir.to_path_buf(),
+        cache_capacity_bytes: cache_mb.saturating_mul(1024 * 1024),
+    };
+    let store = tokio::task::spawn_blocking(move || SledStore::open(sled))
+        .await
+        .map_err(|e| StoreError::Backend(format!("opening the store failed: {e}")))??;
+    Ok(Arc::new(store))
+}
+
+/// Connects to PostgreSQL with a pool of at most `pool_size` connections and
+/// applies pending migrations.
+#[cfg(feature = "postgres")]
+pub async fn open_postgres(
+    url: &DatabaseUrl,
+    pool_size: usize,
+) -> Result<Arc<dyn TaskStore>, StoreError> {
+    let config = taskcore::PgConfig {
+        url: url.expose().to_string(),
+        pool_size,
+    };
+    Ok(Arc::new(taskcore::PgStore::connect(config).await?))
+}
+
+/// This build has no PostgreSQL support.
+#[cfg(not(feature = "postgres"))]
+pub async fn open_postgres(
+    url: &DatabaseUrl,
+    _pool_size: usize,
+) -> Result<Arc<dyn TaskStore>, StoreError> {
+    Err(StoreError::Backend(format!(
+        "cannot use {url}: this taskserver was built without the `postgres` feature"
+    )))
+}
