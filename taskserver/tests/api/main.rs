@@ -15,4 +15,5 @@ mod process;
 mod ratelimit;
 mod tasks;
 mod tokens_attacks;
+mod transfer;
 mod validation;

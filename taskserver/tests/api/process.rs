@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The binary with a clean environment, in `cwd`, on `data_dir`, port 0.
-fn command(cwd: &Path, data_dir: &Path) -> Command {
+pub(crate) fn command(cwd: &Path, data_dir: &Path) -> Command {
     command_on(cwd, data_dir, "127.0.0.1:0")
 }
 
 /// The binary with a clean environment, in `cwd`, on `data_dir` and `listen`.
-fn command_on(cwd: &Path, data_dir: &Path, listen: &str) -> Command {
+pub(crate) fn command_on(cwd: &Path, data_dir: &Path, listen: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskserver"));
     for (key, _) in std::env::vars() {
         if key.starts_with("TASKSERVER_") || key == "DATABASE_URL" {
@@ -36,9 +36,9 @@ fn command_on(cwd: &Path, data_dir: &Path, listen: &str) -> Command {
 }
 
 /// A running server process; everything it writes is kept in `output`.
-struct Bin {
-    child: Child,
-    url: String,
+pub(crate) struct Bin {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     output: Arc<Mutex<String>>,
 }
 
@@ -59,7 +59,7 @@ fn collect(pipe: impl Read + Send + 'static, output: Arc<Mutex<String>>, tx: mps
 
 impl Bin {
     /// Starts the command and waits for its `listening on` line.
-    fn start(mut cmd: Command) -> Bin {
+    pub(crate) fn start(mut cmd: Command) -> Bin {
         let mut child = cmd.spawn().expect("spawn taskserver");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -99,15 +99,15 @@ impl Bin {
     }
 
     /// Everything written so far on stdout and stderr.
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().expect("output").clone()
     }
 
-    fn app(&self) -> App {
+    pub(crate) fn app(&self) -> App {
         App::remote(&self.url)
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
@@ -117,7 +117,7 @@ impl Bin {
     }
 
     /// Waits up to `secs` for the process to exit.
-    fn wait(mut self, secs: u64) -> ExitStatus {
+    pub(crate) fn wait(mut self, secs: u64) -> ExitStatus {
         wait_for(&mut self.child, secs)
     }
 }
@@ -146,13 +146,13 @@ fn wait_for(child: &mut Child, secs: u64) -> ExitStatus {
 }
 
 /// A fresh working directory and a data directory path inside it (not yet created).
-fn dirs() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn dirs() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     (dir, data)
 }
 
-fn with_secret(mut cmd: Command) -> Command {
+pub(crate) fn with_secret(mut cmd: Command) -> Command {
     cmd.env("TASKSERVER_JWT_SECRET", SECRET);
     cmd
 }
