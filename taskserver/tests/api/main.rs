@@ -2,6 +2,7 @@
 //! port 0 (and as the built binary where a test is about the process),
 //! spoken to over HTTP.
 
+mod binary;
 mod helpers;
 
 mod auth;

@@ -5,32 +5,9 @@
 //! ever issued.
 
 use crate::helpers::*;
-use crate::process::{Bin, command, dirs, with_secret};
+use crate::binary::{Bin, command, dirs, tool, with_secret};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Runs one of the binary's tools with a clean environment; returns whether
-/// it succeeded and everything it printed.
-pub(crate) fn tool(args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskserver"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TASKSERVER_") || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run taskserver");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// What one user has, as seen through the API before a move.
 pub(crate) struct Seeded {
