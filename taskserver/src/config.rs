@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+use taskcore::auth::external::ExternalIssuer;
+use taskcore::auth::tokens;
 
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -69,6 +71,37 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    // ----- external identity providers -----
+    /// Trust tokens signed by the keys of this JWK set (`https://`, or
+    /// `http://` on a loopback address).
+    #[arg(long, env = "TASKSERVER_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Trust tokens signed by this PEM public key (repeatable; Ed25519, P-256 or RSA).
+    #[arg(
+        long = "jwt-public-key",
+        env = "TASKSERVER_JWT_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
+    pub jwt_public_keys: Vec<PathBuf>,
+
+    /// Trust HS256 tokens signed with this secret shared with an external
+    /// issuer, at least 32 bytes. Prefer the environment or `.env` to the flag.
+    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true)]
+    pub jwt_external_secret: Option<Secret>,
+
+    /// The `iss` external tokens must have.
+    #[arg(long, env = "TASKSERVER_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` external tokens must name.
+    #[arg(long, env = "TASKSERVER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Only external tokens: register, login and refresh answer 403.
+    #[arg(long, env = "TASKSERVER_NO_LOCAL_ACCOUNTS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_local_accounts: bool,
+    // ----- end of external identity providers -----
     /// Memory the store may use for its cache, in MiB (the process needs
     /// about 100 MiB more on a store of a million tasks).
     #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16)]
@@ -110,7 +143,127 @@ impl Config {
                 "the CORS origin `{bad}` is not an origin like https://app.example.com"
             )));
         }
+        self.external_issuer()?;
         Ok(())
+    }
+
+    /// Whether any external key source is configured.
+    pub fn has_external_keys(&self) -> bool {
+        self.jwt_jwks_url.is_some()
+            || !self.jwt_public_keys.is_empty()
+            || self.jwt_external_secret.is_some()
+    }
+
+    /// The external issuer the flags describe, with its PEM keys and shared
+    /// secret loaded (the JWK set is fetched later); `None` without any
+    /// external key source.
+    pub fn external_issuer(&self) -> Result<Option<ExternalIssuer>, ConfigError> {
+        if !self.has_external_keys() {
+            if self.jwt_issuer.is_some() || self.jwt_audience.is_some() {
+                return Err(ConfigError(
+                    "--jwt-issuer and --jwt-audience need a key source: --jwt-jwks-url, --jwt-public-key or --jwt-external-secret".into(),
+                ));
+            }
+            if self.no_local_accounts {
+                return Err(ConfigError(
+                    "--no-local-accounts needs an external identity provider: --jwt-jwks-url, --jwt-public-key or --jwt-external-secret, with --jwt-issuer and --jwt-audience".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(issuer), Some(audience)) =
+            (nonempty(&self.jwt_issuer), nonempty(&self.jwt_audience))
+        else {
+            return Err(ConfigError(
+                "external tokens (--jwt-jwks-url, --jwt-public-key, --jwt-external-secret) need both --jwt-issuer and --jwt-audience".into(),
+            ));
+        };
+        if issuer == tokens::LOCAL_ISSUER {
+            return Err(ConfigError(format!(
+                "--jwt-issuer cannot be `{}`: that is the issuer of this server's own tokens",
+                tokens::LOCAL_ISSUER
+            )));
+        }
+        if let Some(url) = &self.jwt_jwks_url {
+            check_jwks_url(url)?;
+        }
+        let mut external = ExternalIssuer::new(&issuer, &audience, self.jwt_jwks_url.is_some());
+        for path in &self.jwt_public_keys {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError(format!(
+                    "cannot read the public key file {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })?;
+            external = external.with_pem(&pem).map_err(|e| {
+                ConfigError(format!(
+                    "the public key file {} cannot be used: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        if let Some(secret) = &self.jwt_external_secret {
+            if secret.0.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "the external JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
+                    secret.0.len()
+                )));
+            }
+            external = external.with_secret(secret.0.as_bytes());
+        }
+        Ok(Some(external))
+    }
+}
+
+/// A JWK set URL must be `https://`, or `http://` on a loopback address.
+fn check_jwks_url(url: &str) -> Result<(), ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "the JWK set URL `{url}` is not a valid http(s) URL"
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err(ConfigError(format!(
+            "the JWK set URL `{url}` must use https:// (plain http:// is allowed only on a loopback address)"
+        ))),
+        _ => Err(bad()),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| canonical(ip).is_loopback())
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
     }
 }
 

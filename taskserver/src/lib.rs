@@ -21,6 +21,7 @@
 
 pub mod config;
 mod http;
+mod jwks;
 mod ratelimit;
 mod server;
 mod state;
