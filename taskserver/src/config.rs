@@ -222,41 +222,35 @@ impl Config {
     }
 }
 
-/// A JWK set URL must be `https://`, or `http://` on a loopback address.
+/// A JWK set URL must be `https://`, or `http://` on a loopback address
+/// (parsed by the same parser the fetcher uses).
 fn check_jwks_url(url: &str) -> Result<(), ConfigError> {
     let bad = || {
         ConfigError(format!(
             "the JWK set URL `{url}` is not a valid http(s) URL"
         ))
     };
-    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match host.parse::<IpAddr>() {
+        Ok(ip) => canonical(ip).is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
     };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    match scheme.to_ascii_lowercase().as_str() {
+    match parsed.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
+        "http" if loopback => Ok(()),
         "http" => Err(ConfigError(format!(
             "the JWK set URL `{url}` must use https:// (plain http:// is allowed only on a loopback address)"
         ))),
         _ => Err(bad()),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| canonical(ip).is_loopback())
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -415,5 +409,32 @@ mod tests {
                 .0
                 .contains("at least 32 bytes")
         );
+    }
+
+    #[test]
+    fn jwks_urls_need_https_unless_loopback() {
+        for ok in [
+            "https://auth.example.com/api/auth/jwks",
+            "http://localhost:3000/api/auth/jwks",
+            "http://LOCALHOST/jwks",
+            "http://app.localhost:8080/jwks",
+            "http://127.0.0.1:9/jwks",
+            "http://127.8.9.10/jwks",
+            "http://[::1]:3000/jwks",
+        ] {
+            assert!(check_jwks_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example.com/jwks",
+            "http://localhost.evil.com/jwks",
+            "http://127.0.0.1.nip.io/jwks",
+            "http://10.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://127.0.0.1@auth.example.com/jwks",
+            "ftp://localhost/jwks",
+            "localhost/jwks",
+        ] {
+            assert!(check_jwks_url(bad).is_err(), "{bad}");
+        }
     }
 }
