@@ -52,12 +52,14 @@ impl JwksFetcher {
     /// The first fetch, at start: waits a few seconds at most, and only logs
     /// a failure (the background refresh keeps trying).
     pub async fn first_fetch(&self) {
-        match tokio::time::timeout(FIRST_FETCH_TIMEOUT, self.fetch()).await {
-            Ok(_) => {}
-            Err(_) => tracing::warn!(
+        let loaded = tokio::time::timeout(FIRST_FETCH_TIMEOUT, self.fetch())
+            .await
+            .unwrap_or(false);
+        if !loaded {
+            tracing::warn!(
                 url = %self.url,
-                "the JWK set did not answer in {FIRST_FETCH_TIMEOUT:?}; starting without its keys (external tokens are refused and /readyz is 503 until it loads)"
-            ),
+                "starting without the identity provider's keys: external tokens are refused and /readyz is 503 until its JWK set loads (retried every {MIN_REFETCH_INTERVAL:?})"
+            );
         }
     }
 
