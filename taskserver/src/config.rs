@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+use taskcore::auth::external::ExternalIssuer;
+use taskcore::auth::tokens;
 
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -94,6 +96,37 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    // ----- external identity providers -----
+    /// Trust tokens signed by the keys of this JWK set (`https://`, or
+    /// `http://` on a loopback address).
+    #[arg(long, env = "TASKSERVER_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Trust tokens signed by this PEM public key (repeatable; Ed25519, P-256 or RSA).
+    #[arg(
+        long = "jwt-public-key",
+        env = "TASKSERVER_JWT_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
+    pub jwt_public_keys: Vec<PathBuf>,
+
+    /// Trust HS256 tokens signed with this secret shared with an external
+    /// issuer, at least 32 bytes. Prefer the environment or `.env` to the flag.
+    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true)]
+    pub jwt_external_secret: Option<Secret>,
+
+    /// The `iss` external tokens must have.
+    #[arg(long, env = "TASKSERVER_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` external tokens must name.
+    #[arg(long, env = "TASKSERVER_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Only external tokens: register, login and refresh answer 403.
+    #[arg(long, env = "TASKSERVER_NO_LOCAL_ACCOUNTS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_local_accounts: bool,
+    // ----- end of external identity providers -----
     /// Memory the store may use for its cache, in MiB (the process needs
     /// about 100 MiB more on a store of a million tasks).
     #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16, global = true)]
@@ -140,7 +173,121 @@ impl Config {
                 "the CORS origin `{bad}` is not an origin like https://app.example.com"
             )));
         }
+        self.external_issuer()?;
         Ok(())
+    }
+
+    /// Whether any external key source is configured.
+    pub fn has_external_keys(&self) -> bool {
+        self.jwt_jwks_url.is_some()
+            || !self.jwt_public_keys.is_empty()
+            || self.jwt_external_secret.is_some()
+    }
+
+    /// The external issuer the flags describe, with its PEM keys and shared
+    /// secret loaded (the JWK set is fetched later); `None` without any
+    /// external key source.
+    pub fn external_issuer(&self) -> Result<Option<ExternalIssuer>, ConfigError> {
+        if !self.has_external_keys() {
+            if self.jwt_issuer.is_some() || self.jwt_audience.is_some() {
+                return Err(ConfigError(
+                    "--jwt-issuer and --jwt-audience need a key source: --jwt-jwks-url, --jwt-public-key or --jwt-external-secret".into(),
+                ));
+            }
+            if self.no_local_accounts {
+                return Err(ConfigError(
+                    "--no-local-accounts needs an external identity provider: --jwt-jwks-url, --jwt-public-key or --jwt-external-secret, with --jwt-issuer and --jwt-audience".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(issuer), Some(audience)) =
+            (nonempty(&self.jwt_issuer), nonempty(&self.jwt_audience))
+        else {
+            return Err(ConfigError(
+                "external tokens (--jwt-jwks-url, --jwt-public-key, --jwt-external-secret) need both --jwt-issuer and --jwt-audience".into(),
+            ));
+        };
+        if issuer == tokens::LOCAL_ISSUER {
+            return Err(ConfigError(format!(
+                "--jwt-issuer cannot be `{}`: that is the issuer of this server's own tokens",
+                tokens::LOCAL_ISSUER
+            )));
+        }
+        if let Some(url) = &self.jwt_jwks_url {
+            check_jwks_url(url)?;
+        }
+        let mut external = ExternalIssuer::new(&issuer, &audience, self.jwt_jwks_url.is_some());
+        for path in &self.jwt_public_keys {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError(format!(
+                    "cannot read the public key file {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })?;
+            external = external.with_pem(&pem).map_err(|e| {
+                ConfigError(format!(
+                    "the public key file {} cannot be used: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        if let Some(secret) = &self.jwt_external_secret {
+            if secret.0.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "the external JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
+                    secret.0.len()
+                )));
+            }
+            external = external.with_secret(secret.0.as_bytes());
+        }
+        Ok(Some(external))
+    }
+}
+
+/// A JWK set URL must be `https://`, or `http://` on a loopback address
+/// (parsed by the same parser the fetcher uses).
+fn check_jwks_url(url: &str) -> Result<(), ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "the JWK set URL `{url}` is not a valid http(s) URL"
+        ))
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match host.parse::<IpAddr>() {
+        Ok(ip) => canonical(ip).is_loopback(),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(ConfigError(format!(
+            "the JWK set URL `{url}` must use https:// (plain http:// is allowed only on a loopback address)"
+        ))),
+        _ => Err(bad()),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -342,5 +489,32 @@ mod tests {
                 .0
                 .contains("at least 32 bytes")
         );
+    }
+
+    #[test]
+    fn jwks_urls_need_https_unless_loopback() {
+        for ok in [
+            "https://auth.example.com/api/auth/jwks",
+            "http://localhost:3000/api/auth/jwks",
+            "http://LOCALHOST/jwks",
+            "http://app.localhost:8080/jwks",
+            "http://127.0.0.1:9/jwks",
+            "http://127.8.9.10/jwks",
+            "http://[::1]:3000/jwks",
+        ] {
+            assert!(check_jwks_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://auth.example.com/jwks",
+            "http://localhost.evil.com/jwks",
+            "http://127.0.0.1.nip.io/jwks",
+            "http://10.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://127.0.0.1@auth.example.com/jwks",
+            "ftp://localhost/jwks",
+            "localhost/jwks",
+        ] {
+            assert!(check_jwks_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -24,6 +24,7 @@
 pub mod commands;
 pub mod config;
 mod http;
+mod jwks;
 mod ratelimit;
 mod server;
 mod state;

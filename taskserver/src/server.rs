@@ -50,6 +50,7 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
     pruning: JoinHandle<()>,
+    refreshing: Option<JoinHandle<()>>,
     store: Arc<dyn TaskStore>,
 }
 
@@ -66,6 +67,9 @@ impl RunningServer {
         }
         let _ = (&mut self.serving).await;
         self.pruning.abort();
+        if let Some(refreshing) = &self.refreshing {
+            refreshing.abort();
+        }
         if let Err(e) = self.store.flush().await {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
@@ -93,9 +97,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.listen,
         reason: e.to_string(),
     })?;
-    let state = AppState::new(config, store.clone())
-        .await
-        .map_err(|e| StartError::Store(e.to_string()))?;
+    let state = AppState::new(config, store.clone()).await?;
+    let refreshing = match state.jwks.clone() {
+        Some(jwks) => {
+            jwks.first_fetch().await;
+            Some(tokio::spawn(jwks.refresh_forever()))
+        }
+        None => None,
+    };
     let hashing = state.accounts.hashing().clone();
     tokio::spawn(async move { hashing.warm_up().await });
 
@@ -108,6 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stop: Some(stop),
         serving,
         pruning,
+        refreshing,
         store,
     })
 }

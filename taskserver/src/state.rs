@@ -1,8 +1,10 @@
 //! What every request shares: the store, accounts, limits, metrics, config.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::http::metrics::Metrics;
+use crate::jwks::JwksFetcher;
 use crate::ratelimit::AuthLimits;
+use crate::server::StartError;
 use std::ops::Deref;
 use std::sync::Arc;
 use taskcore::TaskStore;
@@ -25,6 +27,8 @@ pub struct Shared {
     pub(crate) cursors: CursorCodec,
     pub(crate) limits: AuthLimits,
     pub(crate) metrics: Metrics,
+    /// The external provider's JWK set, when `--jwt-jwks-url` is set.
+    pub(crate) jwks: Option<Arc<JwksFetcher>>,
 }
 
 impl Deref for AppState {
@@ -36,14 +40,16 @@ impl Deref for AppState {
 
 impl AppState {
     /// State over an open store. The JWT secret is the configured one, or
-    /// the one kept in the store (generated on first start).
-    pub async fn new(
-        config: Config,
-        store: Arc<dyn TaskStore>,
-    ) -> Result<Self, taskcore::StoreError> {
+    /// the one kept in the store (generated on first start). External keys
+    /// from files are loaded here; a JWK set is fetched by
+    /// [`start`](crate::start), or on the first token that needs it.
+    pub async fn new(config: Config, store: Arc<dyn TaskStore>) -> Result<Self, StartError> {
         let secret = match &config.jwt_secret {
             Some(secret) => secret.0.as_bytes().to_vec(),
-            None => store.jwt_secret(&tokens::new_jwt_secret).await?,
+            None => store
+                .jwt_secret(&tokens::new_jwt_secret)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?,
         };
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hashing = HashingPool::new(workers, HASH_QUEUE);
@@ -52,8 +58,22 @@ impl AppState {
             refresh_ttl: config.refresh_ttl,
             refresh_reuse_grace: config.refresh_reuse_grace,
         };
-        let accounts = Accounts::new(store.clone(), &secret, hashing, settings);
+        let mut accounts = Accounts::new(store.clone(), &secret, hashing, settings);
+        let mut jwks = None;
+        if let Some(external) = config.external_issuer()? {
+            let external = Arc::new(external);
+            if let Some(url) = &config.jwt_jwks_url {
+                jwks = Some(Arc::new(
+                    JwksFetcher::new(url, external.clone()).map_err(ConfigError)?,
+                ));
+            }
+            accounts = accounts.with_external(external);
+        }
+        if config.no_local_accounts {
+            accounts = accounts.without_local_tokens();
+        }
         Ok(Self(Arc::new(Shared {
+            jwks,
             cursors: CursorCodec::new(&secret),
             limits: AuthLimits::new(config.auth_rate_limit == crate::config::Switch::On),
             metrics: Metrics::default(),

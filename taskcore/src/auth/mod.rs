@@ -3,13 +3,17 @@
 //! API tokens. Also the primitives: password hashing, token signing, cursors.
 
 pub mod cursor;
+pub mod external;
 pub mod password;
 pub mod tokens;
 
-use crate::domain::{ApiTokenId, Email, Password, SessionId, Timestamp, User, UserId};
+use crate::domain::{
+    ApiTokenId, Email, ExternalIdentity, Password, SessionId, Timestamp, User, UserId,
+};
 use crate::store::{
     ApiTokenInfo, NewApiToken, NewSession, RefreshOutcome, RefreshRequest, StoreError, TaskStore,
 };
+use external::{ExternalError, ExternalIssuer};
 use password::{HashingPool, PasswordError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -106,6 +110,9 @@ pub enum Credential {
     Session(SessionId),
     /// An API token.
     ApiToken(ApiTokenId),
+    /// An access token of an external identity provider (its sessions are
+    /// the provider's: there is none here to revoke).
+    External,
 }
 
 /// Why an authentication step failed.
@@ -123,6 +130,10 @@ pub enum AuthError {
     /// The bearer token is not valid.
     #[error("the access token is not valid")]
     InvalidToken,
+    /// An external token names a signing key that is not loaded: refetching
+    /// the provider's JWK set may help. Otherwise the same as `InvalidToken`.
+    #[error("the access token's signing key is not known")]
+    UnknownSigningKey,
     /// Too many password hashes in flight.
     #[error("the server is busy hashing passwords")]
     Overloaded,
@@ -149,6 +160,8 @@ pub struct Accounts {
     tokens: AccessTokens,
     hashing: HashingPool,
     settings: AuthSettings,
+    external: Option<Arc<ExternalIssuer>>,
+    local_tokens: bool,
 }
 
 impl Accounts {
@@ -164,7 +177,28 @@ impl Accounts {
             tokens: AccessTokens::new(secret),
             hashing,
             settings,
+            external: None,
+            local_tokens: true,
         }
+    }
+
+    /// Also accepts tokens of an external identity provider. Its issuer
+    /// must not be `taskserver` (the caller checks).
+    pub fn with_external(mut self, issuer: Arc<ExternalIssuer>) -> Self {
+        self.external = Some(issuer);
+        self
+    }
+
+    /// Refuses locally issued access tokens (`--no-local-accounts`); API
+    /// tokens and external tokens still work.
+    pub fn without_local_tokens(mut self) -> Self {
+        self.local_tokens = false;
+        self
+    }
+
+    /// The external issuer, if one is configured.
+    pub fn external(&self) -> Option<&Arc<ExternalIssuer>> {
+        self.external.as_ref()
     }
 
     /// The password-hashing pool.
@@ -276,6 +310,21 @@ impl Accounts {
                 via: Credential::ApiToken(found.id),
             });
         }
+        // The unverified `iss` only picks the keys: `taskserver` tokens are
+        // checked with the local secret alone, the external issuer's with
+        // its keys alone, anything else is refused.
+        if let Some(external) = &self.external {
+            match external::unverified_issuer(bearer) {
+                Some(iss) if iss == tokens::LOCAL_ISSUER => {}
+                Some(iss) if iss == external.issuer() => {
+                    return self.authenticate_external(external, bearer).await;
+                }
+                _ => return Err(AuthError::InvalidToken),
+            }
+        }
+        if !self.local_tokens {
+            return Err(AuthError::InvalidToken);
+        }
         let claims = self
             .tokens
             .verify(bearer)
@@ -287,6 +336,30 @@ impl Accounts {
             }),
             _ => Err(AuthError::InvalidToken),
         }
+    }
+
+    /// An external token's user, created on their first valid request.
+    async fn authenticate_external(
+        &self,
+        external: &ExternalIssuer,
+        bearer: &str,
+    ) -> Result<Principal, AuthError> {
+        let subject = external.verify(bearer).map_err(|e| match e {
+            ExternalError::UnknownKey => AuthError::UnknownSigningKey,
+            ExternalError::Invalid => AuthError::InvalidToken,
+        })?;
+        let identity = ExternalIdentity {
+            issuer: external.issuer().to_owned(),
+            subject: subject.subject,
+        };
+        let user = self
+            .store
+            .external_user(&identity, subject.email.as_deref())
+            .await?;
+        Ok(Principal {
+            user: user.id,
+            via: Credential::External,
+        })
     }
 
     /// The user behind a principal.

@@ -357,8 +357,15 @@ pub(super) fn health() -> Response<Bytes> {
 pub(super) async fn ready(req: &Request<'_>) -> Answer {
     req.state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
-        ApiError::NotReady
+        ApiError::NotReady("The store is not answering.")
     })?;
+    if let Some(external) = req.state.accounts.external()
+        && !external.ready()
+    {
+        return Err(ApiError::NotReady(
+            "The external identity provider's JWK set is not loaded yet.",
+        ));
+    }
     Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
 }
 

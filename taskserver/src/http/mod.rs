@@ -24,7 +24,7 @@ use problem::ApiError;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
-use taskcore::auth::{Credential, Principal};
+use taskcore::auth::{AuthError, Credential, Principal};
 use warp::Filter;
 use warp::filters::path::FullPath;
 
@@ -200,6 +200,9 @@ where
     };
 
     // 403: what is refused outright.
+    if matches!(endpoint, E::Register | E::Login | E::Refresh) && state.config.no_local_accounts {
+        return Err(ApiError::LocalAccountsDisabled);
+    }
     if endpoint == E::Register && state.config.no_registration {
         return Err(ApiError::RegistrationClosed);
     }
@@ -262,7 +265,19 @@ async fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
     if token.is_empty() {
         return Err(ApiError::InvalidToken);
     }
-    Ok(req.state.accounts.authenticate(token).await?)
+    let accounts = &req.state.accounts;
+    match accounts.authenticate(token).await {
+        // A key the loaded JWK set lacks: refetch it (at most once every
+        // 10 s, whatever the number of such tokens) and try once more.
+        Err(AuthError::UnknownSigningKey) => match &req.state.jwks {
+            Some(jwks) => {
+                jwks.refetch_for_unknown_key().await;
+                Ok(accounts.authenticate(token).await?)
+            }
+            None => Err(ApiError::InvalidToken),
+        },
+        other => Ok(other?),
+    }
 }
 
 /// Reads a JSON object body. `optional`: an empty body is `None` rather than an error.

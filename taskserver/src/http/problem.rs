@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Registration is closed on this server.
     #[error("registration closed")]
     RegistrationClosed,
+    /// Local accounts are off (`--no-local-accounts`).
+    #[error("local accounts disabled")]
+    LocalAccountsDisabled,
     /// API tokens may not do this.
     #[error("api token not allowed")]
     ApiTokenNotAllowed,
@@ -68,9 +71,10 @@ pub enum ApiError {
     /// The password-hashing pool is full.
     #[error("overloaded")]
     Overloaded,
-    /// The store does not answer.
-    #[error("not ready")]
-    NotReady,
+    /// The store does not answer, or the external JWK set is not loaded;
+    /// the detail says which.
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     /// A failure of ours; the message goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +145,12 @@ impl ApiError {
                 "Forbidden",
                 "This server does not accept new registrations.",
             ),
+            Self::LocalAccountsDisabled => (
+                S::FORBIDDEN,
+                "local_accounts_disabled",
+                "Forbidden",
+                "This server accepts only tokens of its external identity provider; sign in there.",
+            ),
             Self::ApiTokenNotAllowed => (
                 S::FORBIDDEN,
                 "api_token_not_allowed",
@@ -207,7 +217,7 @@ impl ApiError {
                 "Service Unavailable",
                 "The server is busy; retry after the time in the Retry-After header.",
             ),
-            Self::NotReady => (
+            Self::NotReady(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "Service Unavailable",
@@ -227,6 +237,7 @@ impl ApiError {
         let (status, code, title, default_detail) = self.parts();
         let detail = match &self {
             Self::MalformedJson(d) | Self::InvalidQuery(d) => d.as_str(),
+            Self::NotReady(d) => d,
             _ => default_detail,
         };
         if let Self::Internal(cause) = &self {
@@ -297,7 +308,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => Self::InvalidCredentials,
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::InvalidRefreshToken => Self::InvalidRefreshToken,
-            AuthError::InvalidToken => Self::InvalidToken,
+            AuthError::InvalidToken | AuthError::UnknownSigningKey => Self::InvalidToken,
             AuthError::Overloaded => Self::Overloaded,
             AuthError::Store(s) => s.into(),
             AuthError::Internal(m) => Self::Internal(m),

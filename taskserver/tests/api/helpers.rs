@@ -385,6 +385,14 @@ impl App {
             server.shutdown().await;
         }
     }
+
+    /// Stops the server and hands back its data directory, for a restart on it.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        self.dir
+    }
 }
 
 /// `/api/tasks/{id}` for a task's id (a JSON string) or number.

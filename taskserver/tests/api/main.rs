@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod errors_http;
+mod external_idp;
 mod fuzz;
 mod isolation;
 mod model;

@@ -417,3 +417,62 @@ async fn flags_and_environment_configure_the_binary() {
         Some("https://d.example")
     );
 }
+
+#[test]
+fn external_provider_flags_are_checked_at_startup() {
+    let (cwd, data) = dirs();
+    let external = |args: &[&str]| {
+        let mut cmd = with_secret(command(cwd.path(), &data));
+        cmd.args(args);
+        cmd
+    };
+    let jwks = "https://auth.example.com/api/auth/jwks";
+    assert_startup_error(
+        external(&[
+            "--jwt-jwks-url",
+            jwks,
+            "--jwt-issuer",
+            "https://auth.example.com",
+        ]),
+        &["--jwt-issuer", "--jwt-audience"],
+    );
+    let mut cmd = external(&["--jwt-audience", "tasks"]);
+    cmd.env("TASKSERVER_JWT_JWKS_URL", jwks);
+    assert_startup_error(cmd, &["--jwt-issuer", "--jwt-audience"]);
+    let issuer = [
+        "--jwt-issuer",
+        "https://auth.example.com",
+        "--jwt-audience",
+        "tasks",
+    ];
+    let with_issuer = |more: &[&str]| external(&[&issuer[..], more].concat());
+    assert_startup_error(
+        with_issuer(&["--jwt-jwks-url", "http://auth.example.com/jwks"]),
+        &["https://", "http://auth.example.com/jwks"],
+    );
+    let mut cmd = with_issuer(&[]);
+    cmd.env("TASKSERVER_JWT_EXTERNAL_SECRET", "x".repeat(31));
+    assert_startup_error(cmd, &["external", "32 bytes"]);
+    assert_startup_error(
+        with_issuer(&["--jwt-public-key", "/nonexistent/key.pem"]),
+        &["/nonexistent/key.pem"],
+    );
+    let not_a_key = cwd.path().join("not-a-key.pem");
+    std::fs::write(&not_a_key, "hello").expect("write");
+    assert_startup_error(
+        with_issuer(&["--jwt-public-key", not_a_key.to_str().expect("utf-8")]),
+        &["not-a-key.pem"],
+    );
+    assert_startup_error(
+        external(&[
+            "--jwt-jwks-url",
+            jwks,
+            "--jwt-issuer",
+            "taskserver",
+            "--jwt-audience",
+            "tasks",
+        ]),
+        &["--jwt-issuer", "taskserver"],
+    );
+    assert_startup_error(external(&["--no-local-accounts"]), &["--no-local-accounts"]);
+}
