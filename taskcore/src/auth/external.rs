@@ -289,27 +289,13 @@ fn jwk_key(jwk: &Jwk) -> Result<(Algorithm, DecodingKey), String> {
     Ok((algorithm, key))
 }
 
-/// The DER body of a PEM block.
+/// The DER body of a PEM public key.
 fn pem_to_der(pem: &[u8]) -> Result<Vec<u8>, KeyError> {
-    use base64::Engine;
-    let text = std::str::from_utf8(pem).map_err(|_| KeyError("it is not PEM text".into()))?;
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| !l.starts_with("-----BEGIN "));
-    let begin = lines
-        .next()
-        .ok_or_else(|| KeyError("it has no -----BEGIN line".into()))?;
-    if begin.contains("PRIVATE") {
+    let block = pem::parse(pem).map_err(|e| KeyError(format!("it is not a PEM key ({e})")))?;
+    if block.tag().contains("PRIVATE") {
         return Err(KeyError("it is a private key; give the public key".into()));
     }
-    let body: String = lines
-        .take_while(|l| !l.starts_with("-----END "))
-        .filter(|l| !l.contains(':'))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|_| KeyError("its PEM body is not base64".into()))
+    Ok(block.into_contents())
 }
 
 /// The algorithm of a DER public key, by which key type parses it.
