@@ -7,6 +7,7 @@ use taskcore::{Email, SledConfig, SledStore, TaskStore, User};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Sled,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Postgres,
 }
 

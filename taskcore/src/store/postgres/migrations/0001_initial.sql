@@ -101,8 +101,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'taskserver_app') THEN
         CREATE ROLE taskserver_app NOLOGIN;
     END IF;
-EXCEPTION WHEN insufficient_privilege THEN
-    RAISE NOTICE 'cannot create the role taskserver_app; row security applies to the connected user';
+EXCEPTION
+    -- Another database of the cluster created it at the same moment (the
+    -- advisory lock is per database).
+    WHEN duplicate_object OR unique_violation THEN NULL;
+    WHEN insufficient_privilege THEN
+        RAISE NOTICE 'cannot create the role taskserver_app; row security applies to the connected user';
 END
 $$;
 DO $$
