@@ -13,10 +13,10 @@ use tokio_postgres::types::ToSql;
 /// The columns [`task_of`] reads, in order.
 pub(super) const TASK_COLUMNS: &str = "id, number, title, description, completed, priority, due, tags, created_at, updated_at, completed_at, version";
 
-/// The sort key columns as the indexes have them. Tasks without a due date
-/// come last in both directions, so each direction has its own sentinel.
-const DUE_ASC: &str = "coalesce(due, 9223372036854775807)";
-const DUE_DESC: &str = "coalesce(due, -9223372036854775808)";
+/// The due date as each direction sorts it (generated columns): tasks
+/// without one come last in both, so each direction has its own sentinel.
+const DUE_ASC: &str = "due_asc";
+const DUE_DESC: &str = "due_desc";
 
 /// Priority as stored: its rank, none = 0 to high = 3.
 pub(super) fn priority_rank(priority: Priority) -> i16 {

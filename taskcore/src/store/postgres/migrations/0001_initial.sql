@@ -37,16 +37,21 @@ CREATE TABLE tasks (
     updated_at bigint NOT NULL,
     completed_at bigint,
     version bigint NOT NULL,
+    -- The due date as each direction orders it: tasks without one come
+    -- last in both. Plain columns (not index expressions), so a keyset
+    -- row comparison on them is an index condition.
+    due_asc bigint GENERATED ALWAYS AS (coalesce(due, 9223372036854775807)) STORED,
+    due_desc bigint GENERATED ALWAYS AS (coalesce(due, -9223372036854775808)) STORED,
     PRIMARY KEY (owner, id),
     UNIQUE (owner, number)
 );
 -- One index per sort order, the id breaking ties (creation order is the
--- primary key). Tasks without a due date come last in both directions.
+-- primary key).
 CREATE INDEX tasks_by_updated ON tasks (owner, updated_at, id);
 CREATE INDEX tasks_by_priority ON tasks (owner, priority, id);
 CREATE INDEX tasks_by_title ON tasks (owner, title_key, id);
-CREATE INDEX tasks_by_due_asc ON tasks (owner, (coalesce(due, 9223372036854775807)), id);
-CREATE INDEX tasks_by_due_desc ON tasks (owner, (coalesce(due, -9223372036854775808)), id);
+CREATE INDEX tasks_by_due_asc ON tasks (owner, due_asc, id);
+CREATE INDEX tasks_by_due_desc ON tasks (owner, due_desc, id);
 
 CREATE TABLE sessions (
     id uuid PRIMARY KEY,
