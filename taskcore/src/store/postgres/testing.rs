@@ -94,26 +94,43 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Under `as_user`'s row security scope, the ids of EVERY task the store's
-/// connection can see with no owner filter at all, and the role it acts
-/// as: proof that the database, not only the queries, keeps users apart.
+/// What a store connection sees of `tasks` with no owner filter at all.
+#[derive(Clone, Debug)]
+pub struct RowSecurityProbe {
+    /// The role the connection acts as.
+    pub role: String,
+    /// Whether that role bypasses row security (superuser or BYPASSRLS).
+    pub bypasses_row_security: bool,
+    /// The id of every task visible.
+    pub visible: Vec<TaskId>,
+}
+
+/// Under `as_user`'s row security scope, selects EVERY task the store's
+/// connection can see without an owner filter: proof that the database,
+/// not only the queries, keeps users apart.
 pub async fn unfiltered_task_ids(
     store: &PgStore,
     as_user: UserId,
-) -> Result<(String, Vec<TaskId>), StoreError> {
+) -> Result<RowSecurityProbe, StoreError> {
     let client = store.client().await?;
     let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
     let all = client
-        .prepare_cached("SELECT current_user::text, id FROM tasks")
+        .prepare_cached("SELECT id FROM tasks")
         .await
         .map_err(db)?;
     let role = client
-        .prepare_cached("SELECT current_user::text")
+        .prepare_cached(
+            "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
         .await
         .map_err(db)?;
     let rows = super::scoped(&client, &set_user, as_user, client.query(&all, &[])).await?;
-    let role: String = client.query_one(&role, &[]).await.map_err(db)?.get(0);
-    Ok((role, rows.iter().map(|row| TaskId(row.get(1))).collect()))
+    let role = client.query_one(&role, &[]).await.map_err(db)?;
+    Ok(RowSecurityProbe {
+        role: role.get(0),
+        bypasses_row_security: role.get(1),
+        visible: rows.iter().map(|row| TaskId(row.get(0))).collect(),
+    })
 }
 
 #[cfg(test)]
