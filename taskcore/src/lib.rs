@@ -13,4 +13,6 @@ pub mod domain;
 pub mod store;
 
 pub use domain::*;
+#[cfg(feature = "postgres")]
+pub use store::{PgConfig, PgStore};
 pub use store::{SledConfig, SledStore, StoreError, TaskStore, UserTasks};

@@ -7,9 +7,13 @@
 //! is no operation that reaches a task by its id alone, so one user's request
 //! cannot touch another user's tasks even by mistake.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod sled;
 pub mod transfer;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PgConfig, PgStore};
 pub use self::sled::{SledConfig, SledStore};
 pub use self::transfer::{
     ApiTokenExport, ExportRecord, ImportReport, RecordCounts, TaskExport, UserExport,

@@ -1,0 +1,70 @@
+//! Schema migrations: numbered SQL files embedded in the binary, applied in
+//! order and recorded in `schema_migrations`, under a transaction-scoped
+//! advisory lock so replicas starting at once apply each exactly once.
+
+use super::db;
+use crate::store::StoreError;
+
+/// Every migration, in order: (version, name, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+
+/// The advisory lock key that serializes migrations ("taskmigr").
+const LOCK_KEY: i64 = 0x7461_736b_6d69_6772;
+
+/// Applies the migrations the database lacks; returns how many.
+pub(super) async fn apply(client: &mut tokio_postgres::Client) -> Result<usize, StoreError> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await
+    .map_err(db)?;
+    let applied: Vec<i32> = tx
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if let Some(newest) = applied.iter().copied().filter(|v| *v > known).max() {
+        return Err(StoreError::Incompatible(format!(
+            "the database schema is at version {newest}, newer than this version knows ({known}): upgrade"
+        )));
+    }
+    let mut count = 0;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(|e| {
+            StoreError::Backend(format!(
+                "migration {version} ({name}) failed: {}",
+                super::cause(&e)
+            ))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await
+        .map_err(db)?;
+        count += 1;
+    }
+    tx.commit().await.map_err(db)?;
+    if count > 0 {
+        tracing::info!(applied = count, "applied database migrations");
+    }
+    Ok(count)
+}

@@ -1,0 +1,469 @@
+//! Tasks: the `tasks` table, always under the owner's row security scope
+//! (see [`scoped`](super::scoped)), numbered from the owner's `users` row.
+
+use super::{PgStore, SET_USER, damaged, db, scoped, time, time_opt, to_i64, to_u64};
+use crate::domain::{
+    ListQuery, Position, Precondition, Priority, SortField, SortKey, StatusFilter, Task, TaskDraft,
+    TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
+};
+use crate::store::StoreError;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// The columns [`task_of`] reads, in order.
+pub(super) const TASK_COLUMNS: &str = "id, number, title, description, completed, priority, due, tags, created_at, updated_at, completed_at, version";
+
+/// The due date as each direction sorts it (generated columns): tasks
+/// without one come last in both, so each direction has its own sentinel.
+const DUE_ASC: &str = "due_asc";
+const DUE_DESC: &str = "due_desc";
+
+/// Priority as stored: its rank, none = 0 to high = 3.
+pub(super) fn priority_rank(priority: Priority) -> i16 {
+    match priority {
+        Priority::None => 0,
+        Priority::Low => 1,
+        Priority::Medium => 2,
+        Priority::High => 3,
+    }
+}
+
+fn priority_of(rank: i16) -> Result<Priority, StoreError> {
+    usize::try_from(rank)
+        .ok()
+        .and_then(|i| Priority::ALL.get(i).copied())
+        .ok_or_else(|| damaged("tasks.priority"))
+}
+
+/// A task from a row of [`TASK_COLUMNS`].
+pub(super) fn task_of(row: &Row) -> Result<Task, StoreError> {
+    Ok(Task {
+        id: TaskId(row.get(0)),
+        number: to_u64(row.get(1), "tasks.number")?,
+        title: row.get(2),
+        description: row.get(3),
+        completed: row.get(4),
+        priority: priority_of(row.get(5))?,
+        due: time_opt(row.get(6), "tasks.due")?,
+        tags: row.get(7),
+        created_at: time(row.get(8), "tasks.created_at")?,
+        updated_at: time(row.get(9), "tasks.updated_at")?,
+        completed_at: time_opt(row.get(10), "tasks.completed_at")?,
+        version: to_u64(row.get(11), "tasks.version")?,
+    })
+}
+
+/// The values of a task as the table stores them, for inserts and updates:
+/// `title_key` and `description_lower` are lower-cased here, by Rust's
+/// rules, so filters and the title order match the sled store exactly.
+pub(super) struct TaskRow {
+    pub id: uuid::Uuid,
+    pub number: i64,
+    pub title: String,
+    pub title_key: String,
+    pub description: String,
+    pub description_lower: Option<String>,
+    pub completed: bool,
+    pub priority: i16,
+    pub due: Option<i64>,
+    pub tags: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+    pub version: i64,
+}
+
+impl TaskRow {
+    pub(super) fn of(task: &Task) -> Self {
+        let lower = task.description.to_lowercase();
+        Self {
+            id: task.id.0,
+            number: to_i64(task.number),
+            title: task.title.clone(),
+            title_key: task.title.to_lowercase(),
+            description_lower: (lower != task.description).then_some(lower),
+            description: task.description.clone(),
+            completed: task.completed,
+            priority: priority_rank(task.priority),
+            due: task.due.map(|t| t.as_micros()),
+            tags: task.tags.clone(),
+            created_at: task.created_at.as_micros(),
+            updated_at: task.updated_at.as_micros(),
+            completed_at: task.completed_at.map(|t| t.as_micros()),
+            version: to_i64(task.version),
+        }
+    }
+}
+
+/// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in
+/// `$2` to `$15` (import, which knows the number).
+pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// Where a task reference points, as SQL and its parameter.
+fn reference(task: TaskRef) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
+    match task {
+        TaskRef::Id(id) => ("id", Box::new(id.0)),
+        TaskRef::Number(n) => ("number", Box::new(to_i64(n))),
+    }
+}
+
+impl PgStore {
+    /// Takes the owner's next number and counts the task live in the same
+    /// statement as the insert: one round trip, and replicas agree.
+    pub(super) async fn create_task_impl(
+        &self,
+        owner: UserId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let insert = client
+            .prepare_cached(
+                "WITH n AS (
+                    UPDATE users SET next_task_number = next_task_number + 1, live_tasks = live_tasks + 1
+                    WHERE id = $1 AND live_tasks < $2 RETURNING next_task_number - 1 AS number)
+                 INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
+                 SELECT $1, $3, n.number, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, 1 FROM n
+                 RETURNING number",
+            )
+            .await
+            .map_err(db)?;
+        let mut task = Task::new(TaskId::generate(), 0, draft, Timestamp::now());
+        let row = TaskRow::of(&task);
+        let max_live = to_i64(max_live);
+        let numbered = scoped(
+            &client,
+            &set_user,
+            owner,
+            client.query_opt(
+                &insert,
+                &[
+                    &owner.0,
+                    &max_live,
+                    &row.id,
+                    &row.title,
+                    &row.title_key,
+                    &row.description,
+                    &row.description_lower,
+                    &row.completed,
+                    &row.priority,
+                    &row.due,
+                    &row.tags,
+                    &row.created_at,
+                    &row.completed_at,
+                ],
+            ),
+        )
+        .await?;
+        match numbered {
+            Some(number) => {
+                task.number = to_u64(number.get(0), "tasks.number")?;
+                Ok(task)
+            }
+            // Nothing written: the owner is unknown or at the limit.
+            None => {
+                let exists = client
+                    .prepare_cached("SELECT 1 FROM users WHERE id = $1")
+                    .await
+                    .map_err(db)?;
+                match client.query_opt(&exists, &[&owner.0]).await.map_err(db)? {
+                    Some(_) => Err(StoreError::TaskLimitReached),
+                    None => Err(StoreError::NotFound),
+                }
+            }
+        }
+    }
+
+    pub(super) async fn task_impl(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+    ) -> Result<Option<Task>, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let (column, value) = reference(task);
+        let select = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 AND {column} = $2"
+            ))
+            .await
+            .map_err(db)?;
+        let row = scoped(
+            &client,
+            &set_user,
+            owner,
+            client.query_opt(&select, &[&owner.0, &*value]),
+        )
+        .await?;
+        row.map(|row| task_of(&row)).transpose()
+    }
+
+    /// One transaction, the task locked while the patch is applied: the
+    /// read (`FOR UPDATE`) and then the write with the commit, two round
+    /// trips. It runs on its own task, so a caller that gives up cannot
+    /// leave the transaction open on a pooled connection.
+    pub(super) async fn update_task_impl(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        patch: TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<Task, StoreError> {
+        let store = self.clone();
+        let precondition = precondition.clone();
+        tokio::spawn(async move {
+            store
+                .update_task_locked(owner, task, patch, &precondition)
+                .await
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("an update failed: {e}")))?
+    }
+
+    async fn update_task_locked(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        patch: TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<Task, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let (column, value) = reference(task);
+        let select = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 AND {column} = $2 FOR UPDATE"
+            ))
+            .await
+            .map_err(db)?;
+        let update = client
+            .prepare_cached(
+                "UPDATE tasks SET title = $3, title_key = $4, description = $5, description_lower = $6,
+                    completed = $7, priority = $8, due = $9, tags = $10, updated_at = $11,
+                    completed_at = $12, version = $13
+                 WHERE owner = $1 AND id = $2",
+            )
+            .await
+            .map_err(db)?;
+        let owner_text = owner.to_string();
+        let (begin, scope, current) = futures_util::future::join3(
+            client.batch_execute("BEGIN"),
+            client.execute(&set_user, &[&owner_text]),
+            client.query_opt(&select, &[&owner.0, &*value]),
+        )
+        .await;
+        let decided = (|| {
+            begin.map_err(db)?;
+            scope.map_err(db)?;
+            let Some(row) = current.map_err(db)? else {
+                return Err(StoreError::NotFound);
+            };
+            let mut task = task_of(&row)?;
+            if !precondition.allows(task.version) {
+                return Err(StoreError::VersionMismatch);
+            }
+            let changed = task.apply(patch, Timestamp::now());
+            Ok((task, changed))
+        })();
+        let (task, changed) = match decided {
+            Ok(decided) => decided,
+            Err(e) => {
+                client.batch_execute("ROLLBACK").await.map_err(db)?;
+                return Err(e);
+            }
+        };
+        if !changed {
+            client.batch_execute("ROLLBACK").await.map_err(db)?;
+            return Ok(task);
+        }
+        let row = TaskRow::of(&task);
+        let (updated, commit) = futures_util::future::join(
+            client.execute(
+                &update,
+                &[
+                    &owner.0,
+                    &row.id,
+                    &row.title,
+                    &row.title_key,
+                    &row.description,
+                    &row.description_lower,
+                    &row.completed,
+                    &row.priority,
+                    &row.due,
+                    &row.tags,
+                    &row.updated_at,
+                    &row.completed_at,
+                    &row.version,
+                ],
+            ),
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        updated.map_err(db)?;
+        commit.map_err(db)?;
+        Ok(task)
+    }
+
+    /// One statement: the delete is conditional on the version, and the
+    /// owner's live count moves with it. When nothing was deleted, the
+    /// task's version as the statement saw it tells why.
+    pub(super) async fn delete_task_impl(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+        precondition: &Precondition,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let (column, value) = reference(task);
+        let delete = client
+            .prepare_cached(&format!(
+                "WITH target AS (SELECT id, version FROM tasks WHERE owner = $1 AND {column} = $2),
+                 d AS (DELETE FROM tasks t USING target
+                       WHERE t.owner = $1 AND t.id = target.id
+                         AND ($3::bigint[] IS NULL OR t.version = ANY($3))
+                       RETURNING t.id),
+                 u AS (UPDATE users SET live_tasks = live_tasks - 1
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM d) RETURNING 1)
+                 SELECT (SELECT version FROM target), (SELECT count(*) FROM d)"
+            ))
+            .await
+            .map_err(db)?;
+        let versions: Option<Vec<i64>> = match precondition {
+            Precondition::None | Precondition::Any => None,
+            Precondition::Versions(list) => Some(list.iter().copied().map(to_i64).collect()),
+        };
+        // A concurrent write between the statement's read and its delete
+        // shows as "allowed but not deleted": look again.
+        for _ in 0..8 {
+            let row = scoped(
+                &client,
+                &set_user,
+                owner,
+                client.query_one(&delete, &[&owner.0, &*value, &versions]),
+            )
+            .await?;
+            let version: Option<i64> = row.get(0);
+            let deleted: i64 = row.get(1);
+            if deleted > 0 {
+                return Ok(());
+            }
+            let Some(version) = version else {
+                return Err(StoreError::NotFound);
+            };
+            if !precondition.allows(to_u64(version, "tasks.version")?) {
+                return Err(StoreError::VersionMismatch);
+            }
+        }
+        Err(StoreError::Backend(
+            "a task kept changing while it was being deleted".into(),
+        ))
+    }
+
+    /// A keyset page: the predicate `(owner, key, id) > (owner, $key, $id)`
+    /// and the order match one index, so the page is a range scan that
+    /// stops after `limit + 1` matches.
+    pub(super) async fn list_tasks_impl(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+    ) -> Result<TaskPage, StoreError> {
+        let limit = query.limit.max(1);
+        let descending = query.sort.descending;
+        let (key_sql, collate) = match (query.sort.field, descending) {
+            (SortField::Created, _) => ("", ""),
+            (SortField::Updated, _) => ("updated_at", ""),
+            (SortField::Priority, _) => ("priority", ""),
+            (SortField::Title, _) => ("title_key", " COLLATE \"C\""),
+            (SortField::Due, false) => (DUE_ASC, ""),
+            (SortField::Due, true) => (DUE_DESC, ""),
+        };
+        let cursor_key: Option<Box<dyn ToSql + Sync + Send>> = match after.map(|a| &a.key) {
+            Some(SortKey::Updated(t)) if query.sort.field == SortField::Updated => {
+                Some(Box::new(t.as_micros()))
+            }
+            Some(SortKey::Priority(p)) if query.sort.field == SortField::Priority => {
+                Some(Box::new(priority_rank(*p)))
+            }
+            Some(SortKey::Title(t)) if query.sort.field == SortField::Title => {
+                Some(Box::new(t.clone()))
+            }
+            Some(SortKey::Due(d)) if query.sort.field == SortField::Due => {
+                let none = if descending { i64::MIN } else { i64::MAX };
+                Some(Box::new(d.map_or(none, |t| t.as_micros())))
+            }
+            _ => None,
+        };
+        let (cmp, dir) = if descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let cursor_sql = match (after, &cursor_key) {
+            (None, _) => String::new(),
+            (Some(_), Some(_)) => {
+                format!(" AND (owner, {key_sql}, id) {cmp} ($1, $7{collate}, $8)")
+            }
+            // Created order, or a position of another order: by id alone.
+            (Some(_), None) => format!(" AND (owner, id) {cmp} ($1, $7)"),
+        };
+        let order = if key_sql.is_empty() {
+            format!("id {dir}")
+        } else {
+            format!("{key_sql} {dir}, id {dir}")
+        };
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1
+               AND ($3::boolean IS NULL OR completed = $3)
+               AND ($4::smallint IS NULL OR priority = $4)
+               AND ($5::text IS NULL OR $5 = ANY(tags))
+               AND ($6::text IS NULL OR strpos(title_key, $6) > 0
+                    OR strpos(coalesce(description_lower, description), $6) > 0){cursor_sql}
+             ORDER BY {order} LIMIT $2"
+        );
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let select = client.prepare_cached(&sql).await.map_err(db)?;
+        let completed = match query.status {
+            StatusFilter::All => None,
+            StatusFilter::Pending => Some(false),
+            StatusFilter::Completed => Some(true),
+        };
+        let priority = query.priority.map(priority_rank);
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let after_id = after.map(|a| a.id.0);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &owner.0, &fetch, &completed, &priority, &query.tag, &query.q,
+        ];
+        if let Some(id) = &after_id {
+            if let Some(key) = &cursor_key {
+                params.push(key.as_ref() as &(dyn ToSql + Sync));
+            }
+            params.push(id);
+        }
+        let rows = scoped(&client, &set_user, owner, client.query(&select, &params)).await?;
+        let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
+        let next = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(|t| query.position_of(t))
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next })
+    }
+
+    pub(super) async fn live_task_count_impl(&self, owner: UserId) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let select = client
+            .prepare_cached("SELECT live_tasks FROM users WHERE id = $1")
+            .await
+            .map_err(db)?;
+        match client.query_opt(&select, &[&owner.0]).await.map_err(db)? {
+            Some(row) => to_u64(row.get(0), "users.live_tasks"),
+            None => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The store conformance suite: every test is written once against the
+//! `TaskStore` trait and runs against sled and, when
+//! `TASKSERVER_TEST_DATABASE_URL` names a server (and the `postgres`
+//! feature is on), against PostgreSQL in a database of its own.
+
+mod api_tokens;
+mod list;
+mod sessions;
+mod support;
+mod tasks;
+mod transfer;
+mod users;
+
+/// Declares, for each test function `f(Fixture)`, a module `f` with a
+/// `sled` and a `postgres` test.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sled() {
+                    crate::$module::$name(crate::support::Fixture::sled()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(fixture) = crate::support::Fixture::postgres().await {
+                        crate::$module::$name(fixture).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+conformance!(
+    users::local_accounts_and_emails,
+    users::external_users_are_created_once,
+    sessions::the_cap_ends_the_oldest_and_expired_ones_are_pruned,
+    sessions::refresh_rotates_and_detects_reuse,
+    sessions::unknown_and_expired_refresh_tokens_are_invalid,
+    sessions::a_concurrent_double_refresh_rotates_once,
+    api_tokens::tokens_are_found_touched_listed_and_revoked,
+    tasks::numbers_count_per_user_and_are_never_reused,
+    tasks::the_limit_counts_live_tasks,
+    tasks::users_are_isolated,
+    tasks::if_match_preconditions,
+    tasks::concurrent_conditional_updates_have_one_winner,
+    list::every_filter_and_order_matches_the_model,
+    list::a_cursor_walk_sees_each_task_once_despite_writes,
+    transfer::export_then_import_into_a_fresh_store,
+    transfer::importing_twice_changes_nothing,
+    transfer::a_conflicting_import_writes_nothing,
+    transfer::sled_to_postgres_and_back,
+);
+
+#[cfg(feature = "postgres")]
+mod postgres_only {
+    use crate::support::Fixture;
+    use taskcore::store::postgres::testing::unfiltered_task_ids;
+    use taskcore::{TaskDraft, TaskStore};
+
+    /// Passes for a superuser connection (switched to `taskserver_app`) and
+    /// for a plain owner of the tables (row security is forced on owners).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn row_security_hides_other_users_tasks_without_an_owner_filter() {
+        let Some(fixture) = Fixture::postgres().await else {
+            return;
+        };
+        let store = fixture.pg.clone().expect("a PostgreSQL fixture");
+        let ada = crate::support::user(&*fixture.store, "ada").await;
+        let bob = crate::support::user(&*fixture.store, "bob").await;
+        let mine = store
+            .create_task(ada.id, TaskDraft::new("ada's").expect("valid"), 10)
+            .await
+            .expect("creates");
+        store
+            .create_task(bob.id, TaskDraft::new("bob's").expect("valid"), 10)
+            .await
+            .expect("creates");
+        let probe = unfiltered_task_ids(&store, ada.id).await.expect("queries");
+        // Connected as a superuser (as CI is), this means the store switched
+        // to the application role.
+        assert!(!probe.bypasses_row_security, "{probe:?}");
+        assert_eq!(probe.visible, vec![mine.id], "{probe:?}");
+        // And from bob's side, only bob's.
+        let probe = unfiltered_task_ids(&store, bob.id).await.expect("queries");
+        assert!(!probe.visible.contains(&mine.id), "{probe:?}");
+        assert_eq!(probe.visible.len(), 1, "{probe:?}");
+    }
+
+    #[tokio::test]
+    async fn migrations_are_idempotent() {
+        let Some(fixture) = Fixture::postgres().await else {
+            return;
+        };
+        let url = fixture.pg_url.clone().expect("a PostgreSQL fixture");
+        let config = taskcore::PgConfig::new(url);
+        assert_eq!(
+            taskcore::PgStore::migrate(&config).await.expect("migrates"),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn replicas_share_the_jwt_secret() {
+        let Some(fixture) = Fixture::postgres().await else {
+            return;
+        };
+        let url = fixture.pg_url.clone().expect("a PostgreSQL fixture");
+        let other = taskcore::PgStore::connect(taskcore::PgConfig::new(url))
+            .await
+            .expect("connects");
+        let first = fixture
+            .store
+            .jwt_secret(&|| vec![1; 32])
+            .await
+            .expect("secret");
+        let second = other.jwt_secret(&|| vec![2; 32]).await.expect("secret");
+        assert_eq!((first, second), (vec![1; 32], vec![1; 32]));
+        other.ping().await.expect("answers");
+        other.flush().await.expect("flushes");
+    }
+}
