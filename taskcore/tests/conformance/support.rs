@@ -86,6 +86,11 @@ impl Fixture {
 }
 
 fn skip_note() {
+    assert!(
+        std::env::var_os("TASKSERVER_TEST_REQUIRE_POSTGRES").is_none(),
+        "TASKSERVER_TEST_REQUIRE_POSTGRES is set, but the PostgreSQL conformance tests cannot run \
+         (set TASKSERVER_TEST_DATABASE_URL and build with the `postgres` feature)"
+    );
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         #[cfg(feature = "postgres")]

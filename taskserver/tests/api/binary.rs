@@ -1,5 +1,7 @@
 //! The built binary as a child process: started with a clean environment,
 //! its `listening on` line awaited, its output kept, stopped on drop.
+//! Shared by both HTTP test binaries, each of which uses part of it.
+#![allow(dead_code)]
 
 use crate::helpers::*;
 use std::io::{BufRead, BufReader, Read};
@@ -155,7 +157,6 @@ pub(crate) fn with_secret(mut cmd: Command) -> Command {
     cmd
 }
 
-
 /// Runs one of the binary's tools with a clean environment; returns whether
 /// it succeeded and everything it printed.
 pub(crate) fn tool(args: &[&str]) -> (bool, String) {
@@ -177,4 +178,3 @@ pub(crate) fn tool(args: &[&str]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
-

@@ -683,13 +683,7 @@ async fn without_local_accounts_only_external_tokens_work() {
     let email = unique_email();
     let local = app.register().await;
     app.register_as(&email, PASSWORD).await.expect(201);
-    let dir = app.stop_keeping_dir().await;
-    let data = dir.path().join("data");
-    let app = spawn_trusting(&provider, move |c| {
-        c.data_dir = data;
-        c.no_local_accounts = true;
-    })
-    .await;
+    let app = app.restart(|c| c.no_local_accounts = true).await;
     app.register_as(&unique_email(), PASSWORD)
         .await
         .problem(403, "local_accounts_disabled");

@@ -16,7 +16,26 @@ pub const SECRET: &str = "integration-tests-secret-0123456789abcdef";
 /// The password of every fixture user.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A running server on its own temporary data directory.
+/// The store behind a test binary's in-process servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // each test binary picks one
+pub enum Backend {
+    /// The embedded store, in the app's temporary directory.
+    Sled,
+    /// A PostgreSQL database of its own, made from `TASKSERVER_TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// A new, empty PostgreSQL database on the test server, dropped with the value.
+pub async fn test_database() -> taskcore::store::postgres::testing::TestDatabase {
+    let base = taskcore::store::postgres::testing::test_database_url()
+        .expect("TASKSERVER_TEST_DATABASE_URL names the PostgreSQL server for these tests");
+    taskcore::store::postgres::testing::TestDatabase::create(&base)
+        .await
+        .expect("a test database")
+}
+
+/// A running server on its own temporary data directory (or database).
 pub struct App {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
@@ -25,6 +44,11 @@ pub struct App {
     server: Option<taskserver::RunningServer>,
     /// The data directory; removed when the app is dropped.
     pub dir: tempfile::TempDir,
+    /// The configuration the server runs with (for a restart).
+    config: Option<Config>,
+    /// The app's PostgreSQL database, dropped after the server (fields
+    /// drop in order).
+    _database: Option<taskcore::store::postgres::testing::TestDatabase>,
 }
 
 /// The default test server: fixed secret, rate limits off.
@@ -38,14 +62,25 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> App {
     let mut config = Config::with_data_dir(dir.path().join("data"));
     config.jwt_secret = Some(Secret(SECRET.into()));
     config.auth_rate_limit = Switch::Off;
+    let database = match crate::BACKEND {
+        Backend::Sled => None,
+        Backend::Postgres => Some(test_database().await),
+    };
+    if let Some(database) = &database {
+        config.database_url = Some(database.url.parse().expect("a postgres:// URL"));
+    }
     tweak(&mut config);
-    let server = taskserver::start(config).await.expect("the server starts");
+    let server = taskserver::start(config.clone())
+        .await
+        .expect("the server starts");
     let url = server.url();
     App {
         url,
         http: client(),
         server: Some(server),
         dir,
+        config: Some(config),
+        _database: database,
     }
 }
 
@@ -58,6 +93,8 @@ impl App {
             http: client(),
             server: None,
             dir,
+            config: None,
+            _database: None,
         }
     }
 }
@@ -386,12 +423,25 @@ impl App {
         }
     }
 
-    /// Stops the server and hands back its data directory, for a restart on it.
-    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+    /// Stops the server and starts another on the same store (data
+    /// directory or database) and configuration, which `tweak` adjusts.
+    pub async fn restart(mut self, tweak: impl FnOnce(&mut Config)) -> App {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
-        self.dir
+        let mut config = self.config.take().expect("an in-process server");
+        tweak(&mut config);
+        let server = taskserver::start(config.clone())
+            .await
+            .expect("the server starts again");
+        App {
+            url: server.url(),
+            http: client(),
+            server: Some(server),
+            dir: self.dir,
+            config: Some(config),
+            _database: self._database,
+        }
     }
 }
 

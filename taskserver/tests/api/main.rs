@@ -2,6 +2,9 @@
 //! port 0 (and as the built binary where a test is about the process),
 //! spoken to over HTTP.
 
+/// The store behind this binary's in-process servers.
+const BACKEND: helpers::Backend = helpers::Backend::Sled;
+
 mod binary;
 mod helpers;
 

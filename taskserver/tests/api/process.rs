@@ -4,9 +4,9 @@
 use crate::binary::*;
 use crate::helpers::*;
 use serde_json::{Value, json};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::io::Read;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 //! their API tokens still work, and numbering continues past every number
 //! ever issued.
 
-use crate::helpers::*;
 use crate::binary::{Bin, command, dirs, tool, with_secret};
+use crate::helpers::*;
 use serde_json::{Value, json};
 use std::path::Path;
 

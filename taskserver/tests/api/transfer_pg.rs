@@ -1,0 +1,128 @@
+//! Moving to PostgreSQL and back with the binary's tools, and its schema
+//! migrations and connection errors.
+
+use crate::binary::{Bin, command, dirs, tool, with_secret};
+use crate::helpers::*;
+use crate::transfer::{assert_moved, seed};
+use std::path::Path;
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The server binary on `database_url`.
+fn on_database(cwd: &Path, database_url: &str) -> Bin {
+    let mut cmd = with_secret(command(cwd, &cwd.join("unused-data-dir")));
+    cmd.arg("--database-url").arg(database_url);
+    Bin::start(cmd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_moves_a_sled_store_into_postgres_and_export_brings_it_back() {
+    let database = test_database().await;
+    let (cwd, sled_dir) = dirs();
+    let bin = Bin::start(with_secret(command(cwd.path(), &sled_dir)));
+    let seeded = seed(&bin.app()).await;
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+
+    let args = [
+        "migrate-store",
+        "--from-data-dir",
+        path_str(&sled_dir),
+        "--to-database-url",
+        &database.url,
+    ];
+    let (ok, out) = tool(&args);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("imported 2 users, 4 tasks, 2 API tokens; already there unchanged: 0 users"),
+        "{out}"
+    );
+    let (ok, out) = tool(&args);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("imported 0 users, 0 tasks, 0 API tokens; already there unchanged: 2 users, 4 tasks, 2 API tokens"),
+        "a second run changes nothing: {out}"
+    );
+
+    let bin = on_database(cwd.path(), &database.url);
+    assert_moved(&bin.app(), &seeded).await;
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+
+    // And back: export from PostgreSQL, import into a new sled store.
+    let file = cwd.path().join("from-postgres.jsonl");
+    let (ok, out) = tool(&[
+        "export",
+        "--database-url",
+        &database.url,
+        "--out",
+        path_str(&file),
+    ]);
+    assert!(ok, "{out}");
+    // The move back also carries the tasks created after the first move.
+    assert!(
+        out.contains("exported 2 users, 6 tasks, 2 API tokens"),
+        "{out}"
+    );
+    let back = cwd.path().join("back");
+    let (ok, out) = tool(&[
+        "import",
+        "--data-dir",
+        path_str(&back),
+        "--in",
+        path_str(&file),
+    ]);
+    assert!(ok, "{out}");
+    let bin = Bin::start(with_secret(command(cwd.path(), &back)));
+    let app = bin.app();
+    for before in &seeded {
+        let session = app
+            .login(&before.user.email, PASSWORD)
+            .await
+            .expect(200)
+            .json();
+        let user = User::from_session(&session);
+        assert_eq!(user.id, before.user.id);
+        let tasks = app.list_all(&user, "limit=100").await;
+        assert_eq!(tasks.len(), before.tasks.len() + 1);
+        assert_eq!(
+            app.task(&user, "after moving back").await["number"].as_u64(),
+            Some(before.tasks.len() as u64 + 3)
+        );
+    }
+}
+
+#[test]
+fn migrate_applies_the_schema_once_and_bad_urls_are_one_clear_sentence() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let database = runtime.block_on(test_database());
+    let (ok, out) = tool(&["migrate", "--database-url", &database.url]);
+    assert!(ok, "{out}");
+    assert!(!out.contains(" 0 migration(s) applied"), "{out}");
+    let (ok, out) = tool(&["migrate", "--database-url", &database.url]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(": 0 migration(s) applied, the schema is up to date"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("postgres@"),
+        "no user or password in reports: {out}"
+    );
+
+    let (cwd, data) = dirs();
+    let refused = "postgres://postgres:hunter2@127.0.0.1:1/test";
+    let mut cmd = command(cwd.path(), &data);
+    cmd.arg("--database-url").arg(refused);
+    let out = cmd.output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot connect to PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let (ok, out) = tool(&["--database-url", "mysql://localhost/x"]);
+    assert!(!ok);
+    assert!(out.contains("starts with postgres://"), "{out}");
+    drop(database);
+}
