@@ -3,7 +3,7 @@
 //! token names a key that is not loaded, at most once every 10 seconds. A
 //! failed fetch keeps the keys there were.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use taskcore::auth::external::ExternalIssuer;
 use tokio::sync::Mutex;
@@ -63,17 +63,22 @@ impl JwksFetcher {
         }
     }
 
-    /// Refetches forever: every 10 minutes, or every 10 seconds while the
-    /// set has no keys.
-    pub async fn refresh_forever(self: Arc<Self>) {
+    /// Refetches every 10 minutes, or every 10 seconds while the set has
+    /// no keys, until the fetcher is dropped with the app's state.
+    pub async fn refresh_while_used(fetcher: Weak<Self>) {
         loop {
-            let wait = if self.issuer.jwks_len() > 0 {
-                REFRESH_EVERY
-            } else {
-                MIN_REFETCH_INTERVAL
+            let wait = match fetcher.upgrade() {
+                Some(f) if f.issuer.jwks_len() > 0 => REFRESH_EVERY,
+                Some(_) => MIN_REFETCH_INTERVAL,
+                None => return,
             };
             tokio::time::sleep(wait).await;
-            self.fetch().await;
+            match fetcher.upgrade() {
+                Some(f) => {
+                    f.fetch().await;
+                }
+                None => return,
+            }
         }
     }
 

@@ -50,7 +50,6 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     serving: JoinHandle<()>,
     pruning: JoinHandle<()>,
-    refreshing: Option<JoinHandle<()>>,
     store: Arc<dyn TaskStore>,
 }
 
@@ -67,9 +66,6 @@ impl RunningServer {
         }
         let _ = (&mut self.serving).await;
         self.pruning.abort();
-        if let Some(refreshing) = &self.refreshing {
-            refreshing.abort();
-        }
         if let Err(e) = self.store.flush().await {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
@@ -98,13 +94,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         reason: e.to_string(),
     })?;
     let state = AppState::new(config, store.clone()).await?;
-    let refreshing = match state.jwks.clone() {
-        Some(jwks) => {
-            jwks.first_fetch().await;
-            Some(tokio::spawn(jwks.refresh_forever()))
-        }
-        None => None,
-    };
     let hashing = state.accounts.hashing().clone();
     tokio::spawn(async move { hashing.warm_up().await });
 
@@ -117,7 +106,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stop: Some(stop),
         serving,
         pruning,
-        refreshing,
         store,
     })
 }

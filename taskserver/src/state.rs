@@ -72,6 +72,12 @@ impl AppState {
         if config.no_local_accounts {
             accounts = accounts.without_local_tokens();
         }
+        if let Some(fetcher) = &jwks {
+            // Here rather than in `start`, so an app that mounts the
+            // filters itself gets the keys loaded and kept fresh too.
+            fetcher.first_fetch().await;
+            tokio::spawn(JwksFetcher::refresh_while_used(Arc::downgrade(fetcher)));
+        }
         Ok(Self(Arc::new(Shared {
             jwks,
             cursors: CursorCodec::new(&secret),

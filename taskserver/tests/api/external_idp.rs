@@ -718,3 +718,40 @@ async fn without_local_accounts_only_external_tokens_work() {
         me(&app, &token).await.json()["id"]
     );
 }
+
+#[tokio::test]
+async fn an_app_mounting_the_filters_itself_gets_the_key_set_loaded() {
+    use std::sync::Arc;
+    let provider = Provider::start(standard_set(), true).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::with_data_dir(dir.path().join("data"));
+    config.jwt_secret = Some(taskserver::config::Secret(SECRET.into()));
+    config.jwt_jwks_url = Some(provider.url.clone());
+    config.jwt_issuer = Some(ISS.into());
+    config.jwt_audience = Some(AUD.into());
+    let store =
+        taskcore::SledStore::open(taskcore::SledConfig::new(&config.data_dir)).expect("store");
+    let state = taskserver::AppState::new(config, Arc::new(store))
+        .await
+        .expect("state");
+    assert_eq!(
+        provider.fetches(),
+        1,
+        "the set is fetched before the state is ready"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = App::remote(&format!("http://{}", listener.local_addr().expect("addr")));
+    tokio::spawn(
+        warp::serve(taskserver::routes(state))
+            .incoming(listener)
+            .run(),
+    );
+    send(app.req(Method::GET, "/readyz")).await.expect(200);
+    let token = keys().ed.token("EdDSA", Some("ed"), &claims(&new_sub()));
+    send(app.authed(Method::GET, "/api/tasks", &token))
+        .await
+        .expect(200);
+    assert_eq!(provider.fetches(), 1, "a known kid needs no refetch");
+}
