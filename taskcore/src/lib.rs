@@ -2,7 +2,9 @@
 //!
 //! - [`domain`]: tasks, users, list queries and their validation rules.
 //! - [`store`]: the async, backend-neutral [`store::TaskStore`]
-//!   trait and the embedded sled backend.
+//!   trait, the embedded sled backend (the default) and, with the
+//!   `postgres` feature, the PostgreSQL backend that several servers can
+//!   share; plus export and import records for moving between them.
 //! - [`auth`]: password hashing, access and refresh tokens, API tokens,
 //!   opaque list cursors: the token logic that is not HTTP.
 //!

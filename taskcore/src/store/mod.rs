@@ -1,6 +1,7 @@
 //! The storage abstraction. [`TaskStore`] is async and backend-neutral; the
-//! sled backend ([`SledStore`]) is the default, and a PostgreSQL one can sit
-//! behind the same trait.
+//! sled backend ([`SledStore`]) is the default, and the PostgreSQL one
+//! (`postgres` module, feature `postgres`) sits behind the same trait and
+//! passes the same conformance suite (`tests/conformance`).
 //!
 //! Every task operation takes the owner first, and the usual way in is the
 //! scoped handle [`UserTasks`] from `store.tasks_of(owner)`: there
