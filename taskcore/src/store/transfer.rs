@@ -6,9 +6,10 @@
 //! then every API token (by hash). Sessions, refresh tokens and secrets never
 //! leave a store: after a move everyone logs in again.
 
-use crate::domain::{ApiTokenId, ExternalIdentity, Task, Timestamp, UserId};
-use crate::store::TokenHash;
+use crate::domain::{ApiTokenId, ExternalIdentity, Task, TaskId, Timestamp, UserId};
+use crate::store::{StoreError, TokenHash};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// A user as exported: enough to log in again and to keep numbering tasks.
@@ -111,6 +112,226 @@ pub struct ImportReport {
     pub added: RecordCounts,
     /// Records that were already there, exactly as imported.
     pub unchanged: RecordCounts,
+}
+
+/// A stored user, as much of it as an import compares.
+#[derive(Clone)]
+pub(crate) struct StoredUser {
+    /// Normalized email, if any.
+    pub email: Option<String>,
+    /// argon2id PHC string, if any.
+    pub password_hash: Option<String>,
+    /// The provider identity of an external user.
+    pub external: Option<ExternalIdentity>,
+    /// Account creation.
+    pub created_at: Timestamp,
+}
+
+impl StoredUser {
+    /// Whether `user` is this user exactly (the task counter aside: the
+    /// larger one wins, so it never conflicts).
+    fn matches(&self, user: &UserExport) -> bool {
+        self.email == user.email
+            && self.password_hash == user.password_hash
+            && self.external == user.external
+            && self.created_at == user.created_at
+    }
+}
+
+/// A stored API token, as much of it as an import compares.
+#[derive(Clone)]
+pub(crate) struct StoredApiToken {
+    /// Token id.
+    pub id: ApiTokenId,
+    /// Whose token.
+    pub user_id: UserId,
+    /// The user's name for it.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+impl StoredApiToken {
+    /// Whether `token` is this token. `last_used_at` moves on its own, so
+    /// it is not compared.
+    fn matches(&self, token: &ApiTokenExport) -> bool {
+        self.id == token.id
+            && self.user_id == token.user_id
+            && self.name == token.name
+            && self.created_at == token.created_at
+            && self.expires_at == token.expires_at
+    }
+}
+
+/// What a store already holds, as the import rules ask about it. Each
+/// backend answers in its own way (sled reads its trees, PostgreSQL
+/// prefetches in bulk), so the rules themselves live once, in
+/// [`plan_import`].
+pub(crate) trait ExistingRecords {
+    /// The stored user with this id.
+    fn user(&self, id: UserId) -> Result<Option<StoredUser>, StoreError>;
+    /// Whether a user with this id is stored (without reading it).
+    fn user_exists(&self, id: UserId) -> Result<bool, StoreError>;
+    /// Whether a local account has this (normalized) email.
+    fn email_taken(&self, email: &str) -> Result<bool, StoreError>;
+    /// Whether an external user has this identity.
+    fn identity_taken(&self, identity: &ExternalIdentity) -> Result<bool, StoreError>;
+    /// The stored task `id` of `owner`.
+    fn task(&self, owner: UserId, id: TaskId) -> Result<Option<Task>, StoreError>;
+    /// Whether `owner` has a stored task numbered `number`.
+    fn number_taken(&self, owner: UserId, number: u64) -> Result<bool, StoreError>;
+    /// The stored API token with this hash.
+    fn api_token(&self, hash: &TokenHash) -> Result<Option<StoredApiToken>, StoreError>;
+}
+
+/// The outcome of checking an import: what to write and what to report.
+#[derive(Debug, Default)]
+pub(crate) struct ImportPlan {
+    /// For each record, whether it is to be written.
+    pub new: Vec<bool>,
+    /// What the import will report.
+    pub report: ImportReport,
+    /// Each owner's next task number according to the file.
+    pub next_numbers: HashMap<UserId, u64>,
+    /// How many tasks each owner gains (for stores that keep a live count).
+    pub added_tasks: HashMap<UserId, u64>,
+}
+
+/// Checks every record against `existing` and against the records before
+/// it, and plans the import: which records are new, which are already
+/// there exactly, and every conflict, all reported at once in
+/// [`StoreError::ImportConflict`] (the rules are those of
+/// [`TaskStore::import`](crate::store::TaskStore::import)).
+pub(crate) fn plan_import(
+    records: &[ExportRecord],
+    existing: &impl ExistingRecords,
+) -> Result<ImportPlan, StoreError> {
+    let mut plan = ImportPlan {
+        new: Vec::with_capacity(records.len()),
+        ..ImportPlan::default()
+    };
+    let mut conflicts = Vec::new();
+    let mut users_in_file = HashSet::new();
+    let mut emails_in_file = HashSet::new();
+    let mut identities_in_file = HashSet::new();
+    let mut numbers_in_file = HashSet::new();
+    let mut hashes_in_file = HashSet::new();
+    // A task or token needs its owner in the store or earlier in the file.
+    let check_owner = |owner: UserId,
+                       users_in_file: &HashSet<UserId>,
+                       what: &str,
+                       conflicts: &mut Vec<String>|
+     -> Result<(), StoreError> {
+        if !users_in_file.contains(&owner) && !existing.user_exists(owner)? {
+            conflicts.push(format!(
+                "{what} of user {owner}: that user is neither in the store nor earlier in the file"
+            ));
+        }
+        Ok(())
+    };
+    for record in records {
+        let new = match record {
+            ExportRecord::User(user) => {
+                if !users_in_file.insert(user.id) {
+                    conflicts.push(format!("user {}: appears twice in the file", user.id));
+                }
+                let next = plan.next_numbers.entry(user.id).or_insert(1);
+                *next = (*next).max(user.next_task_number);
+                match existing.user(user.id)? {
+                    Some(stored) => {
+                        if !stored.matches(user) {
+                            conflicts.push(format!(
+                                "user {}: already in the store with other content",
+                                user.id
+                            ));
+                        }
+                        false
+                    }
+                    None => {
+                        // External users are keyed by identity, local ones by email.
+                        if let Some(identity) = &user.external {
+                            if existing.identity_taken(identity)?
+                                || !identities_in_file.insert(identity)
+                            {
+                                conflicts.push(format!(
+                                    "user {}: the identity {} at {} belongs to another user",
+                                    user.id, identity.subject, identity.issuer
+                                ));
+                            }
+                        } else if let Some(email) = &user.email
+                            && (existing.email_taken(email)?
+                                || !emails_in_file.insert(email.as_str()))
+                        {
+                            conflicts.push(format!(
+                                "user {}: the email {email} belongs to another user",
+                                user.id
+                            ));
+                        }
+                        true
+                    }
+                }
+            }
+            ExportRecord::Task(TaskExport { owner, task }) => {
+                check_owner(*owner, &users_in_file, "task", &mut conflicts)?;
+                match existing.task(*owner, task.id)? {
+                    Some(stored) => {
+                        if stored != *task {
+                            conflicts.push(format!(
+                                "task {}: already in the store with other content",
+                                task.id
+                            ));
+                        }
+                        false
+                    }
+                    None => {
+                        if existing.number_taken(*owner, task.number)?
+                            || !numbers_in_file.insert((*owner, task.number))
+                        {
+                            conflicts.push(format!(
+                                "task {}: its owner already has a task number {}",
+                                task.id, task.number
+                            ));
+                        }
+                        let next = plan.next_numbers.entry(*owner).or_insert(1);
+                        *next = (*next).max(task.number + 1);
+                        *plan.added_tasks.entry(*owner).or_default() += 1;
+                        true
+                    }
+                }
+            }
+            ExportRecord::ApiToken(token) => {
+                check_owner(token.user_id, &users_in_file, "API token", &mut conflicts)?;
+                if !hashes_in_file.insert(token.hash) {
+                    conflicts.push(format!("API token {}: appears twice in the file", token.id));
+                }
+                match existing.api_token(&token.hash)? {
+                    Some(stored) => {
+                        if !stored.matches(token) {
+                            conflicts.push(format!(
+                                "API token {}: its hash is already in the store for another token",
+                                token.id
+                            ));
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            }
+        };
+        if new {
+            plan.report.added.add(record);
+        } else {
+            plan.report.unchanged.add(record);
+        }
+        plan.new.push(new);
+    }
+    if conflicts.is_empty() {
+        Ok(plan)
+    } else {
+        Err(StoreError::ImportConflict(conflicts))
+    }
 }
 
 fn hex_out<S: Serializer>(hash: &TokenHash, s: S) -> Result<S::Ok, S::Error> {

@@ -215,6 +215,15 @@ pub async fn unknown_and_expired_refresh_tokens_are_invalid(f: Fixture) {
         }
         other => panic!("unexpected {other:?}"),
     }
+    // The replacement leads to the session.
+    assert_eq!(
+        store
+            .session_of_refresh(&hash(6))
+            .await
+            .expect("ok")
+            .map(|s| s.id),
+        Some(sid2)
+    );
     // Past the session's end: invalid.
     assert_eq!(
         store

@@ -62,6 +62,10 @@ pub async fn numbers_count_per_user_and_are_never_reused(f: Fixture) {
             .expect("reads")
             .is_none()
     );
+    assert_eq!(
+        store.task(ada.id, TaskRef::Number(3)).await.expect("reads"),
+        Some(a3.clone())
+    );
     store
         .delete_task(ada.id, TaskRef::Id(a3.id), &Precondition::None)
         .await

@@ -459,8 +459,14 @@ impl TaskStore for PgStore {
         patch: TaskPatch,
         precondition: &Precondition,
     ) -> Result<Task, StoreError> {
-        self.update_task_impl(owner, task, patch, precondition)
+        // On its own task, so a caller that gives up cannot leave the
+        // transaction open on a pooled connection.
+        let update = self
+            .clone()
+            .update_task_impl(owner, task, patch, precondition.clone());
+        tokio::spawn(update)
             .await
+            .map_err(|e| StoreError::Backend(format!("an update failed: {e}")))?
     }
 
     async fn delete_task(

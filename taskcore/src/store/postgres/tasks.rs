@@ -93,6 +93,28 @@ impl TaskRow {
             version: to_i64(task.version),
         }
     }
+
+    /// The parameters of a statement: `before`, then the content columns
+    /// every task statement writes, in this order (`title`, `title_key`,
+    /// `description`, `description_lower`, `completed`, `priority`, `due`,
+    /// `tags`), then `after`.
+    pub(super) fn params<'a>(
+        &'a self,
+        before: &[&'a (dyn ToSql + Sync)],
+        after: &[&'a (dyn ToSql + Sync)],
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let content: [&(dyn ToSql + Sync); 8] = [
+            &self.title,
+            &self.title_key,
+            &self.description,
+            &self.description_lower,
+            &self.completed,
+            &self.priority,
+            &self.due,
+            &self.tags,
+        ];
+        [before, &content, after].concat()
+    }
 }
 
 /// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in
@@ -139,21 +161,10 @@ impl PgStore {
             owner,
             client.query_opt(
                 &insert,
-                &[
-                    &owner.0,
-                    &max_live,
-                    &row.id,
-                    &row.title,
-                    &row.title_key,
-                    &row.description,
-                    &row.description_lower,
-                    &row.completed,
-                    &row.priority,
-                    &row.due,
-                    &row.tags,
-                    &row.created_at,
-                    &row.completed_at,
-                ],
+                &row.params(
+                    &[&owner.0, &max_live, &row.id],
+                    &[&row.created_at, &row.completed_at],
+                ),
             ),
         )
         .await?;
@@ -202,32 +213,14 @@ impl PgStore {
 
     /// One transaction, the task locked while the patch is applied: the
     /// read (`FOR UPDATE`) and then the write with the commit, two round
-    /// trips. It runs on its own task, so a caller that gives up cannot
-    /// leave the transaction open on a pooled connection.
+    /// trips. It owns its arguments so that it can run on a task of its own
+    /// (see `update_task`).
     pub(super) async fn update_task_impl(
-        &self,
+        self,
         owner: UserId,
         task: TaskRef,
         patch: TaskPatch,
-        precondition: &Precondition,
-    ) -> Result<Task, StoreError> {
-        let store = self.clone();
-        let precondition = precondition.clone();
-        tokio::spawn(async move {
-            store
-                .update_task_locked(owner, task, patch, &precondition)
-                .await
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("an update failed: {e}")))?
-    }
-
-    async fn update_task_locked(
-        &self,
-        owner: UserId,
-        task: TaskRef,
-        patch: TaskPatch,
-        precondition: &Precondition,
+        precondition: Precondition,
     ) -> Result<Task, StoreError> {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
@@ -282,21 +275,10 @@ impl PgStore {
         let (updated, commit) = futures_util::future::join(
             client.execute(
                 &update,
-                &[
-                    &owner.0,
-                    &row.id,
-                    &row.title,
-                    &row.title_key,
-                    &row.description,
-                    &row.description_lower,
-                    &row.completed,
-                    &row.priority,
-                    &row.due,
-                    &row.tags,
-                    &row.updated_at,
-                    &row.completed_at,
-                    &row.version,
-                ],
+                &row.params(
+                    &[&owner.0, &row.id],
+                    &[&row.updated_at, &row.completed_at, &row.version],
+                ),
             ),
             client.batch_execute("COMMIT"),
         )

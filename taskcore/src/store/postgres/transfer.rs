@@ -1,32 +1,26 @@
-//! Export and import (see [`crate::store::transfer`]), with the same
-//! conflict rules as the sled store. An import is one transaction: every
-//! record is checked before anything is written, and a conflict writes
-//! nothing.
+//! Export and import (see [`crate::store::transfer`]), with the conflict
+//! rules both stores share ([`plan_import`]). An import is one transaction:
+//! every record is checked before anything is written, and a conflict
+//! writes nothing.
 
 use super::tasks::{INSERT_TASK, TASK_COLUMNS, TaskRow, task_of};
 use super::{PgStore, SET_USER, db, hash_of, time, time_opt, to_i64, to_u64};
 use crate::domain::{ApiTokenId, ExternalIdentity, Task, TaskId, UserId};
+use crate::store::transfer::{ExistingRecords, StoredApiToken, StoredUser, plan_import};
 use crate::store::{
     ApiTokenExport, ExportRecord, ImportReport, RecordCounts, StoreError, TaskExport, TokenHash,
     UserExport,
 };
 use futures_util::{StreamExt, pin_mut};
 use std::collections::{HashMap, HashSet};
-use tokio_postgres::IsolationLevel;
+use std::future::Future;
+use tokio_postgres::{IsolationLevel, Row, Statement, Transaction};
 
 /// Serializes imports ("taskimpt").
 const IMPORT_LOCK: i64 = 0x7461_736b_696d_7074;
 
 /// How many inserts are pipelined at once.
 const BATCH: usize = 256;
-
-/// A user as stored, for comparing with an imported one.
-struct StoredUser {
-    email: Option<String>,
-    password_hash: Option<String>,
-    external: Option<ExternalIdentity>,
-    created_at: crate::domain::Timestamp,
-}
 
 impl PgStore {
     /// One repeatable-read snapshot: users, then each user's tasks (under
@@ -67,15 +61,11 @@ impl PgStore {
             let row = row.map_err(db)?;
             let id = UserId(row.get(0));
             owners.push(id);
-            let issuer: Option<String> = row.get(3);
-            let subject: Option<String> = row.get(4);
             let user = UserExport {
                 id,
                 email: row.get(1),
                 password_hash: row.get(2),
-                external: issuer
-                    .zip(subject)
-                    .map(|(issuer, subject)| ExternalIdentity { issuer, subject }),
+                external: identity_of(&row, 3),
                 created_at: time(row.get(5), "users.created_at")?,
                 next_task_number: to_u64(row.get(6), "users.next_task_number")?,
             };
@@ -126,32 +116,196 @@ impl PgStore {
         Ok(counts)
     }
 
+    /// One transaction under an advisory lock: what the store holds that
+    /// the file names is read in bulk, the shared rules
+    /// ([`plan_import`]) decide, and the new records are inserted in
+    /// pipelined batches.
     pub(super) async fn import_impl(
         &self,
         records: &[ExportRecord],
     ) -> Result<ImportReport, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
+        let transaction = client.transaction().await.map_err(db)?;
+        // The inserts below borrow it; only the commit takes it.
+        let tx = &transaction;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
             .await
             .map_err(db)?;
         let set_user = tx.prepare(SET_USER).await.map_err(db)?;
+        let plan = plan_import(records, &InStore::read(tx, &set_user, records).await?)?;
 
-        // ----- what the store holds that the file names, in bulk -----
+        // ----- the writes, pipelined in batches -----
+        let mut new_users = Vec::new();
+        let mut new_tasks: HashMap<UserId, Vec<&Task>> = HashMap::new();
+        let mut new_tokens = Vec::new();
+        for (record, _) in records.iter().zip(&plan.new).filter(|(_, new)| **new) {
+            match record {
+                ExportRecord::User(user) => new_users.push(user),
+                ExportRecord::Task(TaskExport { owner, task }) => {
+                    new_tasks.entry(*owner).or_default().push(task);
+                }
+                ExportRecord::ApiToken(token) => new_tokens.push(token),
+            }
+        }
+        let insert_user = &tx
+            .prepare(
+                "INSERT INTO users (id, email, password_hash, issuer, subject, created_at, next_task_number)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await
+            .map_err(db)?;
+        in_batches(&new_users, |u| {
+            let issuer = u.external.as_ref().map(|e| e.issuer.as_str());
+            let subject = u.external.as_ref().map(|e| e.subject.as_str());
+            let created = u.created_at.as_micros();
+            let next = to_i64(u.next_task_number.max(1));
+            async move {
+                tx.execute(
+                    insert_user,
+                    &[
+                        &u.id.0,
+                        &u.email,
+                        &u.password_hash,
+                        &issuer,
+                        &subject,
+                        &created,
+                        &next,
+                    ],
+                )
+                .await
+            }
+        })
+        .await?;
+        let insert_task = &tx.prepare(INSERT_TASK).await.map_err(db)?;
+        for (owner, tasks) in &new_tasks {
+            // Row security: the inserts must run as the tasks' owner.
+            tx.execute(&set_user, &[&owner.to_string()])
+                .await
+                .map_err(db)?;
+            in_batches(tasks, |task| {
+                let row = TaskRow::of(task);
+                async move {
+                    let params = row.params(
+                        &[&owner.0, &row.id, &row.number],
+                        &[
+                            &row.created_at,
+                            &row.updated_at,
+                            &row.completed_at,
+                            &row.version,
+                        ],
+                    );
+                    tx.execute(insert_task, &params).await
+                }
+            })
+            .await?;
+        }
+        let insert_token = &tx
+            .prepare(
+                "INSERT INTO api_tokens (hash, id, user_id, name, created_at, expires_at, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await
+            .map_err(db)?;
+        in_batches(&new_tokens, |t| async move {
+            tx.execute(
+                insert_token,
+                &[
+                    &&t.hash[..],
+                    &t.id.0,
+                    &t.user_id.0,
+                    &t.name,
+                    &t.created_at.as_micros(),
+                    &t.expires_at.as_micros(),
+                    &t.last_used_at.map(|l| l.as_micros()),
+                ],
+            )
+            .await
+        })
+        .await?;
+        // Numbering continues past every number issued in either store.
+        let counters = tx
+            .prepare(
+                "UPDATE users SET next_task_number = greatest(next_task_number, $2),
+                    live_tasks = live_tasks + $3 WHERE id = $1",
+            )
+            .await
+            .map_err(db)?;
+        for (owner, next) in &plan.next_numbers {
+            let added = to_i64(plan.added_tasks.get(owner).copied().unwrap_or(0));
+            tx.execute(&counters, &[&owner.0, &to_i64(*next), &added])
+                .await
+                .map_err(db)?;
+        }
+        transaction.commit().await.map_err(db)?;
+        Ok(plan.report)
+    }
+}
+
+/// Runs one insert per item, [`BATCH`] at a time, each batch pipelined on
+/// the transaction's connection.
+async fn in_batches<'a, T, F, Fut>(items: &'a [T], mut insert: F) -> Result<(), StoreError>
+where
+    F: FnMut(&'a T) -> Fut,
+    Fut: Future<Output = Result<u64, tokio_postgres::Error>>,
+{
+    for batch in items.chunks(BATCH) {
+        futures_util::future::try_join_all(batch.iter().map(&mut insert))
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// The external identity in the `issuer` and `subject` columns at `at` and
+/// `at + 1`, if the user has one.
+fn identity_of(row: &Row, at: usize) -> Option<ExternalIdentity> {
+    let issuer: Option<String> = row.get(at);
+    let subject: Option<String> = row.get(at + 1);
+    issuer
+        .zip(subject)
+        .map(|(issuer, subject)| ExternalIdentity { issuer, subject })
+}
+
+/// What the store holds that an import file names, read in bulk (a few
+/// queries, plus one per task owner under that owner's row security
+/// scope) so the rules can then run without a round trip per record.
+#[derive(Default)]
+struct InStore {
+    /// Users by id: those the file names, as users or as owners.
+    users: HashMap<UserId, StoredUser>,
+    /// Local accounts' emails that the file's users have too.
+    emails: HashSet<String>,
+    /// External identities that the file's users have too.
+    identities: HashSet<ExternalIdentity>,
+    /// Tasks with an id the file names, by owner and id.
+    tasks: HashMap<(UserId, TaskId), Task>,
+    /// Task numbers (by owner) that the file names, with ids or numbers.
+    numbers: HashSet<(UserId, u64)>,
+    /// API tokens with a hash the file names.
+    tokens: HashMap<TokenHash, StoredApiToken>,
+}
+
+impl InStore {
+    /// Reads what `records` name, in the import's transaction.
+    async fn read(
+        tx: &Transaction<'_>,
+        set_user: &Statement,
+        records: &[ExportRecord],
+    ) -> Result<Self, StoreError> {
         let mut user_ids: Vec<uuid::Uuid> = Vec::new();
-        let mut emails: Vec<String> = Vec::new();
-        let (mut issuers, mut subjects) = (Vec::<String>::new(), Vec::<String>::new());
-        let mut hashes: Vec<Vec<u8>> = Vec::new();
+        let mut emails: Vec<&str> = Vec::new();
+        let (mut issuers, mut subjects) = (Vec::<&str>::new(), Vec::<&str>::new());
+        let mut hashes: Vec<&[u8]> = Vec::new();
         let mut tasks_by_owner: HashMap<UserId, (Vec<uuid::Uuid>, Vec<i64>)> = HashMap::new();
         for record in records {
             match record {
                 ExportRecord::User(user) => {
                     user_ids.push(user.id.0);
                     if let Some(identity) = &user.external {
-                        issuers.push(identity.issuer.clone());
-                        subjects.push(identity.subject.clone());
+                        issuers.push(&identity.issuer);
+                        subjects.push(&identity.subject);
                     } else if let Some(email) = &user.email {
-                        emails.push(email.clone());
+                        emails.push(email);
                     }
                 }
                 ExportRecord::Task(TaskExport { owner, task }) => {
@@ -162,11 +316,11 @@ impl PgStore {
                 }
                 ExportRecord::ApiToken(token) => {
                     user_ids.push(token.user_id.0);
-                    hashes.push(token.hash.to_vec());
+                    hashes.push(&token.hash);
                 }
             }
         }
-        let mut stored_users: HashMap<UserId, StoredUser> = HashMap::new();
+        let mut found = Self::default();
         for row in tx
             .query(
                 "SELECT id, email, password_hash, issuer, subject, created_at FROM users WHERE id = ANY($1)",
@@ -175,21 +329,17 @@ impl PgStore {
             .await
             .map_err(db)?
         {
-            let issuer: Option<String> = row.get(3);
-            let subject: Option<String> = row.get(4);
-            stored_users.insert(
+            found.users.insert(
                 UserId(row.get(0)),
                 StoredUser {
                     email: row.get(1),
                     password_hash: row.get(2),
-                    external: issuer
-                        .zip(subject)
-                        .map(|(issuer, subject)| ExternalIdentity { issuer, subject }),
+                    external: identity_of(&row, 3),
                     created_at: time(row.get(5), "users.created_at")?,
                 },
             );
         }
-        let taken_emails: HashSet<String> = tx
+        found.emails = tx
             .query(
                 "SELECT email FROM users WHERE issuer IS NULL AND email = ANY($1)",
                 &[&emails],
@@ -199,7 +349,7 @@ impl PgStore {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        let taken_identities: HashSet<(String, String)> = tx
+        found.identities = tx
             .query(
                 "SELECT u.issuer, u.subject FROM users u
                  JOIN unnest($1::text[], $2::text[]) AS f(issuer, subject)
@@ -209,10 +359,8 @@ impl PgStore {
             .await
             .map_err(db)?
             .iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .filter_map(|row| identity_of(row, 0))
             .collect();
-        let mut stored_tasks: HashMap<(UserId, TaskId), Task> = HashMap::new();
-        let mut taken_numbers: HashSet<(UserId, i64)> = HashSet::new();
         let select_tasks = tx
             .prepare(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 AND (id = ANY($2) OR number = ANY($3))"
@@ -220,7 +368,7 @@ impl PgStore {
             .await
             .map_err(db)?;
         for (owner, (ids, numbers)) in &tasks_by_owner {
-            tx.execute(&set_user, &[&owner.to_string()])
+            tx.execute(set_user, &[&owner.to_string()])
                 .await
                 .map_err(db)?;
             for row in tx
@@ -229,11 +377,10 @@ impl PgStore {
                 .map_err(db)?
             {
                 let task = task_of(&row)?;
-                taken_numbers.insert((*owner, to_i64(task.number)));
-                stored_tasks.insert((*owner, task.id), task);
+                found.numbers.insert((*owner, task.number));
+                found.tasks.insert((*owner, task.id), task);
             }
         }
-        let mut stored_tokens: HashMap<TokenHash, ApiTokenExport> = HashMap::new();
         for row in tx
             .query(
                 "SELECT hash, id, user_id, name, created_at, expires_at FROM api_tokens WHERE hash = ANY($1)",
@@ -242,295 +389,48 @@ impl PgStore {
             .await
             .map_err(db)?
         {
-            let hash = hash_of(row.get(0))?;
-            stored_tokens.insert(
-                hash,
-                ApiTokenExport {
-                    hash,
+            found.tokens.insert(
+                hash_of(row.get(0))?,
+                StoredApiToken {
                     id: ApiTokenId(row.get(1)),
                     user_id: UserId(row.get(2)),
                     name: row.get(3),
                     created_at: time(row.get(4), "api_tokens.created_at")?,
                     expires_at: time(row.get(5), "api_tokens.expires_at")?,
-                    last_used_at: None,
                 },
             );
         }
+        Ok(found)
+    }
+}
 
-        // ----- the plan: the sled store's rules, record by record -----
-        let mut report = ImportReport::default();
-        let mut conflicts = Vec::new();
-        let mut new = Vec::with_capacity(records.len());
-        let mut users_in_file = HashSet::new();
-        let mut emails_in_file = HashSet::new();
-        let mut identities_in_file = HashSet::new();
-        let mut numbers_in_file = HashSet::new();
-        let mut hashes_in_file = HashSet::new();
-        let mut next_numbers: HashMap<UserId, u64> = HashMap::new();
-        let mut added_tasks: HashMap<UserId, i64> = HashMap::new();
-        let check_owner = |owner: UserId,
-                           users_in_file: &HashSet<UserId>,
-                           what: &str,
-                           conflicts: &mut Vec<String>| {
-            if !users_in_file.contains(&owner) && !stored_users.contains_key(&owner) {
-                conflicts.push(format!(
-                    "{what} of user {owner}: that user is neither in the store nor earlier in the file"
-                ));
-            }
-        };
-        for record in records {
-            let is_new = match record {
-                ExportRecord::User(user) => {
-                    if !users_in_file.insert(user.id) {
-                        conflicts.push(format!("user {}: appears twice in the file", user.id));
-                    }
-                    let next = next_numbers.entry(user.id).or_insert(1);
-                    *next = (*next).max(user.next_task_number);
-                    match stored_users.get(&user.id) {
-                        Some(stored) => {
-                            let same = stored.email == user.email
-                                && stored.password_hash == user.password_hash
-                                && stored.external == user.external
-                                && stored.created_at == user.created_at;
-                            if !same {
-                                conflicts.push(format!(
-                                    "user {}: already in the store with other content",
-                                    user.id
-                                ));
-                            }
-                            false
-                        }
-                        None => {
-                            if let Some(identity) = &user.external {
-                                let key = (identity.issuer.clone(), identity.subject.clone());
-                                if taken_identities.contains(&key)
-                                    || !identities_in_file.insert(key)
-                                {
-                                    conflicts.push(format!(
-                                        "user {}: the identity {} at {} belongs to another user",
-                                        user.id, identity.subject, identity.issuer
-                                    ));
-                                }
-                            } else if let Some(email) = &user.email
-                                && (taken_emails.contains(email)
-                                    || !emails_in_file.insert(email.clone()))
-                            {
-                                conflicts.push(format!(
-                                    "user {}: the email {email} belongs to another user",
-                                    user.id
-                                ));
-                            }
-                            true
-                        }
-                    }
-                }
-                ExportRecord::Task(TaskExport { owner, task }) => {
-                    check_owner(*owner, &users_in_file, "task", &mut conflicts);
-                    match stored_tasks.get(&(*owner, task.id)) {
-                        Some(stored) => {
-                            if stored != task {
-                                conflicts.push(format!(
-                                    "task {}: already in the store with other content",
-                                    task.id
-                                ));
-                            }
-                            false
-                        }
-                        None => {
-                            let number = (*owner, to_i64(task.number));
-                            if taken_numbers.contains(&number) || !numbers_in_file.insert(number) {
-                                conflicts.push(format!(
-                                    "task {}: its owner already has a task number {}",
-                                    task.id, task.number
-                                ));
-                            }
-                            let next = next_numbers.entry(*owner).or_insert(1);
-                            *next = (*next).max(task.number + 1);
-                            *added_tasks.entry(*owner).or_default() += 1;
-                            true
-                        }
-                    }
-                }
-                ExportRecord::ApiToken(token) => {
-                    check_owner(token.user_id, &users_in_file, "API token", &mut conflicts);
-                    if !hashes_in_file.insert(token.hash) {
-                        conflicts
-                            .push(format!("API token {}: appears twice in the file", token.id));
-                    }
-                    match stored_tokens.get(&token.hash) {
-                        Some(stored) => {
-                            // `last_used_at` moves on its own: not a conflict.
-                            let same = stored.id == token.id
-                                && stored.user_id == token.user_id
-                                && stored.name == token.name
-                                && stored.created_at == token.created_at
-                                && stored.expires_at == token.expires_at;
-                            if !same {
-                                conflicts.push(format!(
-                                    "API token {}: its hash is already in the store for another token",
-                                    token.id
-                                ));
-                            }
-                            false
-                        }
-                        None => true,
-                    }
-                }
-            };
-            if is_new {
-                report.added.add(record);
-            } else {
-                report.unchanged.add(record);
-            }
-            new.push(is_new);
-        }
-        if !conflicts.is_empty() {
-            return Err(StoreError::ImportConflict(conflicts));
-        }
+/// The import rules' questions, answered from what [`InStore::read`] found.
+impl ExistingRecords for InStore {
+    fn user(&self, id: UserId) -> Result<Option<StoredUser>, StoreError> {
+        Ok(self.users.get(&id).cloned())
+    }
 
-        // ----- the writes, pipelined in batches -----
-        let insert_user = tx
-            .prepare(
-                "INSERT INTO users (id, email, password_hash, issuer, subject, created_at, next_task_number)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .await
-            .map_err(db)?;
-        let new_users: Vec<&UserExport> = records
-            .iter()
-            .zip(&new)
-            .filter_map(|(r, n)| match r {
-                ExportRecord::User(u) if *n => Some(u),
-                _ => None,
-            })
-            .collect();
-        for batch in new_users.chunks(BATCH) {
-            let mut pending = Vec::with_capacity(batch.len());
-            for u in batch {
-                let issuer = u.external.as_ref().map(|e| e.issuer.as_str());
-                let subject = u.external.as_ref().map(|e| e.subject.as_str());
-                let created = u.created_at.as_micros();
-                let next = to_i64(u.next_task_number.max(1));
-                let (tx, insert_user) = (&tx, &insert_user);
-                pending.push(async move {
-                    tx.execute(
-                        insert_user,
-                        &[
-                            &u.id.0,
-                            &u.email,
-                            &u.password_hash,
-                            &issuer,
-                            &subject,
-                            &created,
-                            &next,
-                        ],
-                    )
-                    .await
-                });
-            }
-            futures_util::future::try_join_all(pending)
-                .await
-                .map_err(db)?;
-        }
-        let insert_task = tx.prepare(INSERT_TASK).await.map_err(db)?;
-        let mut new_tasks: HashMap<UserId, Vec<&Task>> = HashMap::new();
-        for (record, is_new) in records.iter().zip(&new) {
-            if let (ExportRecord::Task(TaskExport { owner, task }), true) = (record, *is_new) {
-                new_tasks.entry(*owner).or_default().push(task);
-            }
-        }
-        for (owner, tasks) in &new_tasks {
-            tx.execute(&set_user, &[&owner.to_string()])
-                .await
-                .map_err(db)?;
-            for batch in tasks.chunks(BATCH) {
-                let mut pending = Vec::with_capacity(batch.len());
-                for task in batch {
-                    let row = TaskRow::of(task);
-                    let (tx, insert_task) = (&tx, &insert_task);
-                    pending.push(async move {
-                        tx.execute(
-                            insert_task,
-                            &[
-                                &owner.0,
-                                &row.id,
-                                &row.number,
-                                &row.title,
-                                &row.title_key,
-                                &row.description,
-                                &row.description_lower,
-                                &row.completed,
-                                &row.priority,
-                                &row.due,
-                                &row.tags,
-                                &row.created_at,
-                                &row.updated_at,
-                                &row.completed_at,
-                                &row.version,
-                            ],
-                        )
-                        .await
-                    });
-                }
-                futures_util::future::try_join_all(pending)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        let insert_token = tx
-            .prepare(
-                "INSERT INTO api_tokens (hash, id, user_id, name, created_at, expires_at, last_used_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .await
-            .map_err(db)?;
-        let new_tokens: Vec<&ApiTokenExport> = records
-            .iter()
-            .zip(&new)
-            .filter_map(|(r, n)| match r {
-                ExportRecord::ApiToken(t) if *n => Some(t),
-                _ => None,
-            })
-            .collect();
-        for batch in new_tokens.chunks(BATCH) {
-            let mut pending = Vec::with_capacity(batch.len());
-            for t in batch {
-                let (tx, insert_token) = (&tx, &insert_token);
-                pending.push(async move {
-                    tx.execute(
-                        insert_token,
-                        &[
-                            &&t.hash[..],
-                            &t.id.0,
-                            &t.user_id.0,
-                            &t.name,
-                            &t.created_at.as_micros(),
-                            &t.expires_at.as_micros(),
-                            &t.last_used_at.map(|l| l.as_micros()),
-                        ],
-                    )
-                    .await
-                });
-            }
-            futures_util::future::try_join_all(pending)
-                .await
-                .map_err(db)?;
-        }
-        // Numbering continues past every number issued in either store.
-        let counters = tx
-            .prepare(
-                "UPDATE users SET next_task_number = greatest(next_task_number, $2),
-                    live_tasks = live_tasks + $3 WHERE id = $1",
-            )
-            .await
-            .map_err(db)?;
-        for (owner, next) in &next_numbers {
-            let added = added_tasks.get(owner).copied().unwrap_or(0);
-            tx.execute(&counters, &[&owner.0, &to_i64(*next), &added])
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(report)
+    fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
+        Ok(self.users.contains_key(&id))
+    }
+
+    fn email_taken(&self, email: &str) -> Result<bool, StoreError> {
+        Ok(self.emails.contains(email))
+    }
+
+    fn identity_taken(&self, identity: &ExternalIdentity) -> Result<bool, StoreError> {
+        Ok(self.identities.contains(identity))
+    }
+
+    fn task(&self, owner: UserId, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(self.tasks.get(&(owner, id)).cloned())
+    }
+
+    fn number_taken(&self, owner: UserId, number: u64) -> Result<bool, StoreError> {
+        Ok(self.numbers.contains(&(owner, number)))
+    }
+
+    fn api_token(&self, hash: &TokenHash) -> Result<Option<StoredApiToken>, StoreError> {
+        Ok(self.tokens.get(hash).cloned())
     }
 }

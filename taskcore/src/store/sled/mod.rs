@@ -778,49 +778,4 @@ mod tests {
             "{err}"
         );
     }
-
-    #[tokio::test]
-    async fn users_and_emails() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        let email = Email::parse("ADA@example.com").expect("valid");
-        assert!(matches!(
-            store.create_user(&email, "other").await,
-            Err(StoreError::EmailTaken)
-        ));
-        let creds = store
-            .credentials(&email)
-            .await
-            .expect("reads")
-            .expect("exists");
-        assert_eq!(
-            (creds.user.clone(), creds.password_hash.as_str()),
-            (ada.clone(), "$argon2id$fake")
-        );
-        assert_eq!(store.user(ada.id).await.expect("reads"), Some(ada));
-        let nobody = Email::parse("nobody@example.com").expect("valid");
-        assert!(store.credentials(&nobody).await.expect("reads").is_none());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_registrations_of_one_email_give_one_account() {
-        let (_dir, store) = open_temp();
-        let email = Email::parse("race@example.com").expect("valid");
-        let attempts: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                let email = email.clone();
-                tokio::spawn(async move { store.create_user(&email, "h").await })
-            })
-            .collect();
-        let mut created = 0;
-        for attempt in attempts {
-            match attempt.await.expect("joins") {
-                Ok(_) => created += 1,
-                Err(StoreError::EmailTaken) => {}
-                Err(e) => panic!("unexpected {e}"),
-            }
-        }
-        assert_eq!(created, 1);
-    }
 }

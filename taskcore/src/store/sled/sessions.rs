@@ -416,219 +416,61 @@ mod tests {
             .collect()
     }
 
+    /// The behaviour is in the conformance suite; this is the layout: every
+    /// way a session ends takes its index entries with it.
     #[tokio::test]
-    async fn rotation_then_reuse_within_and_after_grace() {
+    async fn an_ended_session_leaves_no_index_entries() {
         let (_dir, store) = open_temp();
         let ada = user(&store, "ada@example.com").await;
-        let sid = login(&store, &ada, at(0), 1, 100).await;
-        assert_eq!(
-            store
-                .session(sid, at(1))
-                .await
-                .expect("reads")
-                .map(|s| s.user_id),
-            Some(ada.id)
-        );
+        let trees = &store.inner.trees;
+        let sizes = || {
+            (
+                trees.sessions.len(),
+                trees.refresh.len(),
+                trees.session_refresh.len(),
+            )
+        };
 
-        let rotated = store
-            .refresh(request(1, 2, at(100)))
-            .await
-            .expect("refreshes");
+        // Reuse after the grace revokes the session.
+        login(&store, &ada, at(0), 1, 100).await;
+        let rotated = store.refresh(request(1, 2, at(100))).await.expect("ok");
+        assert!(matches!(rotated, RefreshOutcome::Rotated { .. }));
         assert_eq!(
-            rotated,
-            RefreshOutcome::Rotated {
-                user: ada.clone(),
-                session: sid,
-                refresh_expires_at: at(100).plus(30 * DAY)
-            }
-        );
-        // The old token again, 5 s later: refused, nothing revoked.
-        let again = store
-            .refresh(request(1, 3, at(105)))
-            .await
-            .expect("refreshes");
-        assert_eq!(again, RefreshOutcome::ReusedWithinGrace);
-        assert!(store.session(sid, at(105)).await.expect("reads").is_some());
-        // The replacement still works.
-        let next = store
-            .refresh(request(2, 4, at(106)))
-            .await
-            .expect("refreshes");
-        assert!(matches!(next, RefreshOutcome::Rotated { .. }));
-        // The first token after the grace: the whole session goes.
-        let reuse = store
-            .refresh(request(1, 5, at(200)))
-            .await
-            .expect("refreshes");
-        assert_eq!(reuse, RefreshOutcome::ReusedSessionRevoked);
-        assert!(store.session(sid, at(200)).await.expect("reads").is_none());
-        assert_eq!(
-            store
-                .refresh(request(4, 6, at(201)))
-                .await
-                .expect("refreshes"),
-            RefreshOutcome::Invalid
-        );
-        assert!(
-            store
-                .session_of_refresh(&hash(4))
-                .await
-                .expect("reads")
-                .is_none()
+            store.refresh(request(1, 3, at(200))).await.expect("ok"),
+            RefreshOutcome::ReusedSessionRevoked
         );
         assert!(session_ids_of(&store, ada.id).is_empty());
-        assert_eq!(store.inner.trees.refresh.len(), 0);
-        assert_eq!(store.inner.trees.session_refresh.len(), 0);
-    }
+        assert_eq!(sizes(), (0, 0, 0));
 
-    #[tokio::test]
-    async fn unknown_and_expired_tokens_are_invalid() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        assert_eq!(
-            store.refresh(request(9, 10, at(0))).await.expect("ok"),
-            RefreshOutcome::Invalid
-        );
-        let sid = login(&store, &ada, at(0), 1, 100).await;
-        // The token expires after 30 days, the session after 90.
-        let late = at(0).plus(31 * DAY);
-        assert_eq!(
-            store.refresh(request(1, 2, late)).await.expect("ok"),
-            RefreshOutcome::Invalid
-        );
-        assert!(store.session(sid, late).await.expect("reads").is_some());
-        // The replacement is capped by the session's end.
-        let sid2 = login(&store, &ada, at(0), 3, 100).await;
-        for (presented, days) in [(3u8, 29u32), (4, 58)] {
-            let r = request(presented, presented + 1, at(0).plus(days * DAY));
-            assert!(matches!(
-                store.refresh(r).await.expect("ok"),
-                RefreshOutcome::Rotated { .. }
-            ));
-        }
-        match store
-            .refresh(request(5, 6, at(0).plus(87 * DAY)))
-            .await
-            .expect("ok")
-        {
-            RefreshOutcome::Rotated {
-                refresh_expires_at, ..
-            } => {
-                assert_eq!(refresh_expires_at, at(0).plus(90 * DAY));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        assert_eq!(
-            store
-                .session_of_refresh(&hash(6))
-                .await
-                .expect("ok")
-                .map(|s| s.id),
-            Some(sid2)
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_concurrent_double_refresh_rotates_once() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        let sid = login(&store, &ada, at(0), 1, 100).await;
-        let tries: Vec<_> = (0..8u8)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move { store.refresh(request(1, 100 + i, at(50))).await })
-            })
-            .collect();
-        let mut rotated = 0;
-        for t in tries {
-            match t.await.expect("joins").expect("refreshes") {
-                RefreshOutcome::Rotated { .. } => rotated += 1,
-                RefreshOutcome::ReusedWithinGrace => {}
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!(rotated, 1);
-        assert!(store.session(sid, at(50)).await.expect("reads").is_some());
-    }
-
-    #[tokio::test]
-    async fn the_session_cap_ends_the_oldest() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        let first = login(&store, &ada, at(0), 1, 3).await;
-        let second = login(&store, &ada, at(1), 2, 3).await;
-        let third = login(&store, &ada, at(2), 3, 3).await;
-        let fourth = login(&store, &ada, at(3), 4, 3).await;
-        assert_eq!(session_ids_of(&store, ada.id), vec![second, third, fourth]);
-        assert!(store.session(first, at(4)).await.expect("reads").is_none());
-        // The ended session's refresh token went with it.
-        assert_eq!(
-            store.refresh(request(1, 9, at(5))).await.expect("ok"),
-            RefreshOutcome::Invalid
-        );
-        assert!(
-            store
-                .session_of_refresh(&hash(1))
-                .await
-                .expect("ok")
-                .is_none()
-        );
-        // Another user's sessions do not count.
-        let bob = user(&store, "bob@example.com").await;
-        login(&store, &bob, at(5), 20, 3).await;
-        assert_eq!(session_ids_of(&store, ada.id).len(), 3);
-    }
-
-    #[tokio::test]
-    async fn expired_sessions_are_pruned() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        let old = login(&store, &ada, at(0), 1, 100).await;
-        let after_old = at(0).plus(91 * DAY);
-        let young = login(&store, &ada, after_old, 2, 100).await;
-        // Logging in drops the user's expired sessions.
-        assert_eq!(session_ids_of(&store, ada.id), vec![young]);
-        assert!(
-            store
-                .session(old, after_old)
-                .await
-                .expect("reads")
-                .is_none()
-        );
-        // A background sweep removes the rest once they end.
-        let much_later = after_old.plus(91 * DAY);
-        assert_eq!(store.prune_expired(much_later).await.expect("prunes"), 1);
-        assert!(session_ids_of(&store, ada.id).is_empty());
-        assert_eq!(store.inner.trees.sessions.len(), 0);
-        assert_eq!(store.inner.trees.refresh.len(), 0);
-        assert_eq!(store.inner.trees.session_refresh.len(), 0);
-        assert_eq!(store.prune_expired(much_later).await.expect("prunes"), 0);
-    }
-
-    #[tokio::test]
-    async fn revoking_a_session_removes_its_tokens() {
-        let (_dir, store) = open_temp();
-        let ada = user(&store, "ada@example.com").await;
-        let sid = login(&store, &ada, at(0), 1, 100).await;
-        assert!(matches!(
-            store.refresh(request(1, 2, at(1))).await.expect("ok"),
-            RefreshOutcome::Rotated { .. }
-        ));
-        assert_eq!(
-            store
-                .session_of_refresh(&hash(2))
-                .await
-                .expect("ok")
-                .map(|s| s.id),
-            Some(sid)
-        );
+        // Revoking, after a rotation.
+        let sid = login(&store, &ada, at(300), 4, 100).await;
+        let rotated = store.refresh(request(4, 5, at(301))).await.expect("ok");
+        assert!(matches!(rotated, RefreshOutcome::Rotated { .. }));
         assert!(store.revoke_session(sid).await.expect("revokes"));
-        assert!(!store.revoke_session(sid).await.expect("revokes"));
-        assert!(store.session(sid, at(2)).await.expect("reads").is_none());
+        assert!(session_ids_of(&store, ada.id).is_empty());
+        assert_eq!(sizes(), (0, 0, 0));
+
+        // The cap ends the oldest; the index keeps login order.
+        let mut ids = Vec::new();
+        for n in 0..4u8 {
+            ids.push(login(&store, &ada, at(400 + i64::from(n)), 10 + n, 3).await);
+        }
+        assert_eq!(session_ids_of(&store, ada.id), ids[1..]);
+        assert_eq!(sizes(), (3, 3, 3));
+
+        // A login drops the user's expired sessions, the sweep the rest.
+        let later = at(403).plus(91 * DAY);
+        let young = login(&store, &ada, later, 20, 3).await;
+        assert_eq!(session_ids_of(&store, ada.id), vec![young]);
+        assert_eq!(sizes(), (1, 1, 1));
         assert_eq!(
-            store.refresh(request(2, 3, at(3))).await.expect("ok"),
-            RefreshOutcome::Invalid
+            store
+                .prune_expired(later.plus(91 * DAY))
+                .await
+                .expect("prunes"),
+            1
         );
-        assert_eq!(store.inner.trees.refresh.len(), 0);
+        assert!(session_ids_of(&store, ada.id).is_empty());
+        assert_eq!(sizes(), (0, 0, 0));
     }
 }

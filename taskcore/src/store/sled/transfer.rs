@@ -7,12 +7,13 @@
 //! same import, run again, completes.
 
 use super::records::{ApiTokenRecord, UserRecord, decode, encode};
-use super::{Inner, backend, damaged, get, keys};
-use crate::domain::{Task, UserId};
+use super::{Inner, Trees, backend, damaged, get, keys};
+use crate::domain::{ExternalIdentity, Task, TaskId, UserId};
+use crate::store::transfer::{ExistingRecords, StoredApiToken, StoredUser, plan_import};
 use crate::store::{
-    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, StoreError, TaskExport, UserExport,
+    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, StoreError, TaskExport, TokenHash,
+    UserExport,
 };
-use std::collections::{HashMap, HashSet};
 use tokio::sync::mpsc::Sender;
 
 impl Inner {
@@ -70,7 +71,7 @@ impl Inner {
     /// Checks every record, then writes the new ones (blocking: run it off
     /// the runtime). The caller waits for durability.
     pub(super) fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError> {
-        let plan = self.plan_import(records)?;
+        let plan = plan_import(records, &self.trees)?;
         let t = &self.trees;
         for (record, new) in records.iter().zip(&plan.new) {
             if !new {
@@ -137,163 +138,52 @@ impl Inner {
         }
         Ok(plan.report)
     }
-
-    /// Which records are new, which are already there, and every conflict.
-    fn plan_import(&self, records: &[ExportRecord]) -> Result<ImportPlan, StoreError> {
-        let t = &self.trees;
-        let mut plan = ImportPlan::default();
-        let mut conflicts = Vec::new();
-        let mut users_in_file = HashSet::new();
-        let mut emails_in_file = HashSet::new();
-        let mut identities_in_file = HashSet::new();
-        let mut numbers_in_file = HashSet::new();
-        let mut hashes_in_file = HashSet::new();
-        for record in records {
-            let new = match record {
-                ExportRecord::User(user) => {
-                    if !users_in_file.insert(user.id) {
-                        conflicts.push(format!("user {}: appears twice in the file", user.id));
-                    }
-                    let owner_next = plan.next_numbers.entry(user.id).or_insert(1);
-                    *owner_next = (*owner_next).max(user.next_task_number);
-                    match get::<UserRecord>(&t.users, "users", user.id.as_bytes())? {
-                        Some(stored) => {
-                            let same = stored.email == user.email
-                                && stored.password_hash == user.password_hash
-                                && stored.external == user.external
-                                && stored.created_at == user.created_at;
-                            if !same {
-                                conflicts.push(format!(
-                                    "user {}: already in the store with other content",
-                                    user.id
-                                ));
-                            }
-                            false
-                        }
-                        None => {
-                            if let Some(identity) = &user.external {
-                                let key = keys::external_identity(identity);
-                                if t.external_ids.get(&key).map_err(backend)?.is_some()
-                                    || !identities_in_file.insert(key)
-                                {
-                                    conflicts.push(format!(
-                                        "user {}: the identity {} at {} belongs to another user",
-                                        user.id, identity.subject, identity.issuer
-                                    ));
-                                }
-                            } else if let Some(email) = &user.email
-                                && (t.emails.get(email.as_bytes()).map_err(backend)?.is_some()
-                                    || !emails_in_file.insert(email.clone()))
-                            {
-                                conflicts.push(format!(
-                                    "user {}: the email {email} belongs to another user",
-                                    user.id
-                                ));
-                            }
-                            true
-                        }
-                    }
-                }
-                ExportRecord::Task(TaskExport { owner, task }) => {
-                    self.check_owner(*owner, &users_in_file, "task", &mut conflicts)?;
-                    let key = keys::task(*owner, task.id);
-                    match get::<Task>(&t.tasks, "tasks", &key)? {
-                        Some(stored) => {
-                            if stored != *task {
-                                conflicts.push(format!(
-                                    "task {}: already in the store with other content",
-                                    task.id
-                                ));
-                            }
-                            false
-                        }
-                        None => {
-                            let number_key = keys::task_number(*owner, task.number);
-                            if t.task_numbers.get(number_key).map_err(backend)?.is_some()
-                                || !numbers_in_file.insert(number_key)
-                            {
-                                conflicts.push(format!(
-                                    "task {}: its owner already has a task number {}",
-                                    task.id, task.number
-                                ));
-                            }
-                            let owner_next = plan.next_numbers.entry(*owner).or_insert(1);
-                            *owner_next = (*owner_next).max(task.number + 1);
-                            true
-                        }
-                    }
-                }
-                ExportRecord::ApiToken(token) => {
-                    self.check_owner(token.user_id, &users_in_file, "API token", &mut conflicts)?;
-                    if !hashes_in_file.insert(token.hash) {
-                        conflicts
-                            .push(format!("API token {}: appears twice in the file", token.id));
-                    }
-                    match get::<ApiTokenRecord>(&t.api_tokens, "api_tokens", &token.hash)? {
-                        Some(stored) => {
-                            // `last_used_at` moves on its own: not a conflict.
-                            let same = stored.id == token.id
-                                && stored.user_id == token.user_id
-                                && stored.name == token.name
-                                && stored.created_at == token.created_at
-                                && stored.expires_at == token.expires_at;
-                            if !same {
-                                conflicts.push(format!(
-                                    "API token {}: its hash is already in the store for another token",
-                                    token.id
-                                ));
-                            }
-                            false
-                        }
-                        None => true,
-                    }
-                }
-            };
-            if new {
-                plan.report.added.add(record);
-            } else {
-                plan.report.unchanged.add(record);
-            }
-            plan.new.push(new);
-        }
-        if conflicts.is_empty() {
-            Ok(plan)
-        } else {
-            Err(StoreError::ImportConflict(conflicts))
-        }
-    }
-
-    /// A task or token needs its owner in the store or earlier in the file.
-    fn check_owner(
-        &self,
-        owner: UserId,
-        users_in_file: &HashSet<UserId>,
-        what: &str,
-        conflicts: &mut Vec<String>,
-    ) -> Result<(), StoreError> {
-        if !users_in_file.contains(&owner)
-            && self
-                .trees
-                .users
-                .get(owner.as_bytes())
-                .map_err(backend)?
-                .is_none()
-        {
-            conflicts.push(format!(
-                "{what} of user {owner}: that user is neither in the store nor earlier in the file"
-            ));
-        }
-        Ok(())
-    }
 }
 
-/// The outcome of checking an import.
-#[derive(Default)]
-struct ImportPlan {
-    /// For each record, whether it is to be written.
-    new: Vec<bool>,
-    /// What the import will report.
-    report: ImportReport,
-    /// Each owner's next task number according to the file.
-    next_numbers: HashMap<UserId, u64>,
+/// The import rules' questions, answered by reading the trees.
+impl ExistingRecords for Trees {
+    fn user(&self, id: UserId) -> Result<Option<StoredUser>, StoreError> {
+        let stored = get::<UserRecord>(&self.users, "users", id.as_bytes())?;
+        Ok(stored.map(|user| StoredUser {
+            email: user.email,
+            password_hash: user.password_hash,
+            external: user.external,
+            created_at: user.created_at,
+        }))
+    }
+
+    fn user_exists(&self, id: UserId) -> Result<bool, StoreError> {
+        self.users.contains_key(id.as_bytes()).map_err(backend)
+    }
+
+    fn email_taken(&self, email: &str) -> Result<bool, StoreError> {
+        self.emails.contains_key(email.as_bytes()).map_err(backend)
+    }
+
+    fn identity_taken(&self, identity: &ExternalIdentity) -> Result<bool, StoreError> {
+        self.external_ids
+            .contains_key(keys::external_identity(identity))
+            .map_err(backend)
+    }
+
+    fn task(&self, owner: UserId, id: TaskId) -> Result<Option<Task>, StoreError> {
+        get(&self.tasks, "tasks", &keys::task(owner, id))
+    }
+
+    fn number_taken(&self, owner: UserId, number: u64) -> Result<bool, StoreError> {
+        self.task_numbers
+            .contains_key(keys::task_number(owner, number))
+            .map_err(backend)
+    }
+
+    fn api_token(&self, hash: &TokenHash) -> Result<Option<StoredApiToken>, StoreError> {
+        let stored = get::<ApiTokenRecord>(&self.api_tokens, "api_tokens", hash)?;
+        Ok(stored.map(|token| StoredApiToken {
+            id: token.id,
+            user_id: token.user_id,
+            name: token.name,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+        }))
+    }
 }
