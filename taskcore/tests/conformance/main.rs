@@ -43,6 +43,7 @@ conformance!(
     api_tokens::tokens_are_found_touched_listed_and_revoked,
     tasks::numbers_count_per_user_and_are_never_reused,
     tasks::the_limit_counts_live_tasks,
+    tasks::many_concurrent_creates_number_in_creation_order,
     tasks::users_are_isolated,
     tasks::if_match_preconditions,
     tasks::concurrent_conditional_updates_have_one_winner,

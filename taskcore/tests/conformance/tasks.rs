@@ -318,3 +318,32 @@ pub async fn concurrent_conditional_updates_have_one_winner(f: Fixture) {
     assert_eq!(deleted, 1);
     assert_eq!(f.store.live_task_count(ada.id).await.expect("counts"), 0);
 }
+
+pub async fn many_concurrent_creates_number_in_creation_order(f: Fixture) {
+    let ada = user(&*f.store, "ada").await;
+    let creates: Vec<_> = (0..64)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_task(ada.id, draft(&format!("c{i}")), 1_000)
+                    .await
+            })
+        })
+        .collect();
+    for c in creates {
+        c.await.expect("joins").expect("creates");
+    }
+    let page = f
+        .store
+        .list_tasks(ada.id, &ListQuery::parse("limit=100").expect("query"), None)
+        .await
+        .expect("lists");
+    let numbers: Vec<u64> = page.tasks.iter().map(|t| t.number).collect();
+    assert_eq!(
+        numbers,
+        (1..=64).collect::<Vec<_>>(),
+        "listed in creation order, the numbers run 1 to 64 without gaps"
+    );
+    assert_eq!(f.store.live_task_count(ada.id).await.expect("counts"), 64);
+}

@@ -28,6 +28,7 @@
 //! takes two (read under `FOR UPDATE`, then write and commit).
 
 mod api_tokens;
+mod creates;
 mod migrations;
 mod sessions;
 mod tasks;
@@ -234,6 +235,8 @@ pub struct PgStore {
 struct Inner {
     pool: Pool,
     target: String,
+    /// Creates waiting for their owner's next batch.
+    creates: creates::CreateQueues,
 }
 
 impl fmt::Debug for PgStore {
@@ -287,7 +290,11 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot set up the connection pool: {e}")))?;
         let store = PgStore {
-            inner: Arc::new(Inner { pool, target }),
+            inner: Arc::new(Inner {
+                pool,
+                target,
+                creates: creates::CreateQueues::default(),
+            }),
         };
         store.ping().await?;
         Ok(store)

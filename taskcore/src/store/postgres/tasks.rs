@@ -3,8 +3,8 @@
 
 use super::{PgStore, SET_USER, damaged, db, scoped, time, time_opt, to_i64, to_u64};
 use crate::domain::{
-    ListQuery, Position, Precondition, Priority, SortField, SortKey, StatusFilter, Task, TaskDraft,
-    TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
+    ListQuery, Position, Precondition, Priority, SortField, SortKey, StatusFilter, Task, TaskId,
+    TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
 };
 use crate::store::StoreError;
 use tokio_postgres::Row;
@@ -118,7 +118,7 @@ impl TaskRow {
 }
 
 /// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in
-/// `$2` to `$15` (import, which knows the number).
+/// `$2` to `$15` (creates and imports, which know the number).
 pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
@@ -131,62 +131,6 @@ fn reference(task: TaskRef) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
 }
 
 impl PgStore {
-    /// Takes the owner's next number and counts the task live in the same
-    /// statement as the insert: one round trip, and replicas agree.
-    pub(super) async fn create_task_impl(
-        &self,
-        owner: UserId,
-        draft: TaskDraft,
-        max_live: u64,
-    ) -> Result<Task, StoreError> {
-        let client = self.client().await?;
-        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
-        let insert = client
-            .prepare_cached(
-                "WITH n AS (
-                    UPDATE users SET next_task_number = next_task_number + 1, live_tasks = live_tasks + 1
-                    WHERE id = $1 AND live_tasks < $2 RETURNING next_task_number - 1 AS number)
-                 INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
-                 SELECT $1, $3, n.number, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, 1 FROM n
-                 RETURNING number",
-            )
-            .await
-            .map_err(db)?;
-        let mut task = Task::new(TaskId::generate(), 0, draft, Timestamp::now());
-        let row = TaskRow::of(&task);
-        let max_live = to_i64(max_live);
-        let numbered = scoped(
-            &client,
-            &set_user,
-            owner,
-            client.query_opt(
-                &insert,
-                &row.params(
-                    &[&owner.0, &max_live, &row.id],
-                    &[&row.created_at, &row.completed_at],
-                ),
-            ),
-        )
-        .await?;
-        match numbered {
-            Some(number) => {
-                task.number = to_u64(number.get(0), "tasks.number")?;
-                Ok(task)
-            }
-            // Nothing written: the owner is unknown or at the limit.
-            None => {
-                let exists = client
-                    .prepare_cached("SELECT 1 FROM users WHERE id = $1")
-                    .await
-                    .map_err(db)?;
-                match client.query_opt(&exists, &[&owner.0]).await.map_err(db)? {
-                    Some(_) => Err(StoreError::TaskLimitReached),
-                    None => Err(StoreError::NotFound),
-                }
-            }
-        }
-    }
-
     pub(super) async fn task_impl(
         &self,
         owner: UserId,

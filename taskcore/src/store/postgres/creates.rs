@@ -1,0 +1,213 @@
+//! Task creation, batched per owner.
+//!
+//! A task's number comes from its owner's `users` row, which a create must
+//! lock until it commits, so creates of one owner are serial in the
+//! database: one commit (one WAL flush) each, however many arrive at once.
+//! Here the creates of one owner that arrive while a batch is in flight
+//! wait, and the next batch takes them all: one transaction locks the row
+//! once, inserts every task that fits under the limit with consecutive
+//! numbers, moves the counters and commits once. Replicas stay correct: the
+//! row lock still orders batches across processes.
+//!
+//! Each batch runs on its own task, so a caller that goes away (a client
+//! that disconnects) cannot leave a transaction open or strand the callers
+//! queued behind it.
+
+use super::tasks::{INSERT_TASK, TaskRow};
+use super::{PgStore, SET_USER, db, to_i64, to_u64};
+use crate::domain::{Task, TaskDraft, TaskId, Timestamp, UserId};
+use crate::store::StoreError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+/// Most creates one transaction takes.
+const BATCH_MAX: usize = 256;
+
+/// The owners with creates queued or in flight, each with its queue.
+#[derive(Default)]
+pub(super) struct CreateQueues(Mutex<HashMap<UserId, Arc<Mutex<OwnerQueue>>>>);
+
+/// One owner's waiting creates, and whether a batch task is running for them.
+#[derive(Default)]
+struct OwnerQueue {
+    waiting: Vec<Pending>,
+    running: bool,
+}
+
+/// A create waiting for its batch.
+struct Pending {
+    draft: TaskDraft,
+    max_live: u64,
+    reply: oneshot::Sender<Result<Task, StoreError>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PgStore {
+    /// Queues a create and waits for the batch that commits it.
+    pub(super) async fn create_task_impl(
+        &self,
+        owner: UserId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        let (reply, created) = oneshot::channel();
+        let queue = lock(&self.inner.creates.0)
+            .entry(owner)
+            .or_default()
+            .clone();
+        let start = {
+            let mut queue = lock(&queue);
+            queue.waiting.push(Pending {
+                draft,
+                max_live,
+                reply,
+            });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let store = self.clone();
+            tokio::spawn(async move { store.run_batches(owner, queue).await });
+        }
+        created
+            .await
+            .map_err(|_| StoreError::Backend("the create was abandoned".into()))?
+    }
+
+    /// Commits batches until the owner's queue is empty, then retires it.
+    async fn run_batches(&self, owner: UserId, queue: Arc<Mutex<OwnerQueue>>) {
+        loop {
+            let batch: Vec<Pending> = {
+                let mut map = lock(&self.inner.creates.0);
+                let mut waiting = lock(&queue);
+                if waiting.waiting.is_empty() {
+                    waiting.running = false;
+                    // A creator holding this queue but not yet in it finds
+                    // `running` false and starts its own batches.
+                    if map.get(&owner).is_some_and(|q| Arc::ptr_eq(q, &queue)) {
+                        map.remove(&owner);
+                    }
+                    return;
+                }
+                let take = waiting.waiting.len().min(BATCH_MAX);
+                waiting.waiting.drain(..take).collect()
+            };
+            match self.insert_batch(owner, &batch).await {
+                Ok(outcomes) => {
+                    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                        let _ = pending.reply.send(outcome);
+                    }
+                }
+                Err(e) => {
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(StoreError::Backend(e.to_string())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for a batch: lock the owner's row, insert what fits
+    /// under each create's limit with the next numbers, move the counters,
+    /// commit. Returns each create's outcome, in order.
+    async fn insert_batch(
+        &self,
+        owner: UserId,
+        batch: &[Pending],
+    ) -> Result<Vec<Result<Task, StoreError>>, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let lock_owner = client
+            .prepare_cached(
+                "SELECT next_task_number, live_tasks FROM users WHERE id = $1 FOR UPDATE",
+            )
+            .await
+            .map_err(db)?;
+        let insert = client.prepare_cached(INSERT_TASK).await.map_err(db)?;
+        let advance = client
+            .prepare_cached("UPDATE users SET next_task_number = $2, live_tasks = $3 WHERE id = $1")
+            .await
+            .map_err(db)?;
+        let owner_text = owner.to_string();
+        // Sent together; each request goes out on its first poll.
+        let (begin, scope, counters) = futures_util::future::join3(
+            client.batch_execute("BEGIN"),
+            client.execute(&set_user, &[&owner_text]),
+            client.query_opt(&lock_owner, &[&owner.0]),
+        )
+        .await;
+        let counters = match begin.and(scope).and(counters) {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                client.batch_execute("ROLLBACK").await.map_err(db)?;
+                return Ok(batch.iter().map(|_| Err(StoreError::NotFound)).collect());
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(db(e));
+            }
+        };
+        let read = to_u64(counters.get(0), "users.next_task_number")
+            .and_then(|next| Ok((next, to_u64(counters.get(1), "users.live_tasks")?)));
+        let (mut next, mut live) = match read {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Never hand the connection back inside a transaction.
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        };
+        let now = Timestamp::now();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        for pending in batch {
+            if live >= pending.max_live {
+                outcomes.push(Err(StoreError::TaskLimitReached));
+                continue;
+            }
+            // Made in number order, so ids (creation order) follow numbers.
+            let task = Task::new(TaskId::generate(), next, pending.draft.clone(), now);
+            rows.push(TaskRow::of(&task));
+            outcomes.push(Ok(task));
+            next += 1;
+            live += 1;
+        }
+        if rows.is_empty() {
+            client.batch_execute("ROLLBACK").await.map_err(db)?;
+            return Ok(outcomes);
+        }
+        let inserts = rows.iter().map(|row| {
+            let params = row.params(
+                &[&owner.0, &row.id, &row.number],
+                &[
+                    &row.created_at,
+                    &row.updated_at,
+                    &row.completed_at,
+                    &row.version,
+                ],
+            );
+            let (client, insert) = (&client, &insert);
+            async move { client.execute(insert, &params).await }
+        });
+        let (next, live) = (to_i64(next), to_i64(live));
+        let (inserted, advanced, commit) = futures_util::future::join3(
+            futures_util::future::join_all(inserts),
+            client.execute(&advance, &[&owner.0, &next, &live]),
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        // A failed statement aborts the transaction, and COMMIT then rolls
+        // it back: nothing of the batch is written.
+        for result in inserted {
+            result.map_err(db)?;
+        }
+        advanced.map_err(db)?;
+        commit.map_err(db)?;
+        Ok(outcomes)
+    }
+}
