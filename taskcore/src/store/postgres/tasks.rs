@@ -122,6 +122,17 @@ impl TaskRow {
 pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
+/// Appends `condition` to `sql` with each `?` as the next parameter, `value`.
+fn add_filter<'a>(
+    sql: &mut String,
+    params: &mut Vec<&'a (dyn ToSql + Sync)>,
+    condition: &str,
+    value: &'a (dyn ToSql + Sync),
+) {
+    params.push(value);
+    sql.push_str(&condition.replace('?', &format!("${}", params.len())));
+}
+
 /// Where a task reference points, as SQL and its parameter.
 fn reference(task: TaskRef) -> (&'static str, Box<dyn ToSql + Sync + Send>) {
     match task {
@@ -328,31 +339,11 @@ impl PgStore {
         } else {
             (">", "ASC")
         };
-        let cursor_sql = match (after, &cursor_key) {
-            (None, _) => String::new(),
-            (Some(_), Some(_)) => {
-                format!(" AND (owner, {key_sql}, id) {cmp} ($1, $7{collate}, $8)")
-            }
-            // Created order, or a position of another order: by id alone.
-            (Some(_), None) => format!(" AND (owner, id) {cmp} ($1, $7)"),
-        };
         let order = if key_sql.is_empty() {
             format!("id {dir}")
         } else {
             format!("{key_sql} {dir}, id {dir}")
         };
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1
-               AND ($3::boolean IS NULL OR completed = $3)
-               AND ($4::smallint IS NULL OR priority = $4)
-               AND ($5::text IS NULL OR $5 = ANY(tags))
-               AND ($6::text IS NULL OR strpos(title_key, $6) > 0
-                    OR strpos(coalesce(description_lower, description), $6) > 0){cursor_sql}
-             ORDER BY {order} LIMIT $2"
-        );
-        let client = self.client().await?;
-        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
-        let select = client.prepare_cached(&sql).await.map_err(db)?;
         let completed = match query.status {
             StatusFilter::All => None,
             StatusFilter::Pending => Some(false),
@@ -361,15 +352,49 @@ impl PgStore {
         let priority = query.priority.map(priority_rank);
         let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
         let after_id = after.map(|a| a.id.0);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &owner.0, &fetch, &completed, &priority, &query.tag, &query.q,
-        ];
-        if let Some(id) = &after_id {
-            if let Some(key) = &cursor_key {
-                params.push(key.as_ref() as &(dyn ToSql + Sync));
-            }
-            params.push(id);
+        // Only the filters in use are in the statement: a catch-all
+        // `($n IS NULL OR ...)` makes PostgreSQL's cached generic plan
+        // estimate one row and read the owner's whole range to sort it
+        // (34 ms for a page of a 125,000-task user, against an index range
+        // scan that stops after the page).
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&owner.0, &fetch];
+        if let Some(completed) = &completed {
+            add_filter(&mut sql, &mut params, " AND completed = ?", completed);
         }
+        if let Some(priority) = &priority {
+            add_filter(&mut sql, &mut params, " AND priority = ?", priority);
+        }
+        if let Some(tag) = &query.tag {
+            add_filter(&mut sql, &mut params, " AND ? = ANY(tags)", tag);
+        }
+        if let Some(q) = &query.q {
+            add_filter(
+                &mut sql,
+                &mut params,
+                " AND (strpos(title_key, ?) > 0 OR strpos(coalesce(description_lower, description), ?) > 0)",
+                q,
+            );
+        }
+        match (&after_id, &cursor_key) {
+            (None, _) => {}
+            (Some(id), Some(key)) => {
+                let condition = format!(" AND (owner, {key_sql}, id) {cmp} ($1, ?{collate}");
+                add_filter(&mut sql, &mut params, &condition, key.as_ref());
+                add_filter(&mut sql, &mut params, ", ?)", id);
+            }
+            // Created order, or a position of another order: by id alone.
+            (Some(id), None) => add_filter(
+                &mut sql,
+                &mut params,
+                &format!(" AND (owner, id) {cmp} ($1, ?)"),
+                id,
+            ),
+        }
+        sql.push_str(&format!(" ORDER BY {order} LIMIT $2"));
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let select = client.prepare_cached(&sql).await.map_err(db)?;
         let rows = scoped(&client, &set_user, owner, client.query(&select, &params)).await?;
         let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
         let next = if tasks.len() > limit {
