@@ -4,6 +4,7 @@ data, check that every acknowledged write is there intact and that nothing
 unacknowledged is half there. Repeats for --cycles rounds.
 
     bench/crash_loop.py --server target/release/taskserver [--cycles 20] [--writers 16]
+                        [--database-url postgres://...]   (an empty database; else a temporary sled dir)
 
 Exits non-zero on the first lost or damaged write. Traffic goes to 127.0.0.1 only.
 """
@@ -12,10 +13,11 @@ import argparse, http.client, json, os, random, signal, subprocess, sys, tempfil
 SECRET = "crash-loop-secret-0123456789abcdef0123456789"
 
 
-def start(server, data_dir):
+def start(server, data_dir, database_url=None):
     env = dict(os.environ, TASKSERVER_JWT_SECRET=SECRET, RUST_LOG="warn")
+    store = ["--database-url", database_url] if database_url else ["--data-dir", data_dir]
     proc = subprocess.Popen(
-        [server, "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--auth-rate-limit", "off"],
+        [server, "--listen", "127.0.0.1:0", *store, "--auth-rate-limit", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     line = proc.stdout.readline()
     if not line.startswith("listening on http://"):
@@ -97,9 +99,10 @@ def main():
     ap.add_argument("--server", default="target/release/taskserver")
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--writers", type=int, default=16)
+    ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
     data_dir = tempfile.mkdtemp(prefix="crashloop.")
-    proc, host, port = start(args.server, data_dir)
+    proc, host, port = start(args.server, data_dir, args.database_url)
     conn = http.client.HTTPConnection(host, port, timeout=10)
     status, session = request(conn, "POST", "/api/auth/register",
                               {"email": "crash@example.com", "password": "crash-loop-password"})
@@ -118,7 +121,7 @@ def main():
         stop.set()
         for t in threads:
             t.join()
-        proc, host, port = start(args.server, data_dir)
+        proc, host, port = start(args.server, data_dir, args.database_url)
         total, lost, damaged, strangers = check(host, port, token, acked, attempted)
         print(f"cycle {cycle:2}: {len(acked)} acknowledged, {total} stored, "
               f"{len(lost)} lost, {len(damaged)} older than acknowledged, {len(strangers)} unknown")
