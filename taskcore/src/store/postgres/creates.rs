@@ -182,15 +182,7 @@ impl PgStore {
             return Ok(outcomes);
         }
         let inserts = rows.iter().map(|row| {
-            let params = row.params(
-                &[&owner.0, &row.id, &row.number],
-                &[
-                    &row.created_at,
-                    &row.updated_at,
-                    &row.completed_at,
-                    &row.version,
-                ],
-            );
+            let params = row.insert_params(&owner.0);
             let (client, insert) = (&client, &insert);
             async move { client.execute(insert, &params).await }
         });

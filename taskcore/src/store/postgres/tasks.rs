@@ -115,6 +115,22 @@ impl TaskRow {
         ];
         [before, &content, after].concat()
     }
+
+    /// The parameters of [`INSERT_TASK`] for this row of `owner`.
+    pub(super) fn insert_params<'a>(
+        &'a self,
+        owner: &'a uuid::Uuid,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        self.params(
+            &[owner, &self.id, &self.number],
+            &[
+                &self.created_at,
+                &self.updated_at,
+                &self.completed_at,
+                &self.version,
+            ],
+        )
+    }
 }
 
 /// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in

@@ -185,15 +185,7 @@ impl PgStore {
             in_batches(tasks, |task| {
                 let row = TaskRow::of(task);
                 async move {
-                    let params = row.params(
-                        &[&owner.0, &row.id, &row.number],
-                        &[
-                            &row.created_at,
-                            &row.updated_at,
-                            &row.completed_at,
-                            &row.version,
-                        ],
-                    );
+                    let params = row.insert_params(&owner.0);
                     tx.execute(insert_task, &params).await
                 }
             })
