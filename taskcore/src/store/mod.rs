@@ -103,6 +103,26 @@ pub struct RefreshRequest {
     pub reuse_grace: Duration,
 }
 
+impl RefreshRequest {
+    /// Whether presenting a token that was rotated at `used_at` is within
+    /// the reuse grace. Measured from when the reuse is seen, not from when
+    /// the request started: a request that waited behind the rotation (on a
+    /// lock) is a reuse, not one from before it. Both stores decide by this.
+    pub fn reuse_within_grace(&self, used_at: Timestamp) -> bool {
+        let seen = self.now.max(Timestamp::now());
+        let since = seen.as_micros().saturating_sub(used_at.as_micros());
+        i64::try_from(self.reuse_grace.as_micros()).map_or(true, |grace| since <= grace)
+    }
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere: the stores guard only
+/// counters, queues and caches that stay consistent at every step.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What a refresh did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {

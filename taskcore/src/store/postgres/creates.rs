@@ -17,8 +17,9 @@ use super::tasks::{INSERT_TASK, TaskRow};
 use super::{PgStore, SET_USER, db, to_i64, to_u64};
 use crate::domain::{Task, TaskDraft, TaskId, Timestamp, UserId};
 use crate::store::StoreError;
+use crate::store::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// Most creates one transaction takes.
@@ -40,12 +41,6 @@ struct Pending {
     draft: TaskDraft,
     max_live: u64,
     reply: oneshot::Sender<Result<Task, StoreError>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl PgStore {

@@ -177,12 +177,7 @@ impl PgStore {
                 .map_err(db)?;
             RefreshOutcome::Invalid
         } else if let Some(used_at) = used_at {
-            // Measured from when the reuse is seen (after the row lock): a
-            // request that waited behind the rotation is a reuse.
-            let seen = now.max(Timestamp::now());
-            let since = seen.as_micros().saturating_sub(used_at);
-            let grace = i64::try_from(request.reuse_grace.as_micros()).unwrap_or(i64::MAX);
-            if since <= grace {
+            if request.reuse_within_grace(time(used_at, "refresh_tokens.used_at")?) {
                 RefreshOutcome::ReusedWithinGrace
             } else {
                 tx.execute(&revoke, &[&sid.0]).await.map_err(db)?;

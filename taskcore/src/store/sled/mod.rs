@@ -55,6 +55,7 @@ use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
     Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
+use crate::store::lock;
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, FORMAT_VERSION, ImportReport, NewApiToken, NewSession,
     RecordCounts, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore,
@@ -347,15 +348,6 @@ fn check_format(meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
 
 // ----- helpers shared by the submodules -----
 
-/// A sled failure.
-/// Locks a mutex, carrying on after a panic elsewhere: the guarded state is
-/// counters and caches that stay consistent at every step.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Runs a long scan or bulk write on the blocking pool.
 async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -365,6 +357,7 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("a store thread failed: {e}")))?
 }
 
+/// A sled failure.
 fn backend(error: sled::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }

@@ -237,12 +237,7 @@ impl Inner {
                 return Ok((RefreshOutcome::Invalid, true));
             }
             if let Some(used_at) = token.used_at {
-                // Measured from when the reuse is seen: a request that waited
-                // behind the rotation is a reuse, not one from before it.
-                let seen = now.max(Timestamp::now());
-                let since = seen.as_micros().saturating_sub(used_at.as_micros());
-                let grace = i64::try_from(request.reuse_grace.as_micros()).unwrap_or(i64::MAX);
-                if since <= grace {
+                if request.reuse_within_grace(used_at) {
                     return Ok((RefreshOutcome::ReusedWithinGrace, false));
                 }
                 self.revoke_session(sid)?;
