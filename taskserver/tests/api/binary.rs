@@ -178,3 +178,8 @@ pub(crate) fn tool(args: &[&str]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// A path as the tools take it.
+pub(crate) fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}

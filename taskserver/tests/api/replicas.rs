@@ -1,7 +1,8 @@
 //! Several `taskserver` processes on one PostgreSQL database behave as one
 //! server: a token from one works on the other, a task written through one
 //! is read, changed and deleted through the other, a refresh token is
-//! accepted once across both, and an `If-Match` race has one winner.
+//! accepted once across both, and an `If-Match` race has one winner. And a
+//! server is ready only while its database answers.
 
 use crate::binary::{Bin, command, dirs};
 use crate::helpers::*;
@@ -124,4 +125,19 @@ async fn a_refresh_token_is_accepted_once_across_replicas() {
     let rotated = User::from_session(&winner.json());
     b.list(&rotated, "").await.expect(200);
     a.refresh(&rotated.refresh).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    let database = test_database().await;
+    let (cwd, _) = dirs();
+    let server = replica(cwd.path(), &database.url, &[]);
+    let app = server.app();
+    send(app.req(Method::GET, "/readyz")).await.expect(200);
+    // Dropped WITH (FORCE): the server's connections end and cannot return.
+    drop(database);
+    send(app.req(Method::GET, "/readyz"))
+        .await
+        .problem(503, "not_ready");
+    send(app.req(Method::GET, "/healthz")).await.expect(200);
 }

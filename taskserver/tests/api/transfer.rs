@@ -4,10 +4,9 @@
 //! their API tokens still work, and numbering continues past every number
 //! ever issued.
 
-use crate::binary::{Bin, command, dirs, tool, with_secret};
+use crate::binary::{Bin, command, dirs, path_str, tool, with_secret};
 use crate::helpers::*;
 use serde_json::{Value, json};
-use std::path::Path;
 
 /// What one user has, as seen through the API before a move.
 pub(crate) struct Seeded {
@@ -52,9 +51,10 @@ pub(crate) async fn seed(app: &App) -> Vec<Seeded> {
     seeded
 }
 
-/// Everyone logs in with their old password and finds exactly their tasks;
-/// API tokens still work; the next task number is past the deleted one.
-pub(crate) async fn assert_moved(app: &App, seeded: &[Seeded]) {
+/// Everyone logs in with their old password and finds exactly their tasks,
+/// followed by the `created_since` each created after earlier moves; API
+/// tokens still work; the next task number is past the deleted one.
+pub(crate) async fn assert_moved(app: &App, seeded: &[Seeded], created_since: usize) {
     for before in seeded {
         let session = app
             .login(&before.user.email, PASSWORD)
@@ -63,23 +63,21 @@ pub(crate) async fn assert_moved(app: &App, seeded: &[Seeded]) {
             .json();
         let user = User::from_session(&session);
         assert_eq!(user.id, before.user.id, "the user keeps their id");
-        assert_eq!(app.list_all(&user, "limit=100").await, before.tasks);
+        let tasks = app.list_all(&user, "limit=100").await;
+        assert_eq!(tasks.len(), before.tasks.len() + created_since);
+        assert_eq!(tasks[..before.tasks.len()], before.tasks[..]);
         let by_api_token = send(app.authed(reqwest::Method::GET, "/api/tasks", &before.api_token))
             .await
             .expect(200)
             .json();
-        assert_eq!(tasks_of(&by_api_token).len(), before.tasks.len());
+        assert_eq!(tasks_of(&by_api_token).len(), tasks.len());
         let next = app.task(&user, "after the move").await;
         assert_eq!(
             next["number"].as_u64(),
-            Some(before.tasks.len() as u64 + 2),
+            Some((before.tasks.len() + created_since) as u64 + 2),
             "numbering continues past the deleted highest number"
         );
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +182,7 @@ async fn export_and_import_move_a_sled_store_and_are_safe_to_repeat() {
 
     let bin = Bin::start(with_secret(command(cwd.path(), &to)));
     let app = bin.app();
-    assert_moved(&app, &seeded).await;
+    assert_moved(&app, &seeded, 0).await;
     assert_eq!(
         app.login("new@example.com", PASSWORD).await.status,
         401,
