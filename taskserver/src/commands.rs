@@ -92,7 +92,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
         Command::Import { input } => {
             let records = read_export(&input).await?;
             let store = stores::open(config).await?;
-            import(store.as_ref(), &records).await
+            import(store.as_ref(), records).await
         }
         Command::MigrateStore {
             from_data_dir,
@@ -101,7 +101,7 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
             let from = stores::open_sled(&from_data_dir, config.cache_mb).await?;
             let to = stores::open_postgres(&to_database_url, config.database_pool_size).await?;
             let (records, _) = export_to_memory(from).await?;
-            let report = import(to.as_ref(), &records).await?;
+            let report = import(to.as_ref(), records).await?;
             Ok(format!(
                 "{} -> {to_database_url}: {report}",
                 from_data_dir.display()
@@ -125,7 +125,7 @@ async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreErro
 }
 
 /// Imports `records` and says what changed; a conflict lists what clashed.
-async fn import(store: &dyn TaskStore, records: &[ExportRecord]) -> Result<String, CommandError> {
+async fn import(store: &dyn TaskStore, records: Vec<ExportRecord>) -> Result<String, CommandError> {
     match store.import(records).await {
         Ok(report) => Ok(format!(
             "imported {}; already there unchanged: {}",

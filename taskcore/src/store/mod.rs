@@ -366,7 +366,7 @@ pub trait TaskStore: Send + Sync + 'static {
     /// next task number becomes the larger of the two, so importing the
     /// same file twice changes nothing. Users come before their tasks and
     /// tokens in `records`, or are already in the store. Durable on return.
-    async fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError>;
+    async fn import(&self, records: Vec<ExportRecord>) -> Result<ImportReport, StoreError>;
 
     // ----- the store itself -----
 

@@ -52,7 +52,6 @@ conformance!(
     transfer::export_then_import_into_a_fresh_store,
     transfer::importing_twice_changes_nothing,
     transfer::a_conflicting_import_writes_nothing,
-    transfer::sled_to_postgres_and_back,
 );
 
 #[cfg(feature = "postgres")]
@@ -60,6 +59,15 @@ mod postgres_only {
     use crate::support::Fixture;
     use taskcore::store::postgres::testing::unfiltered_task_ids;
     use taskcore::{TaskDraft, TaskStore};
+
+    /// Sled to sled is a conformance test of its own; this needs both backends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sled_to_postgres_and_back() {
+        let Some(fixture) = Fixture::postgres().await else {
+            return;
+        };
+        crate::transfer::sled_to_postgres_and_back(fixture).await;
+    }
 
     /// Passes for a superuser connection (switched to `taskserver_app`) and
     /// for a plain owner of the tables (row security is forced on owners).

@@ -512,8 +512,8 @@ impl TaskStore for PgStore {
         self.export_impl(out).await
     }
 
-    async fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError> {
-        self.import_impl(records).await
+    async fn import(&self, records: Vec<ExportRecord>) -> Result<ImportReport, StoreError> {
+        self.import_impl(&records).await
     }
 
     async fn jwt_secret(

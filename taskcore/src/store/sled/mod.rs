@@ -595,10 +595,9 @@ impl TaskStore for SledStore {
         off_runtime(move || store.inner.export(&out)).await
     }
 
-    async fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError> {
+    async fn import(&self, records: Vec<ExportRecord>) -> Result<ImportReport, StoreError> {
         self.inner.commit.health()?;
         let store = self.clone();
-        let records = records.to_vec();
         let report = off_runtime(move || store.inner.import(&records)).await?;
         self.durable(report).await
     }
