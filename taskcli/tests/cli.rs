@@ -670,30 +670,21 @@ fn listing_walks_every_page_and_filters() {
         .filter_map(|t| t["number"].as_u64())
         .collect();
     assert_eq!(numbers, [205, 204, 203]);
-    assert_eq!(
-        env.run(&["list", "--tag", "fifty", "--json"])
+    for (filter, expected) in [
+        (["--tag", "fifty"], 4),
+        (["-p", "high"], 4),
+        (["--search", "TASK 20"], 6),
+    ] {
+        let listed = env
+            .run(&["list", filter[0], filter[1], "--json"])
             .ok()
-            .json()
-            .as_array()
-            .map(Vec::len),
-        Some(4)
-    );
-    assert_eq!(
-        env.run(&["list", "-p", "high", "--json"])
-            .ok()
-            .json()
-            .as_array()
-            .map(Vec::len),
-        Some(4)
-    );
-    assert_eq!(
-        env.run(&["list", "--search", "TASK 20", "--json"])
-            .ok()
-            .json()
-            .as_array()
-            .map(Vec::len),
-        Some(6)
-    );
+            .json();
+        assert_eq!(
+            listed.as_array().map(Vec::len),
+            Some(expected),
+            "{filter:?}"
+        );
+    }
     // Text output without a terminal: no borders, no colours, one line per task.
     let text = env.run(&["list", "--tag", "fifty"]).ok().stdout.clone();
     assert!(
