@@ -55,7 +55,7 @@ async fn run() -> Result<(), BoxError> {
 
     let result = demo(&url).await;
     if let Some(server) = server {
-        server.shutdown().await;
+        server.shutdown().await?;
     }
     result
 }

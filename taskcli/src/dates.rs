@@ -4,7 +4,7 @@ use chrono::{
     DateTime, Datelike, Days, Local, LocalResult, NaiveDate, NaiveTime, TimeZone, Weekday,
 };
 use std::str::FromStr;
-use taskcore::Timestamp;
+use taskcore::{TimeError, Timestamp};
 
 /// A due date given on the command line, resolved against the local clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,8 +24,10 @@ const WHEN_FORMS: &str = "use a date (2026-12-24), today, tomorrow, a weekday (f
 /// end of that day (23:59:59).
 pub fn resolve<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Result<Timestamp, String> {
     let raw = text.trim();
-    if let Some(at) = Timestamp::parse_rfc3339(raw) {
-        return Ok(at);
+    match Timestamp::parse(raw) {
+        Ok(at) => return Ok(at),
+        Err(e @ TimeError::OutOfRange) => return Err(format!("`{raw}` {e}")),
+        Err(TimeError::NotRfc3339) => {}
     }
     let lower = raw.to_lowercase();
     let today = now.date_naive();
@@ -66,7 +68,7 @@ pub fn resolve<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Result<Timestamp
             }
         }
     };
-    end_of_day(day, &now.timezone()).ok_or_else(|| "that date is out of range".to_string())
+    end_of_day(day, &now.timezone()).ok_or_else(|| format!("`{raw}` is past 9999-12-31"))
 }
 
 fn weekday(name: &str) -> Option<Weekday> {
@@ -96,7 +98,7 @@ fn end_of_day<Tz: TimeZone>(day: NaiveDate, zone: &Tz) -> Option<Timestamp> {
             .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(22, 59, 59)?))
             .earliest()?,
     };
-    Some(Timestamp::from(local.with_timezone(&chrono::Utc)))
+    Timestamp::from_datetime(local.with_timezone(&chrono::Utc))
 }
 
 /// A due date for a table cell, relative to `now`: "today", "tomorrow",
@@ -198,6 +200,23 @@ mod tests {
         ] {
             assert!(resolve(bad, &now).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_past_what_the_server_stores_are_refused_with_the_reason() {
+        let now = at("2026-03-04T10:00:00+02:00");
+        let err = |when: &str| resolve(when, &now).expect_err(when);
+        assert!(err("9999-12-31T23:59:59.999999999-23:59").contains("between 0001-01-01"));
+        assert!(err("0000-01-01T00:00:00+23:59").contains("between 0001-01-01"));
+        assert!(
+            err("+3000000d").contains("past 9999-12-31"),
+            "{}",
+            err("+3000000d")
+        );
+        assert_eq!(
+            resolve("9999-12-31T23:59:59.999999Z", &now).map(|t| t.to_string()),
+            Ok("9999-12-31T23:59:59.999999Z".to_string())
+        );
     }
 
     #[test]

@@ -134,8 +134,10 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            self.runtime.block_on(server.shutdown());
+        if let Some(server) = self.server.take()
+            && let Err(e) = self.runtime.block_on(server.shutdown())
+        {
+            eprintln!("the test server's final flush failed: {e}");
         }
     }
 }

@@ -52,7 +52,10 @@ impl TestServer {
 
     async fn stop(mut self) {
         if let Some(server) = self.server.take() {
-            server.shutdown().await;
+            server
+                .shutdown()
+                .await
+                .expect("the store flushes at shutdown");
         }
     }
 }

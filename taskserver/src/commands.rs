@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use taskcore::store::{ExportRecord, RecordCounts};
+use taskcore::store::{ExportRecord, ExportReport};
 use taskcore::{StoreError, TaskStore};
 use tokio::sync::mpsc;
 
@@ -67,6 +67,45 @@ pub enum CommandError {
     /// The command needs something the flags did not give.
     #[error("{0}")]
     Usage(String),
+    /// The export went out, but without the records it could not read.
+    #[error("{}", incomplete_export(.done, .unreadable))]
+    Incomplete {
+        /// What was done, as the report of a complete run would say it.
+        done: String,
+        /// Each record left out, and why.
+        unreadable: Vec<String>,
+    },
+}
+
+fn incomplete_export(done: &str, unreadable: &[String]) -> String {
+    let mut message = format!(
+        "{done}, but {} record(s) could not be read and are not in it:",
+        unreadable.len()
+    );
+    for problem in unreadable.iter().take(CONFLICTS_SHOWN) {
+        message.push_str("\n  ");
+        message.push_str(problem);
+    }
+    if unreadable.len() > CONFLICTS_SHOWN {
+        message.push_str(&format!(
+            "\n  ... and {} more (the log names each)",
+            unreadable.len() - CONFLICTS_SHOWN
+        ));
+    }
+    message.push_str(
+        "\nEverything else was exported. These records are damaged on disk: keep an earlier \
+         export that holds them, and restore them from it after importing this one.",
+    );
+    message
+}
+
+/// A report, or [`CommandError::Incomplete`] when records were left out.
+fn complete(done: String, unreadable: Vec<String>) -> Result<String, CommandError> {
+    if unreadable.is_empty() {
+        Ok(done)
+    } else {
+        Err(CommandError::Incomplete { done, unreadable })
+    }
 }
 
 /// Runs `command` against the store `config` selects and returns its report.
@@ -86,8 +125,9 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
         }
         Command::Export { out } => {
             let store = stores::open(config).await?;
-            let counts = export_to_file(store, &out).await?;
-            Ok(format!("exported {counts} to {}", out.display()))
+            let report = export_to_file(store, &out).await?;
+            let done = format!("exported {} to {}", report.sent, out.display());
+            complete(done, report.unreadable)
         }
         Command::Import { input } => {
             let records = read_export(&input).await?;
@@ -100,12 +140,10 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
         } => {
             let from = stores::open_sled(&from_data_dir, config.cache_mb).await?;
             let to = stores::open_postgres(&to_database_url, config.database_pool_size).await?;
-            let (records, _) = export_to_memory(from).await?;
+            let (records, exported) = export_to_memory(from).await?;
             let report = import(to.as_ref(), records).await?;
-            Ok(format!(
-                "{} -> {to_database_url}: {report}",
-                from_data_dir.display()
-            ))
+            let done = format!("{} -> {to_database_url}: {report}", from_data_dir.display());
+            complete(done, exported.unreadable)
         }
     }
 }
@@ -155,15 +193,15 @@ async fn import(store: &dyn TaskStore, records: Vec<ExportRecord>) -> Result<Str
 /// Every record of `store`, in export order.
 async fn export_to_memory(
     store: Arc<dyn TaskStore>,
-) -> Result<(Vec<ExportRecord>, RecordCounts), StoreError> {
+) -> Result<(Vec<ExportRecord>, ExportReport), StoreError> {
     let (tx, mut rx) = mpsc::channel(EXPORT_BUFFER);
     let exporting = tokio::spawn(async move { store.export(tx).await });
     let mut records = Vec::new();
     while let Some(record) = rx.recv().await {
         records.push(record);
     }
-    let counts = joined(exporting.await)?;
-    Ok((records, counts))
+    let report = joined(exporting.await)?;
+    Ok((records, report))
 }
 
 /// Streams `store`'s export into `path`: written to a temporary file beside
@@ -171,7 +209,7 @@ async fn export_to_memory(
 async fn export_to_file(
     store: Arc<dyn TaskStore>,
     path: &Path,
-) -> Result<RecordCounts, CommandError> {
+) -> Result<ExportReport, CommandError> {
     let (tx, rx) = mpsc::channel(EXPORT_BUFFER);
     let exporting = tokio::spawn(async move { store.export(tx).await });
     let target = path.to_path_buf();
@@ -181,9 +219,9 @@ async fn export_to_file(
         reason: format!("the writer failed: {e}"),
     })?;
     // The writer stops reading on a file error; the export then stops too.
-    let counts = joined(exporting.await);
+    let report = joined(exporting.await);
     written?;
-    Ok(counts?)
+    Ok(report?)
 }
 
 fn write_lines(path: &Path, mut rx: mpsc::Receiver<ExportRecord>) -> Result<(), CommandError> {

@@ -44,6 +44,19 @@ pub struct Config {
     )]
     pub database_pool_size: usize,
 
+    /// The longest a request waits on the store: past it, or while the
+    /// store cannot serve (database down, disk full), the answer is 503
+    /// `storage_unavailable`. Starting against a database that does not
+    /// answer gives up after the same time.
+    #[arg(
+        long,
+        env = "TASKSERVER_STORAGE_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub storage_timeout: Duration,
+
     /// HS256 key for access tokens, at least 32 bytes; generated once and kept
     /// in the store when absent. Prefer the environment or `.env` to the flag.
     #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true)]
@@ -161,6 +174,11 @@ impl Config {
         if self.max_tasks_per_user == 0 {
             return Err(ConfigError(
                 "--max-tasks-per-user must be at least 1".into(),
+            ));
+        }
+        if self.storage_timeout < Duration::from_millis(10) {
+            return Err(ConfigError(
+                "--storage-timeout must be at least 10ms".into(),
             ));
         }
         if self.database_pool_size == 0 {

@@ -76,12 +76,22 @@ async fn serve(config: Config) -> ExitCode {
         eprintln!("taskserver: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    let mut exit = ExitCode::SUCCESS;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        reason = server.store_broken() => {
+            // Memory may now hold writes that never reached the disk: stop
+            // serving, so that a restart recovers exactly what is durable.
+            tracing::error!(%reason, "the store cannot write to disk: stopping; restart once the disk is fixed");
+            eprintln!("taskserver: the store cannot write to disk ({reason}); stopped");
+            exit = ExitCode::FAILURE;
+        }
     }
-    server.shutdown().await;
-    ExitCode::SUCCESS
+    if server.shutdown().await.is_err() {
+        exit = ExitCode::FAILURE;
+    }
+    exit
 }
 
 fn init_logs(format: LogFormat) {

@@ -11,7 +11,7 @@ use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use taskcore::{TaskStore, Timestamp};
+use taskcore::{StoreError, TaskStore, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,6 +21,9 @@ use warp::Filter;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// In-flight requests get this long to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the binary checks that the store can still be trusted (a
+/// memory read, no I/O).
+const BROKEN_CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How often expired sessions are swept.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -60,16 +63,35 @@ impl RunningServer {
     }
 
     /// Stops accepting, lets in-flight requests finish, flushes the store.
-    pub async fn shutdown(mut self) {
+    /// An error means the final flush failed: writes acknowledged before
+    /// may be on disk, but the process must say it did not end cleanly.
+    pub async fn shutdown(mut self) -> Result<(), StoreError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = (&mut self.serving).await;
         self.pruning.abort();
-        if let Err(e) = self.store.flush().await {
-            tracing::error!(error = %e, "flushing the store at shutdown failed");
+        let flushed = self.store.flush().await;
+        match &flushed {
+            Ok(()) => tracing::info!("stopped"),
+            Err(e) => {
+                tracing::error!(error = %e, "stopped, but the final flush of the store failed")
+            }
         }
-        tracing::info!("stopped");
+        flushed
+    }
+
+    /// Resolves once the store can no longer be trusted until the process
+    /// restarts (a failed flush), with the reason. The binary then stops,
+    /// so that a supervisor's restart serves only what is on disk.
+    pub async fn store_broken(&self) -> String {
+        let mut every = tokio::time::interval(BROKEN_CHECK_EVERY);
+        loop {
+            every.tick().await;
+            if let Some(reason) = self.store.broken() {
+                return reason;
+            }
+        }
     }
 }
 

@@ -4,15 +4,33 @@
 use crate::config::{Config, DatabaseUrl};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+use taskcore::store::bounded::Bounded;
 use taskcore::{SledConfig, SledStore, StoreError, TaskStore};
 
 /// Opens the store `config` selects: connects to PostgreSQL and applies its
-/// migrations, or opens (creating) the data directory.
+/// migrations, or opens (creating) the data directory. Opening, and every
+/// call on the store after, ends within `--storage-timeout`.
 pub async fn open(config: &Config) -> Result<Arc<dyn TaskStore>, StoreError> {
-    match &config.database_url {
-        Some(url) => open_postgres(url, config.database_pool_size).await,
-        None => open_sled(&config.data_dir, config.cache_mb).await,
-    }
+    let timeout = config.storage_timeout;
+    let store = match &config.database_url {
+        // A local directory opens as fast as its disk (an upgrade of a big
+        // store may take a while, and must not be cut off); a database may
+        // not answer at all.
+        Some(url) => tokio::time::timeout(timeout, open_postgres(url, config.database_pool_size))
+            .await
+            .map_err(|_| not_answering(url, timeout))??,
+        None => open_sled(&config.data_dir, config.cache_mb).await?,
+    };
+    Ok(Arc::new(Bounded::new(store, timeout)))
+}
+
+/// The one sentence for a database that did not answer in time.
+fn not_answering(url: &DatabaseUrl, timeout: Duration) -> StoreError {
+    StoreError::Unavailable(format!(
+        "PostgreSQL at {url} did not answer within {}; is it running and reachable?",
+        humantime::format_duration(timeout)
+    ))
 }
 
 /// Opens the sled store in `dir` off the runtime (opening reads its log).

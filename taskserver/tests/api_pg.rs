@@ -22,6 +22,12 @@ mod errors_http;
 #[path = "api/external_idp.rs"]
 mod external_idp;
 #[cfg(postgres_tests)]
+#[path = "api/extremes.rs"]
+mod extremes;
+#[cfg(postgres_tests)]
+#[path = "api/faults_pg.rs"]
+mod faults_pg;
+#[cfg(postgres_tests)]
 #[path = "api/fuzz.rs"]
 mod fuzz;
 #[cfg(postgres_tests)]

@@ -17,7 +17,7 @@ pub use task::{
     DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task, TaskDraft,
     TaskPatch, Title,
 };
-pub use time::Timestamp;
+pub use time::{TimeError, Timestamp};
 pub use user::{
     Credentials, EMAIL_MAX, Email, ExternalIdentity, PASSWORD_MAX, PASSWORD_MIN, Password, User,
 };

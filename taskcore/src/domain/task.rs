@@ -1,7 +1,7 @@
 //! Tasks, and the validated inputs that create and change them.
 
 use super::ids::TaskId;
-use super::time::Timestamp;
+use super::time::{TimeError, Timestamp};
 use super::validation::{ValidationErrors, char_len, is_control};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -388,9 +388,12 @@ fn parse_fields(body: &Map<String, Value>) -> ParsedFields {
             },
             "due" => match value {
                 Value::Null => patch.due = Some(None),
-                Value::String(s) => match Timestamp::parse_rfc3339(s) {
-                    Some(t) => patch.due = Some(Some(t)),
-                    None => errors.push("due", "must be an RFC 3339 date-time or null"),
+                Value::String(s) => match Timestamp::parse(s) {
+                    Ok(t) => patch.due = Some(Some(t)),
+                    Err(TimeError::NotRfc3339) => {
+                        errors.push("due", "must be an RFC 3339 date-time or null")
+                    }
+                    Err(e @ TimeError::OutOfRange) => errors.push("due", e.to_string()),
                 },
                 _ => errors.push("due", "must be an RFC 3339 date-time or null"),
             },

@@ -8,6 +8,7 @@
 //! is no operation that reaches a task by its id alone, so one user's request
 //! cannot touch another user's tasks even by mistake.
 
+pub mod bounded;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod sled;
@@ -17,7 +18,7 @@ pub mod transfer;
 pub use self::postgres::{PgConfig, PgStore};
 pub use self::sled::{SledConfig, SledStore};
 pub use self::transfer::{
-    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, TaskExport, UserExport,
+    ApiTokenExport, ExportRecord, ExportReport, ImportReport, RecordCounts, TaskExport, UserExport,
 };
 
 use crate::domain::{
@@ -28,7 +29,7 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 /// The version of the on-disk layout this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A SHA-256 digest of a refresh token or an API token: stores keep only these.
 pub type TokenHash = [u8; 32];
@@ -55,6 +56,12 @@ pub enum StoreError {
     /// nothing was written. Each entry says which record and why.
     #[error("the import conflicts with the store ({} conflicts): {}", .0.len(), .0.first().map(String::as_str).unwrap_or(""))]
     ImportConflict(Vec<String>),
+    /// The store cannot serve now: the database is down or does not
+    /// answer in time, the disk is full, or a flush failed. Retrying later
+    /// may succeed; a write that failed this way may or may not have been
+    /// applied.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// The backend failed (I/O, connection, ...).
     #[error("storage failure: {0}")]
     Backend(String),
@@ -351,12 +358,13 @@ pub trait TaskStore: Send + Sync + 'static {
     // ----- moving data between stores -----
 
     /// Sends every user, then every task, then every API token to `out`
-    /// (see [`transfer`]). Returns how many of each it sent. Stops with
-    /// [`StoreError::Backend`] if the receiver is dropped.
+    /// (see [`transfer`]). Returns how many of each it sent, and names each
+    /// record it could not read and left out (the rest still goes out).
+    /// Stops with [`StoreError::Backend`] if the receiver is dropped.
     async fn export(
         &self,
         out: tokio::sync::mpsc::Sender<ExportRecord>,
-    ) -> Result<RecordCounts, StoreError>;
+    ) -> Result<ExportReport, StoreError>;
 
     /// Loads exported records, all or nothing: when any record is already
     /// in the store with other content (an id, an email, an external
@@ -381,6 +389,13 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Makes everything written so far durable (for shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Why the store cannot be trusted again until it is reopened (the
+    /// process restarted), if so: for sled, a failed flush. `None` for a
+    /// store whose failures pass (a database that comes back).
+    fn broken(&self) -> Option<String> {
+        None
+    }
 }
 
 impl dyn TaskStore {

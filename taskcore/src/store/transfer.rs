@@ -105,6 +105,17 @@ impl fmt::Display for RecordCounts {
     }
 }
 
+/// What an export sent, and what it could not read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Records sent.
+    pub sent: RecordCounts,
+    /// Records left out because they could not be read, each named by
+    /// where it is (tree or table, owner and id) and why. One damaged
+    /// record never stops the rest of an export.
+    pub unreadable: Vec<String>,
+}
+
 /// What an import did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {

@@ -98,6 +98,62 @@ mod postgres_only {
         assert_eq!(probe.visible.len(), 1, "{probe:?}");
     }
 
+    /// A database that a release before the time-range check wrote holds
+    /// due dates past 9999 and before year 1; the migration moves them to
+    /// the ends of the range, so the task reads and exports again.
+    #[tokio::test]
+    async fn due_dates_out_of_range_from_an_earlier_release_move_into_the_range() {
+        use taskcore::store::postgres::testing::{
+            TestDatabase, execute_sql, migrate_through, test_database_url,
+        };
+        use taskcore::{TaskRef, Timestamp};
+        if Fixture::postgres().await.is_none() {
+            return;
+        }
+        let base = test_database_url().expect("checked above");
+        let database = TestDatabase::create(&base).await.expect("a database");
+        migrate_through(&database.url, 1)
+            .await
+            .expect("the first schema");
+        let ada = uuid::Uuid::now_v7();
+        let (far, early) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        // What that release stored for `9999-12-31T23:59:59.999999999-23:59`
+        // and `0000-01-01T00:00:00+23:59`.
+        execute_sql(
+            &database.url,
+            &format!(
+                "INSERT INTO users (id, email, created_at, next_task_number, live_tasks)
+                     VALUES ('{ada}', 'ada@example.com', 0, 3, 2);
+                 INSERT INTO tasks (owner, id, number, title, title_key, description, completed,
+                                    priority, due, tags, created_at, updated_at, version)
+                     VALUES ('{ada}', '{far}', 1, 'far', 'far', '', false, 0, 253402387139999999,
+                             '{{}}', 0, 0, 1),
+                            ('{ada}', '{early}', 2, 'early', 'early', '', false, 0, -62167133940000000,
+                             '{{}}', 0, 0, 1);"
+            ),
+        )
+        .await
+        .expect("rows as the old release wrote them");
+        let store = taskcore::PgStore::connect(taskcore::PgConfig::new(&database.url))
+            .await
+            .expect("connects, upgrading the schema");
+        let user = taskcore::UserId(ada);
+        let due = |task: Option<taskcore::Task>| task.expect("found").due;
+        assert_eq!(
+            due(store.task(user, TaskRef::Number(1)).await.expect("reads")),
+            Some(Timestamp::MAX)
+        );
+        assert_eq!(
+            due(store.task(user, TaskRef::Number(2)).await.expect("reads")),
+            Some(Timestamp::MIN)
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let report = store.export(tx).await.expect("exports");
+        assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
+        assert_eq!(report.sent.tasks, 2);
+        rx.close();
+    }
+
     #[tokio::test]
     async fn migrations_are_idempotent() {
         let Some(fixture) = Fixture::postgres().await else {

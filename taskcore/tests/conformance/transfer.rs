@@ -16,8 +16,13 @@ async fn export(store: &dyn TaskStore) -> (Vec<ExportRecord>, RecordCounts) {
         }
         records
     });
-    let counts = store.export(tx).await.expect("exports");
-    (reader.await.expect("joins"), counts)
+    let report = store.export(tx).await.expect("exports");
+    assert_eq!(
+        report.unreadable,
+        Vec::<String>::new(),
+        "every record reads"
+    );
+    (reader.await.expect("joins"), report.sent)
 }
 
 /// Users of every kind, tasks (one deleted at the top), a token.

@@ -75,10 +75,18 @@ pub enum ApiError {
     /// the detail says which.
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    /// The store cannot serve now (down, not answering in time, disk
+    /// full, a failed flush); the cause goes to the log only.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// A failure of ours; the message goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Seconds a client waits before retrying on `storage_unavailable`: long
+/// enough for a database restart or failover to make progress.
+const STORAGE_RETRY_AFTER: &str = "5";
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -223,6 +231,13 @@ impl ApiError {
                 "Service Unavailable",
                 "The store is not answering.",
             ),
+            Self::StorageUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Service Unavailable",
+                "The store cannot serve right now; retry after the time in the Retry-After \
+                 header. A write answered this way may or may not have been applied.",
+            ),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -240,8 +255,10 @@ impl ApiError {
             Self::NotReady(d) => d,
             _ => default_detail,
         };
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::StorageUnavailable(cause) => tracing::warn!(%cause, "storage unavailable"),
+            _ => {}
         }
         let errors = match &self {
             Self::Validation(e) => Some(e),
@@ -282,6 +299,9 @@ impl ApiError {
             Self::Overloaded => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            Self::StorageUnavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static(STORAGE_RETRY_AFTER));
+            }
             _ => {}
         }
         response
@@ -295,6 +315,7 @@ impl From<StoreError> for ApiError {
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::VersionMismatch => Self::VersionMismatch,
             StoreError::TaskLimitReached => Self::TaskLimitReached,
+            StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
             other @ (StoreError::Incompatible(_)
             | StoreError::ImportConflict(_)
             | StoreError::Backend(_)) => Self::Internal(other.to_string()),

@@ -416,10 +416,36 @@ impl App {
             .expect("raw request")
     }
 
+    /// Stops the server gracefully but keeps its store (data directory or
+    /// database), for the binary's tools to work on.
+    pub async fn shut_down(&mut self) {
+        if let Some(server) = self.server.take() {
+            server
+                .shutdown()
+                .await
+                .expect("the store flushes at shutdown");
+        }
+    }
+
+    /// The flags that select this app's store, as the binary's tools take them.
+    pub fn store_args(&self) -> Vec<String> {
+        let config = self.config.as_ref().expect("an in-process server");
+        match &config.database_url {
+            Some(url) => vec!["--database-url".into(), url.expose().to_string()],
+            None => vec![
+                "--data-dir".into(),
+                config.data_dir.to_str().expect("utf-8 path").to_string(),
+            ],
+        }
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
-            server.shutdown().await;
+            server
+                .shutdown()
+                .await
+                .expect("the store flushes at shutdown");
         }
     }
 
@@ -427,7 +453,10 @@ impl App {
     /// directory or database) and configuration, which `tweak` adjusts.
     pub async fn restart(mut self, tweak: impl FnOnce(&mut Config)) -> App {
         if let Some(server) = self.server.take() {
-            server.shutdown().await;
+            server
+                .shutdown()
+                .await
+                .expect("the store flushes at shutdown");
         }
         let mut config = self.config.take().expect("an in-process server");
         tweak(&mut config);

@@ -42,7 +42,7 @@ use crate::domain::{
     Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
 use crate::store::{
-    ApiTokenInfo, ApiTokenUse, ExportRecord, ImportReport, NewApiToken, NewSession, RecordCounts,
+    ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
     RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskStore, TokenHash,
 };
 use async_trait::async_trait;
@@ -174,7 +174,27 @@ fn cause(error: &tokio_postgres::Error) -> String {
 
 /// A driver failure as a store error.
 fn db(error: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(format!("PostgreSQL: {}", cause(&error)))
+    let message = format!("PostgreSQL: {}", cause(&error));
+    if unavailable(&error) {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Backend(message)
+    }
+}
+
+/// Whether an error means the database cannot serve now rather than that a
+/// statement is wrong: no answer from the server at all (a closed or broken
+/// connection), or one of the SQLSTATE classes for a server that is
+/// shutting down, starting, out of resources, failing I/O or read-only.
+fn unavailable(error: &tokio_postgres::Error) -> bool {
+    match error.code() {
+        None => error.as_db_error().is_none(),
+        Some(code) => {
+            let class = code.code().get(..2);
+            matches!(class, Some("08" | "53" | "57" | "58"))
+                || *code == tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION
+        }
+    }
 }
 
 /// A malformed value read from the database.
@@ -311,12 +331,12 @@ impl PgStore {
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.inner.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => StoreError::Backend(format!(
+            deadpool_postgres::PoolError::Backend(e) => StoreError::Unavailable(format!(
                 "cannot connect to PostgreSQL at {}: {}",
                 self.inner.target,
                 cause(&e)
             )),
-            other => StoreError::Backend(format!(
+            other => StoreError::Unavailable(format!(
                 "no connection to PostgreSQL at {}: {other}",
                 self.inner.target
             )),
@@ -508,7 +528,7 @@ impl TaskStore for PgStore {
     async fn export(
         &self,
         out: tokio::sync::mpsc::Sender<ExportRecord>,
-    ) -> Result<RecordCounts, StoreError> {
+    ) -> Result<ExportReport, StoreError> {
         self.export_impl(out).await
     }
 

@@ -94,6 +94,22 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Applies the schema migrations up to `version` only: the database as the
+/// release that stopped there left it, for upgrade tests.
+pub async fn migrate_through(url: &str, version: i32) -> Result<usize, StoreError> {
+    let config = super::PgConfig::new(url).parsed()?;
+    let mut client = connect_one(&config).await?;
+    super::migrations::apply_through(&mut client, version).await
+}
+
+/// Runs SQL on `url` as the connected role, outside any store: for tests
+/// that need rows an earlier release could write and this one cannot.
+pub async fn execute_sql(url: &str, sql: &str) -> Result<(), StoreError> {
+    let config = super::PgConfig::new(url).parsed()?;
+    let client = connect_one(&config).await?;
+    client.batch_execute(sql).await.map_err(db)
+}
+
 /// What a store connection sees of `tasks` with no owner filter at all.
 #[derive(Clone, Debug)]
 pub struct RowSecurityProbe {

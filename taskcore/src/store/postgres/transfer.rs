@@ -8,8 +8,8 @@ use super::{PgStore, SET_USER, db, hash_of, time, time_opt, to_i64, to_u64};
 use crate::domain::{ApiTokenId, ExternalIdentity, Task, TaskId, UserId};
 use crate::store::transfer::{ExistingRecords, StoredApiToken, StoredUser, plan_import};
 use crate::store::{
-    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, StoreError, TaskExport, TokenHash,
-    UserExport,
+    ApiTokenExport, ExportRecord, ExportReport, ImportReport, RecordCounts, StoreError, TaskExport,
+    TokenHash, UserExport,
 };
 use futures_util::{StreamExt, pin_mut};
 use std::collections::{HashMap, HashSet};
@@ -28,7 +28,7 @@ impl PgStore {
     pub(super) async fn export_impl(
         &self,
         out: tokio::sync::mpsc::Sender<ExportRecord>,
-    ) -> Result<RecordCounts, StoreError> {
+    ) -> Result<ExportReport, StoreError> {
         let mut client = self.client().await?;
         let tx = client
             .build_transaction()
@@ -38,6 +38,7 @@ impl PgStore {
             .await
             .map_err(db)?;
         let mut counts = RecordCounts::default();
+        let mut unreadable = Vec::new();
         let send = |record: ExportRecord, counts: &mut RecordCounts| {
             counts.add(&record);
             let out = out.clone();
@@ -85,8 +86,16 @@ impl PgStore {
             let rows = tx.query_raw(&select, [&owner.0]).await.map_err(db)?;
             pin_mut!(rows);
             while let Some(row) = rows.next().await {
-                let task = task_of(&row.map_err(db)?)?;
-                send(ExportRecord::Task(TaskExport { owner, task }), &mut counts).await?;
+                let row = row.map_err(db)?;
+                match task_of(&row) {
+                    Ok(task) => {
+                        send(ExportRecord::Task(TaskExport { owner, task }), &mut counts).await?;
+                    }
+                    Err(e) => {
+                        let id: uuid::Uuid = row.get(0);
+                        unreadable.push(format!("task {id} of user {owner}: {e}"));
+                    }
+                }
             }
         }
         let tokens = tx
@@ -113,7 +122,13 @@ impl PgStore {
             send(ExportRecord::ApiToken(token), &mut counts).await?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(counts)
+        for problem in &unreadable {
+            tracing::error!(record = %problem, "left out of the export: unreadable");
+        }
+        Ok(ExportReport {
+            sent: counts,
+            unreadable,
+        })
     }
 
     /// One transaction under an advisory lock: what the store holds that

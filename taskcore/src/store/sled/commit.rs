@@ -15,8 +15,10 @@
 //! request: one fsync per write, and a blocking thread each. Waiting is a
 //! [`tokio::sync::watch`] channel, so no runtime thread ever blocks on I/O.
 //!
-//! A failed flush is sticky: the waiting writers and every later write get
-//! [`StoreError::Backend`], and so does [`GroupCommit::health`] (`/readyz`).
+//! A failed flush is sticky: the waiting writers and every later call get
+//! [`StoreError::Unavailable`] from [`GroupCommit::health`], reads
+//! included, since memory may hold writes that never reached the disk (and
+//! the server stops, so that a restart serves only what is on disk).
 //! After a failed fsync the kernel may have dropped the dirty pages, so a
 //! later success would not prove the earlier writes are on disk; the store
 //! must be reopened (restart the process) to be trusted again.
@@ -124,7 +126,7 @@ impl GroupCommit {
 }
 
 fn failed(failure: &str) -> StoreError {
-    StoreError::Backend(format!(
+    StoreError::Unavailable(format!(
         "writing to disk failed, restart to recover: {failure}"
     ))
 }
@@ -283,7 +285,7 @@ mod tests {
         commit.health().expect("healthy before any flush");
         let err = commit.wait().await.expect_err("the flush fails");
         assert!(
-            matches!(&err, StoreError::Backend(m) if m.contains("sync")),
+            matches!(&err, StoreError::Unavailable(m) if m.contains("sync")),
             "{err}"
         );
         assert!(commit.health().is_err());

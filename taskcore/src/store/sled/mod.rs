@@ -39,15 +39,23 @@
 //! without blocking a runtime thread and with one fsync per batch rather
 //! than per write. The exception is [`TaskStore::touch_api_token`], which
 //! may lag (sled's own background flush, every 500 ms, picks it up).
+//!
+//! A failed flush (a full disk, an I/O error) leaves memory ahead of the
+//! disk, so from then on every call fails with [`StoreError::Unavailable`],
+//! reads included: no answer shows a write that may not be on disk. Only
+//! reopening (a restart, which recovers what the log holds) makes the store
+//! usable again.
 
 mod api_tokens;
 mod commit;
 mod keys;
+mod list_gate;
 mod page_cache;
 mod records;
 mod sessions;
 mod tasks;
 mod transfer;
+mod upgrade;
 mod users;
 
 use self::commit::GroupCommit;
@@ -57,9 +65,9 @@ use crate::domain::{
 };
 use crate::store::lock;
 use crate::store::{
-    ApiTokenInfo, ApiTokenUse, ExportRecord, FORMAT_VERSION, ImportReport, NewApiToken, NewSession,
-    RecordCounts, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore,
-    TokenHash,
+    ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, FORMAT_VERSION, ImportReport,
+    NewApiToken, NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson,
+    TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -96,8 +104,9 @@ impl SledConfig {
 /// the directory is free for another process, when the last clone is
 /// dropped (which waits for the flusher thread's last flush).
 ///
-/// After a failed flush every write and [`TaskStore::ping`] fail with
-/// [`StoreError::Backend`] until the store is reopened.
+/// After a failed flush every call, reads included, fails with
+/// [`StoreError::Unavailable`] until the store is reopened: memory may then
+/// hold writes that are not on disk, and no answer may show those.
 #[derive(Clone)]
 pub struct SledStore {
     inner: Arc<Inner>,
@@ -158,6 +167,8 @@ struct Inner {
     counters: tasks::CounterMap,
     /// First pages of recent list queries, until the owner writes.
     pages: page_cache::PageCache,
+    /// Each owner's share of the blocking pool for long lists.
+    long_lists: list_gate::ListGate,
     /// Dropped last: its thread holds a clone of the database.
     commit: GroupCommit,
 }
@@ -178,7 +189,7 @@ impl SledStore {
             .map_err(|e| open_error(&path, e))?;
         restrict_permissions(&path);
         let trees = Trees::open(&db)?;
-        check_format(&trees.meta, &path)?;
+        check_format(&trees, &path)?;
         let io = |what: &str, e: std::io::Error| {
             StoreError::Backend(format!(
                 "{what} in the data directory {}: {e}",
@@ -204,6 +215,7 @@ impl SledStore {
                 session_lock: Mutex::new(()),
                 counters: tasks::CounterMap::default(),
                 pages: page_cache::PageCache::default(),
+                long_lists: list_gate::ListGate::default(),
                 commit,
             }),
         })
@@ -317,11 +329,17 @@ fn open_error(path: &Path, error: sled::Error) -> StoreError {
     }
 }
 
-fn check_format(meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
-    let Some(stored) = meta.get(keys::META_FORMAT_VERSION).map_err(backend)? else {
+/// Checks the on-disk format, upgrading an older one in place (see
+/// [`upgrade`]); a new directory gets the current version.
+fn check_format(trees: &Trees, path: &Path) -> Result<(), StoreError> {
+    let meta = &trees.meta;
+    let write_current = || {
         meta.insert(keys::META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes()[..])
-            .map_err(backend)?;
-        return Ok(());
+            .map(|_| ())
+            .map_err(backend)
+    };
+    let Some(stored) = meta.get(keys::META_FORMAT_VERSION).map_err(backend)? else {
+        return write_current();
     };
     let version = <[u8; 4]>::try_from(stored.as_ref())
         .map(u32::from_be_bytes)
@@ -338,11 +356,16 @@ fn check_format(meta: &sled::Tree, path: &Path) -> Result<(), StoreError> {
              this version reads format {FORMAT_VERSION}): upgrade, or use another directory",
             path.display()
         ))),
-        std::cmp::Ordering::Less => Err(StoreError::Incompatible(format!(
-            "the data directory {} uses the old data format {version}, which this version \
-             (format {FORMAT_VERSION}) cannot upgrade",
-            path.display()
-        ))),
+        std::cmp::Ordering::Less => {
+            tracing::info!(
+                path = %path.display(),
+                from = version,
+                to = FORMAT_VERSION,
+                "upgrading the data directory's format in place"
+            );
+            upgrade::upgrade(trees, version)?;
+            write_current()
+        }
     }
 }
 
@@ -414,10 +437,12 @@ impl TaskStore for SledStore {
     }
 
     async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.credentials(email)
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.user(id)
     }
 
@@ -426,6 +451,7 @@ impl TaskStore for SledStore {
         identity: &ExternalIdentity,
         email: Option<&str>,
     ) -> Result<User, StoreError> {
+        self.inner.commit.health()?;
         if let Some(user) = self.inner.known_external_user(identity)? {
             return Ok(user);
         }
@@ -449,6 +475,7 @@ impl TaskStore for SledStore {
         id: SessionId,
         now: Timestamp,
     ) -> Result<Option<SessionInfo>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.session(id, now)
     }
 
@@ -456,6 +483,7 @@ impl TaskStore for SledStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SessionInfo>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.session_of_refresh(hash)
     }
 
@@ -497,6 +525,7 @@ impl TaskStore for SledStore {
         hash: &TokenHash,
         now: Timestamp,
     ) -> Result<Option<ApiTokenUse>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.api_token_owner(hash, now)
     }
 
@@ -510,6 +539,7 @@ impl TaskStore for SledStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.api_tokens(user, now)
     }
 
@@ -536,6 +566,7 @@ impl TaskStore for SledStore {
     }
 
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
+        self.inner.commit.health()?;
         self.inner.task(owner, task)
     }
 
@@ -571,7 +602,17 @@ impl TaskStore for SledStore {
         query: &ListQuery,
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
-        self.inner.list_tasks(owner, query, after)
+        self.inner.commit.health()?;
+        if list_gate::walks_only_its_page(query) {
+            return self.inner.list_tasks(owner, query, after);
+        }
+        let slot = self.inner.long_lists.enter(owner).await?;
+        let (store, query, after) = (self.clone(), query.clone(), after.cloned());
+        off_runtime(move || {
+            let _slot = slot;
+            store.inner.list_tasks(owner, &query, after.as_ref())
+        })
+        .await
     }
 
     async fn list_tasks_json(
@@ -580,17 +621,35 @@ impl TaskStore for SledStore {
         query: &ListQuery,
         after: Option<&Position>,
     ) -> Result<TaskPageJson, StoreError> {
-        self.inner.list_tasks_json(owner, query, after)
+        self.inner.commit.health()?;
+        let kept = match self.inner.kept_first_page(owner, query, after) {
+            Ok(page) => return Ok(page),
+            Err(keep) => keep,
+        };
+        if list_gate::walks_only_its_page(query) {
+            return self.inner.build_page_json(owner, query, after, kept);
+        }
+        let slot = self.inner.long_lists.enter(owner).await?;
+        let (store, query, after) = (self.clone(), query.clone(), after.cloned());
+        off_runtime(move || {
+            let _slot = slot;
+            store
+                .inner
+                .build_page_json(owner, &query, after.as_ref(), kept)
+        })
+        .await
     }
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
+        self.inner.commit.health()?;
         self.inner.live_task_count(owner)
     }
 
     async fn export(
         &self,
         out: tokio::sync::mpsc::Sender<ExportRecord>,
-    ) -> Result<RecordCounts, StoreError> {
+    ) -> Result<ExportReport, StoreError> {
+        self.inner.commit.health()?;
         let store = self.clone();
         off_runtime(move || store.inner.export(&out)).await
     }
@@ -606,6 +665,7 @@ impl TaskStore for SledStore {
         &self,
         generate: &(dyn Fn() -> Vec<u8> + Send + Sync),
     ) -> Result<Vec<u8>, StoreError> {
+        self.inner.commit.health()?;
         let meta = &self.inner.trees.meta;
         if let Some(secret) = meta.get(keys::META_JWT_SECRET).map_err(backend)? {
             return Ok(secret.to_vec());
@@ -637,6 +697,10 @@ impl TaskStore for SledStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner.commit.wait().await
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.inner.commit.health().err().map(|e| e.to_string())
     }
 }
 

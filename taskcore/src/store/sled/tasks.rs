@@ -265,25 +265,35 @@ impl Inner {
         })
     }
 
-    /// A page as the API's JSON array: the stored records are the API's own
-    /// JSON of each task (format version 1), so they are copied, not re-encoded.
-    pub(super) fn list_tasks_json(
+    /// A first page kept from an earlier identical query, if any; else
+    /// where to keep the page about to be built (`None` for a later page:
+    /// only first pages are kept, since they are what clients poll).
+    pub(super) fn kept_first_page(
         &self,
         owner: UserId,
         query: &ListQuery,
         after: Option<&Position>,
+    ) -> Result<TaskPageJson, Option<KeepAs>> {
+        if after.is_some() {
+            return Err(None);
+        }
+        let key = format!("{}&limit={}", query.fingerprint(), query.limit);
+        match self.pages.get(owner, &key) {
+            Ok(page) => Ok(page),
+            Err(version) => Err(Some(KeepAs { key, version })),
+        }
+    }
+
+    /// A page as the API's JSON array: the stored records are the API's own
+    /// JSON of each task, so they are copied, not re-encoded. Kept for the
+    /// next identical query when `keep` says so.
+    pub(super) fn build_page_json(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        keep: Option<KeepAs>,
     ) -> Result<TaskPageJson, StoreError> {
-        // Only first pages are kept: they are what clients poll.
-        let cache_key = after
-            .is_none()
-            .then(|| format!("{}&limit={}", query.fingerprint(), query.limit));
-        let version = match &cache_key {
-            Some(key) => match self.pages.get(owner, key) {
-                Ok(page) => return Ok(page),
-                Err(version) => Some(version),
-            },
-            None => None,
-        };
         let raw = self.list_raw(owner, query, after)?;
         let size = raw.items.iter().map(|v| v.len() + 1).sum::<usize>() + 2;
         let mut tasks = Vec::with_capacity(size);
@@ -300,7 +310,7 @@ impl Inner {
             count: raw.items.len(),
             next: raw.next,
         };
-        if let (Some(key), Some(version)) = (cache_key, version) {
+        if let Some(KeepAs { key, version }) = keep {
             self.pages.put(owner, version, key, page.clone());
         }
         Ok(page)
@@ -398,6 +408,13 @@ pub(super) struct Counters {
     loaded: bool,
     next_number: u64,
     live: u64,
+}
+
+/// Where a first page is kept: its query and the owner's version when the
+/// read began (see `page_cache`).
+pub(super) struct KeepAs {
+    key: String,
+    version: u64,
 }
 
 /// Owners' counters; idle ones are dropped when the map grows large.

@@ -11,25 +11,32 @@ use super::{Inner, Trees, backend, damaged, get, keys};
 use crate::domain::{ExternalIdentity, Task, TaskId, UserId};
 use crate::store::transfer::{ExistingRecords, StoredApiToken, StoredUser, plan_import};
 use crate::store::{
-    ApiTokenExport, ExportRecord, ImportReport, RecordCounts, StoreError, TaskExport, TokenHash,
-    UserExport,
+    ApiTokenExport, ExportRecord, ExportReport, ImportReport, RecordCounts, StoreError, TaskExport,
+    TokenHash, UserExport,
 };
 use tokio::sync::mpsc::Sender;
 
 impl Inner {
     /// Sends every user, task and API token to `out` (blocking: run it off
     /// the runtime).
-    pub(super) fn export(&self, out: &Sender<ExportRecord>) -> Result<RecordCounts, StoreError> {
-        let mut counts = RecordCounts::default();
+    pub(super) fn export(&self, out: &Sender<ExportRecord>) -> Result<ExportReport, StoreError> {
+        let mut sent = RecordCounts::default();
+        let mut unreadable = Vec::new();
         let mut send = |record: ExportRecord| {
-            counts.add(&record);
+            sent.add(&record);
             out.blocking_send(record)
                 .map_err(|_| StoreError::Backend("the export's reader stopped".into()))
         };
         for item in self.trees.users.iter() {
             let (key, value) = item.map_err(backend)?;
             let id = UserId::from_bytes(keys::id_bytes(&key).ok_or_else(|| damaged("users"))?);
-            let record: UserRecord = decode("users", &value)?;
+            let record: UserRecord = match decode("users", &value) {
+                Ok(record) => record,
+                Err(e) => {
+                    unreadable.push(format!("user {id}: {e}"));
+                    continue;
+                }
+            };
             send(ExportRecord::User(UserExport {
                 id,
                 email: record.email,
@@ -44,17 +51,32 @@ impl Inner {
             let owner = key
                 .get(..16)
                 .and_then(keys::id_bytes)
+                .map(UserId::from_bytes)
                 .ok_or_else(|| damaged("tasks"))?;
-            let task: Task = decode("tasks", &value)?;
-            send(ExportRecord::Task(TaskExport {
-                owner: UserId::from_bytes(owner),
-                task,
-            }))?;
+            let task: Task = match decode("tasks", &value) {
+                Ok(task) => task,
+                Err(e) => {
+                    let id = key
+                        .get(16..)
+                        .and_then(keys::id_bytes)
+                        .map(TaskId::from_bytes);
+                    let id = id.map_or_else(|| "?".to_string(), |id| id.to_string());
+                    unreadable.push(format!("task {id} of user {owner}: {e}"));
+                    continue;
+                }
+            };
+            send(ExportRecord::Task(TaskExport { owner, task }))?;
         }
         for item in self.trees.api_tokens.iter() {
             let (key, value) = item.map_err(backend)?;
             let hash = keys::hash_bytes(&key).ok_or_else(|| damaged("api_tokens"))?;
-            let record: ApiTokenRecord = decode("api_tokens", &value)?;
+            let record: ApiTokenRecord = match decode("api_tokens", &value) {
+                Ok(record) => record,
+                Err(e) => {
+                    unreadable.push(format!("an API token: {e}"));
+                    continue;
+                }
+            };
             send(ExportRecord::ApiToken(ApiTokenExport {
                 id: record.id,
                 user_id: record.user_id,
@@ -65,7 +87,10 @@ impl Inner {
                 last_used_at: record.last_used_at,
             }))?;
         }
-        Ok(counts)
+        for problem in &unreadable {
+            tracing::error!(record = %problem, "left out of the export: unreadable");
+        }
+        Ok(ExportReport { sent, unreadable })
     }
 
     /// Checks every record, then writes the new ones (blocking: run it off
@@ -185,5 +210,60 @@ impl ExistingRecords for Trees {
             created_at: token.created_at,
             expires_at: token.expires_at,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{open_temp, user};
+    use crate::domain::{TaskDraft, TaskId, TaskRef};
+    use crate::store::{ExportRecord, TaskStore};
+
+    #[tokio::test]
+    async fn a_damaged_record_is_named_and_the_rest_is_exported() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut ids: Vec<TaskId> = Vec::new();
+        for title in ["one", "two", "three"] {
+            let draft = TaskDraft::new(title).expect("valid");
+            ids.push(
+                store
+                    .create_task(ada.id, draft, 10)
+                    .await
+                    .expect("creates")
+                    .id,
+            );
+        }
+        let damaged = super::keys::task(ada.id, ids[1]);
+        store
+            .inner
+            .trees
+            .tasks
+            .insert(damaged, &b"{\"title\": 7}"[..])
+            .expect("writes");
+
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let report = store.export(tx).await.expect("the export goes on");
+        let mut sent = Vec::new();
+        while let Ok(record) = rx.try_recv() {
+            sent.push(record);
+        }
+        assert_eq!((report.sent.users, report.sent.tasks), (1, 2));
+        assert_eq!(report.unreadable.len(), 1, "{:?}", report.unreadable);
+        assert!(
+            report.unreadable[0].contains(&ids[1].to_string())
+                && report.unreadable[0].contains(&ada.id.to_string()),
+            "names the task and its owner: {}",
+            report.unreadable[0]
+        );
+        let exported: Vec<TaskId> = sent
+            .iter()
+            .filter_map(|r| match r {
+                ExportRecord::Task(t) => Some(t.task.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(exported, [ids[0], ids[2]]);
+        assert!(store.task(ada.id, TaskRef::Id(ids[0])).await.is_ok());
     }
 }
