@@ -476,3 +476,47 @@ fn external_provider_flags_are_checked_at_startup() {
     );
     assert_startup_error(external(&["--no-local-accounts"]), &["--no-local-accounts"]);
 }
+
+/// A line of `/proc/<pid>/status` in KiB, e.g. `VmRSS` or `VmHWM`.
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// Each argon2 hash needs 19 MiB: unless that memory is bounded by the
+/// hashing slots, glibc keeps it in per-thread arenas and the server grows by
+/// tens of MiB per blocking thread, never giving it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_grow_resident_memory_by_a_bounded_amount() {
+    let (cwd, data) = dirs();
+    let bin = Bin::start(with_secret(command(cwd.path(), &data)));
+    let pid = bin.child.id();
+    // Let the start-up work (the dummy hash) finish before the baseline.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = proc_status_kib(pid, "VmRSS");
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let app = bin.app();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    app.register_as(&unique_email(), PASSWORD).await.expect(201);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.expect("client");
+    }
+    let after = proc_status_kib(pid, "VmRSS");
+    let peak = proc_status_kib(pid, "VmHWM");
+    let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("VmRSS {before} KiB -> {after} KiB (+{grown_mib} MiB), VmHWM {peak} KiB");
+    assert!(
+        grown_mib < 150,
+        "200 registrations grew the server by {grown_mib} MiB (VmRSS {before} -> {after} KiB, peak {peak} KiB)"
+    );
+}
