@@ -12,6 +12,9 @@ use taskcore::auth::tokens;
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// A connection whose response writes make no progress for this long is closed.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// `taskserver`: a multi-user task API on an embedded store.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "taskserver", version, about, long_about = None)]
@@ -100,6 +103,18 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_MAX_TASKS_PER_USER", default_value_t = 100_000)]
     pub max_tasks_per_user: u64,
 
+    /// Most open connections; past it new ones are closed at once. Default:
+    /// the open-file limit (raised to its hard limit at start) less a
+    /// reserve for the server's own files; a larger value is lowered to that.
+    #[arg(long, env = "TASKSERVER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// How long writing a response may make no progress before the
+    /// connection is closed (a client that does not read its answers). Not
+    /// a flag: the SPEC fixes it at 30 s; tests shorten it.
+    #[arg(skip = WRITE_STALL_TIMEOUT)]
+    pub write_stall_timeout: Duration,
+
     /// Log format; the level comes from `RUST_LOG`.
     #[arg(
         long,
@@ -180,6 +195,9 @@ impl Config {
             return Err(ConfigError(
                 "--storage-timeout must be at least 10ms".into(),
             ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(ConfigError("--max-connections must be at least 1".into()));
         }
         if self.database_pool_size == 0 {
             return Err(ConfigError(
@@ -494,6 +512,21 @@ mod tests {
         assert_eq!(url.to_string(), "postgres://db.internal:5432/tasks");
         assert!(!format!("{url:?}").contains("hunter2"));
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn zero_connections_are_refused() {
+        let mut config = Config::with_data_dir("/tmp/x");
+        config.max_connections = Some(0);
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .0
+                .contains("--max-connections")
+        );
+        config.max_connections = Some(1);
+        assert!(config.validate().is_ok());
     }
 
     #[test]

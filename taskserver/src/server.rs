@@ -8,17 +8,28 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use parse_errors::ParseErrorBodies;
+use stall::WriteStall;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use taskcore::{StoreError, TaskStore, Timestamp};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use warp::Filter;
 
+mod parse_errors;
+mod stall;
+
 /// A client must send its request headers within this time.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest request head read, request line included: past it, 431.
+/// hyper answers a URI over 64 KiB with 414, so a head up to this size
+/// with a long URI is a 414, and a head past it a 431 whatever is long.
+/// Without it, hyper's bound is its read buffer (about 400 KiB), checked
+/// only between reads, so one read can overshoot it.
+const MAX_HEAD: usize = 256 * 1024;
 /// In-flight requests get this long to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the binary checks that the store can still be trusted (a
@@ -26,6 +37,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const BROKEN_CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How often expired sessions are swept.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Open files kept back from connections for the server's own: the sled
+/// store's files, the PostgreSQL pool (16 by default), JWK-set fetches, the
+/// log, the listener and the runtime's epoll and wake-up descriptors. Ample
+/// for all of them; a quarter of the limit when the limit is small.
+const FILE_RESERVE: u64 = 256;
+/// Accepting pauses this long after a failure such as running out of
+/// descriptors, so a failing `accept` cannot spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Refused connections and failed accepts are logged at most this often.
+const WARN_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the server could not start, in one sentence.
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +136,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.listen,
         reason: e.to_string(),
     })?;
+    let limits = ConnectionLimits {
+        max: max_connections(config.max_connections),
+        write_stall: config.write_stall_timeout,
+    };
     let state = AppState::new(config, store.clone()).await?;
     let hashing = state.accounts.hashing().clone();
     tokio::spawn(async move { hashing.warm_up().await });
 
     let (stop, stopped) = oneshot::channel();
-    let serving = tokio::spawn(accept_loop(listener, state, stopped));
+    let serving = tokio::spawn(accept_loop(listener, state, limits, stopped));
     let pruning = tokio::spawn(prune_sessions(store.clone()));
     tracing::info!(%addr, "listening");
     Ok(RunningServer {
@@ -155,21 +180,130 @@ fn app(
         .unify()
 }
 
-async fn accept_loop(listener: TcpListener, state: AppState, mut stopped: oneshot::Receiver<()>) {
+/// hyper's settings for every connection.
+fn http1() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_header_size(MAX_HEAD)
+        // One flat write buffer: ParseErrorBodies sees each head whole.
+        .writev(false);
+    builder
+}
+
+/// What bounds each connection.
+#[derive(Clone, Copy, Debug)]
+struct ConnectionLimits {
+    /// Most connections open at once.
+    max: usize,
+    /// How long a response write may make no progress.
+    write_stall: Duration,
+}
+
+/// Raises the open-file limit to the hard limit, and returns how many
+/// connections may be open at once: `asked`, or by default the limit less
+/// [`FILE_RESERVE`], so that accepting never fails for lack of descriptors.
+/// More than that is lowered to it, with a warning: the flag is a cap, and
+/// the same value may be given to machines with different limits.
+fn max_connections(asked: Option<usize>) -> usize {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot raise the open-file limit");
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+    });
+    let reserve = FILE_RESERVE.min(files / 4);
+    let most = usize::try_from(files - reserve)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let max = match asked {
+        Some(asked) if asked > most => {
+            tracing::warn!(
+                asked,
+                most,
+                "--max-connections is more than the open-file limit leaves room for; serving at most {most}"
+            );
+            most
+        }
+        Some(asked) => asked,
+        None => most,
+    };
+    tracing::info!(
+        open_files = files,
+        max_connections = max,
+        "connection limit"
+    );
+    max
+}
+
+/// Counts events and says when to log them: at most once per [`WARN_EVERY`].
+#[derive(Default)]
+struct Throttle {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl Throttle {
+    /// Counts one event; `Some(n)` when it is time to log the `n` events
+    /// since the last log line.
+    fn count(&mut self) -> Option<u64> {
+        self.since += 1;
+        let now = Instant::now();
+        if self.last.is_some_and(|last| now - last < WARN_EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
+/// Errors of one connection that came and went before it was accepted: the
+/// next accept is unaffected.
+fn is_per_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::ConnectionRefused | K::Interrupted
+    )
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let service = TowerToHyperService::new(warp::service(app(state)));
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(limits.max));
+    let (mut refused, mut failed) = (Throttle::default(), Throttle::default());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
+                Err(e) if is_per_connection(&e) => continue,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors or memory: wait instead of spinning,
+                    // and say so once a second, not at every attempt.
+                    if let Some(times) = failed.count() {
+                        tracing::warn!(error = %e, times, "accept failed");
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             _ = &mut stopped => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Full: close this one at once; the open ones go on.
+            drop(stream);
+            if let Some(times) = refused.count() {
+                tracing::warn!(
+                    max_connections = limits.max,
+                    times,
+                    "connection limit reached; closing new connections"
+                );
+            }
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
@@ -179,15 +313,15 @@ async fn accept_loop(listener: TcpListener, state: AppState, mut stopped: onesho
                 hyper::service::Service::call(&service, request)
             },
         );
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), with_peer);
+        let io = ParseErrorBodies::new(WriteStall::new(stream, limits.write_stall));
+        let connection = http1().serve_connection(TokioIo::new(io), with_peer);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            // The slot frees when the connection is gone.
+            drop(permit);
         });
     }
     drop(listener);

@@ -78,16 +78,19 @@ impl TaskRef {
         if let Some(id) = TaskId::parse(segment) {
             return Some(Self::Id(id));
         }
-        let digits = segment;
-        if digits.is_empty()
-            || digits.len() > 19
-            || digits.starts_with('0')
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
-            return None;
-        }
-        digits.parse().ok().map(Self::Number)
+        parse_decimal(segment).filter(|n| *n >= 1).map(Self::Number)
     }
+}
+
+/// Parses the SPEC's one form of a number in a path or a query: ASCII
+/// decimal digits, no sign, no leading zeros (`0` alone is zero), no
+/// white space, at most `u64::MAX`. `+5`, `05`, ` 5` and `5.0` are not
+/// numbers, though Rust's `str::parse` takes some of them.
+pub fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    if canonical { text.parse().ok() } else { None }
 }
 
 impl fmt::Display for TaskRef {
@@ -122,5 +125,28 @@ mod tests {
         let id = TaskId::generate();
         assert_eq!(TaskRef::parse(&id.to_string()), Some(TaskRef::Id(id)));
         assert_eq!(TaskRef::parse(&id.0.simple().to_string()), None);
+    }
+
+    #[test]
+    fn decimals_have_one_form() {
+        assert_eq!(parse_decimal("0"), Some(0));
+        assert_eq!(parse_decimal("5"), Some(5));
+        assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            "",
+            "+5",
+            "-5",
+            "05",
+            "00",
+            " 5",
+            "5 ",
+            "5.0",
+            "0x5",
+            "1e3",
+            "\u{0665}",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
     }
 }

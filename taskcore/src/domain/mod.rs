@@ -8,7 +8,7 @@ mod time;
 mod user;
 mod validation;
 
-pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId};
+pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId, parse_decimal};
 pub use query::{
     LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort, SortField,
     SortKey, StatusFilter, TaskPage,

@@ -1,6 +1,6 @@
 //! Listing tasks: filters, sort orders, keyset positions, and `If-Match`.
 
-use super::ids::TaskId;
+use super::ids::{TaskId, parse_decimal};
 use super::task::{Priority, Task};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -181,9 +181,8 @@ impl ListQuery {
                     })?
                 }
                 5 => {
-                    query.limit = value
-                        .parse::<usize>()
-                        .ok()
+                    query.limit = parse_decimal(&value)
+                        .and_then(|n| usize::try_from(n).ok())
                         .filter(|n| (1..=LIMIT_MAX).contains(n))
                         .ok_or_else(|| bad("must be a whole number from 1 to 200"))?
                 }
@@ -335,13 +334,8 @@ impl Precondition {
             let parsed = item
                 .strip_prefix('"')
                 .and_then(|s| s.strip_suffix('"'))
-                .filter(|s| {
-                    // An entity tag compares exactly: "07" is not the ETag "7".
-                    !s.is_empty()
-                        && s.bytes().all(|b| b.is_ascii_digit())
-                        && (s.len() == 1 || !s.starts_with('0'))
-                })
-                .and_then(|s| s.parse::<u64>().ok());
+                // An entity tag compares exactly: "07" is not the ETag "7".
+                .and_then(parse_decimal);
             match parsed {
                 Some(v) => versions.push(v),
                 // A weak or malformed entry never matches; one bad entry makes the header malformed.

@@ -152,9 +152,14 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     };
     match headers.get("x-request-id") {
         Some(v) if valid(v) => v.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-            .unwrap_or(HeaderValue::from_static("unknown")),
+        _ => new_request_id(),
     }
+}
+
+/// A fresh request id, for requests without a usable one of their own.
+pub(crate) fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+        .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The SPEC's order of checks, then the handler.

@@ -53,6 +53,15 @@ pub enum ApiError {
     /// A bad query parameter or cursor.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A request hyper could not parse (answered by the connection, not a route).
+    #[error("malformed request")]
+    MalformedRequest,
+    /// The request line's URI is over 64 KiB.
+    #[error("uri too long")]
+    UriTooLong,
+    /// The request head is too large or has too many headers.
+    #[error("headers too large")]
+    HeadersTooLarge,
     /// The body is over 64 KiB.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -188,6 +197,24 @@ impl ApiError {
                 "invalid_query",
                 "Bad Request",
                 "A query parameter is invalid.",
+            ),
+            Self::MalformedRequest => (
+                S::BAD_REQUEST,
+                "malformed_request",
+                "Bad Request",
+                "The request is not valid HTTP/1.1.",
+            ),
+            Self::UriTooLong => (
+                S::URI_TOO_LONG,
+                "uri_too_long",
+                "URI Too Long",
+                "The request line is longer than this server reads.",
+            ),
+            Self::HeadersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request Header Fields Too Large",
+                "The request headers are larger, or more, than this server reads.",
             ),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,

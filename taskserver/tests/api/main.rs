@@ -9,6 +9,7 @@ mod binary;
 mod helpers;
 
 mod auth;
+mod connections;
 mod errors_http;
 mod external_idp;
 mod extremes;

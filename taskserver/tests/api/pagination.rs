@@ -241,6 +241,38 @@ async fn limits_and_bad_queries() {
     }
 }
 
+#[tokio::test]
+async fn limit_is_a_decimal_without_sign_or_leading_zeros() {
+    let app = spawn_app().await;
+    let u = app.register().await;
+    seed(&app, &u, 0, 6).await;
+    let five = app.list(&u, "limit=5").await.expect(200).json();
+    assert_eq!(tasks_of(&five).len(), 5);
+    // `+` in a query is a space; `%2B` is the sign itself.
+    for bad in [
+        "limit=%2B5",
+        "limit=+5",
+        "limit=05",
+        "limit=005",
+        "limit=0",
+        "limit=00",
+        "limit=201",
+        "limit=5%20",
+        "limit=",
+    ] {
+        let resp = app.list(&u, bad).await;
+        assert_eq!(resp.status, 400, "{bad}: {}", resp.short());
+        resp.problem(400, "invalid_query");
+    }
+    // The path's task numbers follow the same rule.
+    for bad in ["%2B1", "01", "0"] {
+        app.get(&u, &format!("/api/tasks/{bad}"))
+            .await
+            .problem(404, "not_found");
+    }
+    app.get(&u, "/api/tasks/1").await.expect(200);
+}
+
 /// Walks `query` one small page at a time, creating and deleting tasks between
 /// pages; each task must come once, none after its delete, none missing.
 async fn walk_with_churn(app: &App, u: &User, query: &str) {
