@@ -6,14 +6,29 @@ use super::db;
 use crate::store::StoreError;
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "user_cascade",
+        include_str!("migrations/0002_user_cascade.sql"),
+    ),
+];
 
 /// The advisory lock key that serializes migrations ("taskmigr").
 const LOCK_KEY: i64 = 0x7461_736b_6d69_6772;
 
 /// Applies the migrations the database lacks; returns how many.
 pub(super) async fn apply(client: &mut tokio_postgres::Client) -> Result<usize, StoreError> {
+    apply_up_to(client, i32::MAX).await
+}
+
+/// Applies the migrations the database lacks, up to version `last`
+/// (tests build an older schema with it); returns how many.
+pub(super) async fn apply_up_to(
+    client: &mut tokio_postgres::Client,
+    last: i32,
+) -> Result<usize, StoreError> {
     let tx = client.transaction().await.map_err(db)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
@@ -44,7 +59,7 @@ pub(super) async fn apply(client: &mut tokio_postgres::Client) -> Result<usize, 
         )));
     }
     let mut count = 0;
-    for (version, name, sql) in MIGRATIONS {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         if applied.contains(version) {
             continue;
         }
