@@ -123,6 +123,12 @@ pub enum AuthCommand {
     Status,
     /// Print the access token (for scripts)
     Token,
+    /// Delete your account with all its tasks and tokens, then the stored tokens
+    #[command(
+        after_help = "Asks for the password and for the email typed again. In scripts: \
+                      printf %s \"$PASSWORD\" | taskcli auth delete-account --password-stdin --yes"
+    )]
+    DeleteAccount(DeleteAccountArgs),
     /// Manage API tokens for scripts and CI
     #[command(subcommand, name = "api-token")]
     ApiToken(ApiTokenCommand),
@@ -137,6 +143,17 @@ pub struct CredentialsArgs {
     /// Read the password from the first line of stdin instead of a prompt
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+/// How `auth delete-account` gets the password and the go-ahead.
+#[derive(Debug, Args)]
+pub struct DeleteAccountArgs {
+    /// Read the password from the first line of stdin instead of a prompt (needs --yes)
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Do not ask to type the email as confirmation (required when stdin is not a terminal)
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// `taskcli auth api-token ...`

@@ -121,8 +121,11 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
                 "You have as many tasks as this server allows; delete some first.".to_string()
             }
             "api_token_not_allowed" => {
-                "An API token cannot manage API tokens or log out; log in with your password for that."
+                "An API token cannot manage API tokens, log out or delete the account; log in with your password for that."
                     .to_string()
+            }
+            "api_token_limit_reached" => {
+                "You have as many API tokens as this server allows (100); revoke one first.".to_string()
             }
             _ => sentence(&format!("The server refused the request: {problem}")),
         }),

@@ -901,3 +901,46 @@ fn os_keyring_login_and_logout() {
     with_keyring(&["auth", "logout"], None).ok();
     with_keyring(&["auth", "status"], None).fails(3);
 }
+
+#[test]
+fn delete_account_asks_then_deletes_the_account_and_the_stored_tokens() {
+    let env = Env::start();
+    env.register("ada@example.com");
+    env.run(&["add", "Buy", "milk"]).ok();
+    let token = env.token();
+    let delete = |stdin: &str, extra: &[&str]| {
+        let mut args = vec!["auth", "delete-account"];
+        args.extend_from_slice(extra);
+        env.run_with_stdin(&args, stdin)
+    };
+
+    // Without a terminal there is nobody to confirm: usage errors, before any request.
+    env.run(&["auth", "delete-account"]).fails(2);
+    delete(&format!("{PASSWORD}\n"), &["--password-stdin"]).fails(2);
+    // A wrong password deletes nothing.
+    delete("wrong password\n", &["--password-stdin", "--yes"]).fails(3);
+    env.run(&["list"]).ok();
+
+    let out = delete(&format!("{PASSWORD}\n"), &["--password-stdin", "--yes"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(out.contains("Deleted the account ada@example.com"), "{out}");
+    // The server no longer knows the token, and the CLI forgot it.
+    assert!(matches!(
+        env.block_on(env.sdk(&token).me()),
+        Err(taskclient::Error::Unauthorized { .. })
+    ));
+    env.run(&["list"]).fails(3);
+    let credentials = env.config_dir().join("credentials.json");
+    assert!(
+        !credentials.exists()
+            || !std::fs::read_to_string(&credentials)
+                .expect("read")
+                .contains(&env.url)
+    );
+    // The email is free again, with nothing of the old account.
+    env.register("ada@example.com");
+    let listed = env.run(&["list", "--all", "--json"]).ok().json();
+    assert_eq!(listed, serde_json::json!([]));
+}

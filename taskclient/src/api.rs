@@ -4,7 +4,7 @@ use crate::client::{Call, Client, error_from};
 use crate::error::{Error, Result};
 use crate::model::{
     ApiTokenInfo, ApiTokenList, CreatedApiToken, CredentialsBody, Health, NewApiTokenBody,
-    RefreshBody, Session,
+    PasswordBody, RefreshBody, Session,
 };
 use reqwest::{Method, StatusCode};
 use taskcore::{
@@ -152,9 +152,36 @@ impl Client {
         self.json(Call::new(Method::GET, "/api/auth/me")).await
     }
 
+    /// Deletes the account (`DELETE /api/auth/me`) with all its tasks and
+    /// tokens, then forgets the tokens. A local account must give its
+    /// `password` (a wrong or missing one is [`Error::Unauthorized`] with
+    /// code `invalid_credentials`, and counts as a failed login: past the
+    /// limit it is [`Error::RateLimited`]); a user of an external identity
+    /// provider passes `None`. An API token cannot ([`Error::Forbidden`],
+    /// `api_token_not_allowed`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: taskclient::Client) -> Result<(), taskclient::Error> {
+    /// client.delete_account(Some("correct horse battery")).await?;
+    /// assert!(client.tokens().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn delete_account(&self, password: Option<&str>) -> Result<()> {
+        let mut call = Call::new(Method::DELETE, "/api/auth/me");
+        if let Some(password) = password {
+            call = call.json(&PasswordBody { password })?;
+        }
+        self.no_content(call).await?;
+        self.set_tokens(None);
+        Ok(())
+    }
+
     /// Creates an API token for scripts and CI (`POST /api/auth/tokens`);
     /// `expires_in_days` is 1 to 365 (the server's default is 90). The
-    /// value in [`CreatedApiToken::token`] is shown this once.
+    /// value in [`CreatedApiToken::token`] is shown this once. A user has at
+    /// most 100 live tokens: the 101st is [`Error::Forbidden`] with code
+    /// `api_token_limit_reached`.
     ///
     /// ```no_run
     /// # async fn run(client: taskclient::Client) -> Result<(), taskclient::Error> {

@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::{RefreshBody, Session, TokenPair};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -511,6 +513,7 @@ impl Client {
                 && call.auth
                 && can_refresh
                 && !refreshed
+                && token_rejected(&response)
             {
                 refreshed = true;
                 match self.refresh_after(generation).await {
@@ -628,6 +631,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Whether a 401 says the bearer token itself was refused (so a refresh may
+/// help), rather than, say, a wrong password (`invalid_credentials`, whose
+/// challenge names no error): retrying that would only count another
+/// failed attempt. A 401 without a challenge is taken as a refused token.
+fn token_rejected(response: &Response) -> bool {
+    response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|challenge| challenge.contains("invalid_token"))
 }
 
 #[cfg(test)]

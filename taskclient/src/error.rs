@@ -116,7 +116,8 @@ pub enum Error {
     },
 
     /// 403: the server refuses this outright (`registration_closed`,
-    /// `local_accounts_disabled`, `task_limit_reached`, `api_token_not_allowed`, ...).
+    /// `local_accounts_disabled`, `task_limit_reached`, `api_token_not_allowed`,
+    /// `api_token_limit_reached`, ...).
     #[error("forbidden ({code}): {}", problem_text(Some(.problem), "refused"))]
     Forbidden {
         /// The problem's `code` (empty if the server gave none).

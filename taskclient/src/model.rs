@@ -112,6 +112,11 @@ pub(crate) struct CredentialsBody<'a> {
 }
 
 #[derive(Serialize)]
+pub(crate) struct PasswordBody<'a> {
+    pub password: &'a str,
+}
+
+#[derive(Serialize)]
 pub(crate) struct RefreshBody<'a> {
     pub refresh_token: &'a str,
 }

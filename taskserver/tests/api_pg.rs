@@ -10,6 +10,9 @@
 const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 #[cfg(postgres_tests)]
+#[path = "api/accounts.rs"]
+mod accounts;
+#[cfg(postgres_tests)]
 #[path = "api/auth.rs"]
 mod auth;
 #[cfg(postgres_tests)]

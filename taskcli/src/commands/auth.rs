@@ -1,12 +1,12 @@
 //! `taskcli auth ...`: accounts, sessions, tokens.
 
-use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs};
+use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs, DeleteAccountArgs};
 use crate::credentials::StoredLogin;
 use crate::dates::{local_datetime, relative_time};
 use crate::error::{CliError, CliResult, Doing};
 use crate::session::{Context, Origin};
 use serde::Serialize;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use taskclient::Error as ApiError;
 use taskclient::TokenPair;
 use taskcore::{Email, Password, Timestamp, User};
@@ -19,6 +19,7 @@ pub async fn run(ctx: &Context, command: AuthCommand) -> CliResult {
         AuthCommand::Logout => logout(ctx).await,
         AuthCommand::Status => status(ctx).await,
         AuthCommand::Token => token(ctx).await,
+        AuthCommand::DeleteAccount(args) => delete_account(ctx, args).await,
         AuthCommand::ApiToken(command) => api_token(ctx, command).await,
     }
 }
@@ -155,6 +156,73 @@ async fn logout(ctx: &Context) -> CliResult {
             ctx.api_error(e, Doing::General)
         ))),
     }
+}
+
+/// `auth delete-account`: the typed confirmation, the password, the
+/// deletion, then the stored tokens go as on logout.
+async fn delete_account(ctx: &Context, args: DeleteAccountArgs) -> CliResult {
+    if args.password_stdin && !args.yes {
+        return Err(CliError::usage(
+            "With --password-stdin there is no way to ask for confirmation; add --yes.",
+        ));
+    }
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            "Refusing to delete the account without --yes, because stdin is not a terminal to ask for confirmation.",
+        ));
+    }
+    let (client, origin) = ctx.client().await?;
+    let user = client
+        .me()
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let who = user.email.clone().unwrap_or_else(|| user.id.to_string());
+    if !args.yes && !confirm_deletion(&ctx.server, &who)? {
+        return Err(CliError::failure(
+            "That is not the account's email; nothing was deleted.",
+        ));
+    }
+    // A stored login is always a local account; a token from the
+    // environment may be an external provider's, which needs no password.
+    let password = match (&origin, args.password_stdin) {
+        (Origin::Env, false) => None,
+        _ => Some(read_password(args.password_stdin, false)?),
+    };
+    client
+        .delete_account(password.as_deref())
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::Credentials))?;
+    if let Origin::Stored(store) = &origin {
+        store.delete(&ctx.server)?;
+        ctx.forget_login()?;
+        ctx.out.line(format!(
+            "Deleted the account {who} on {} with all its tasks and tokens; the stored tokens were deleted.",
+            ctx.server
+        ));
+    } else {
+        ctx.out.line(format!(
+            "Deleted the account {who} on {} with all its tasks and tokens.",
+            ctx.server
+        ));
+    }
+    Ok(())
+}
+
+/// Asks for the account's email (or id) typed again.
+fn confirm_deletion(server: &str, who: &str) -> CliResult<bool> {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "This deletes the account {who} on {server} with all its tasks and API tokens; it cannot be undone."
+    );
+    let _ = write!(stderr, "Type {who} to confirm: ");
+    let _ = stderr.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::failure(format!("Could not read the answer: {e}.")))?;
+    Ok(answer.trim().eq_ignore_ascii_case(who))
 }
 
 async fn status(ctx: &Context) -> CliResult {

@@ -26,6 +26,8 @@ pub const SESSION_MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 const API_TOKEN_TOUCH_MICROS: i64 = 60 * 1_000_000;
 /// Live sessions one user may have; logging in past it ends the oldest.
 pub const MAX_SESSIONS_PER_USER: usize = 100;
+/// Live API tokens one user may have; creating one past it is refused.
+pub const MAX_API_TOKENS_PER_USER: usize = 100;
 
 /// Lifetimes and limits of tokens.
 #[derive(Clone, Debug)]
@@ -134,6 +136,9 @@ pub enum AuthError {
     /// the provider's JWK set may help. Otherwise the same as `InvalidToken`.
     #[error("the access token's signing key is not known")]
     UnknownSigningKey,
+    /// An API token may not do this (manage API tokens, log out, delete the account).
+    #[error("an API token cannot do this")]
+    ApiTokenNotAllowed,
     /// Too many password hashes in flight.
     #[error("the server is busy hashing passwords")]
     Overloaded,
@@ -367,6 +372,40 @@ impl Accounts {
         self.store.user(id).await?.ok_or(AuthError::InvalidToken)
     }
 
+    /// Deletes the caller's account and everything of theirs; every token of
+    /// it stops working at once. A local account proves itself with its
+    /// password (verified on the hashing pool; a missing or wrong one is
+    /// [`AuthError::InvalidCredentials`]); an external user's token is
+    /// enough; an API token is refused.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: Option<Password>,
+    ) -> Result<(), AuthError> {
+        match principal.via {
+            Credential::ApiToken(_) => return Err(AuthError::ApiTokenNotAllowed),
+            Credential::External => {}
+            Credential::Session(_) => {
+                let user = self.user(principal.user).await?;
+                let credentials = match user.email.as_deref().map(Email::parse) {
+                    Some(Ok(email)) => self.store.credentials(&email).await?,
+                    _ => None,
+                };
+                let hash = credentials
+                    .filter(|c| c.user.id == principal.user)
+                    .map(|c| c.password_hash);
+                let Some(password) = password else {
+                    return Err(AuthError::InvalidCredentials);
+                };
+                if !self.hashing.verify(password, hash).await? {
+                    return Err(AuthError::InvalidCredentials);
+                }
+            }
+        }
+        self.store.delete_user(principal.user).await?;
+        Ok(())
+    }
+
     /// Creates an API token for `user`, valid for `days`.
     pub async fn create_api_token(
         &self,
@@ -378,14 +417,17 @@ impl Accounts {
         let created_at = Timestamp::now();
         let info = self
             .store
-            .create_api_token(NewApiToken {
-                id: ApiTokenId::generate(),
-                user_id: user,
-                name,
-                hash: tokens::token_hash(&token),
-                created_at,
-                expires_at: created_at.plus(Duration::from_secs(u64::from(days) * 86_400)),
-            })
+            .create_api_token(
+                NewApiToken {
+                    id: ApiTokenId::generate(),
+                    user_id: user,
+                    name,
+                    hash: tokens::token_hash(&token),
+                    created_at,
+                    expires_at: created_at.plus(Duration::from_secs(u64::from(days) * 86_400)),
+                },
+                MAX_API_TOKENS_PER_USER,
+            )
             .await?;
         Ok(CreatedApiToken {
             id: info.id,

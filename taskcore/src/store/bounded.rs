@@ -73,6 +73,10 @@ impl TaskStore for Bounded {
         self.within(self.inner.external_user(identity, email)).await
     }
 
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.within(self.inner.delete_user(id)).await
+    }
+
     async fn create_session(
         &self,
         session: NewSession,
@@ -109,8 +113,13 @@ impl TaskStore for Bounded {
         self.within(self.inner.prune_expired(now)).await
     }
 
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError> {
-        self.within(self.inner.create_api_token(token)).await
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        max_live: usize,
+    ) -> Result<ApiTokenInfo, StoreError> {
+        self.within(self.inner.create_api_token(token, max_live))
+            .await
     }
 
     async fn api_token_owner(

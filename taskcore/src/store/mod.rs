@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The owner has as many live tasks as allowed.
     #[error("the task limit is reached")]
     TaskLimitReached,
+    /// The user has as many live API tokens as allowed.
+    #[error("the API token limit is reached")]
+    ApiTokenLimitReached,
     /// The data on disk was written by a newer version, or is damaged.
     #[error("the store's data is not readable by this version: {0}")]
     Incompatible(String),
@@ -232,10 +235,20 @@ pub trait TaskStore: Send + Sync + 'static {
         email: Option<&str>,
     ) -> Result<User, StoreError>;
 
+    /// Deletes a user and everything of theirs, atomically as far as anyone
+    /// can observe: the account (so its email, or its external identity,
+    /// is free again), every session and refresh token, every API token,
+    /// every task and the task counter. Returns whether the user existed.
+    /// Durable on return. A session, API token or task created for the
+    /// user while this runs is refused ([`StoreError::NotFound`]), never
+    /// left behind.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+
     // ----- sessions -----
 
     /// Starts a session. A user keeps at most `max_sessions` live sessions:
     /// the oldest end to make room. Expired sessions of the user are pruned.
+    /// [`StoreError::NotFound`] if the user does not exist (any more).
     async fn create_session(
         &self,
         session: NewSession,
@@ -264,8 +277,15 @@ pub trait TaskStore: Send + Sync + 'static {
 
     // ----- API tokens -----
 
-    /// Stores a new API token.
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError>;
+    /// Stores a new API token. [`StoreError::ApiTokenLimitReached`] if the
+    /// user already has `max_live` tokens live at the token's `created_at`
+    /// (atomic: concurrent creates never pass the cap);
+    /// [`StoreError::NotFound`] if the user does not exist (any more).
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        max_live: usize,
+    ) -> Result<ApiTokenInfo, StoreError>;
 
     /// A live API token, by the hash of its value (one lookup).
     async fn api_token_owner(

@@ -24,20 +24,20 @@ pub async fn tokens_are_found_touched_listed_and_revoked(f: Fixture) {
     let ada = user(store, "ada").await;
     let bob = user(store, "bob").await;
     let ci = store
-        .create_api_token(new_token(ada.id, 1, 10, 1_000))
+        .create_api_token(new_token(ada.id, 1, 10, 1_000), 100)
         .await
         .expect("creates");
     assert_eq!((ci.name.as_str(), ci.last_used_at), ("token 1", None));
     let old = store
-        .create_api_token(new_token(ada.id, 2, 5, 1_000))
+        .create_api_token(new_token(ada.id, 2, 5, 1_000), 100)
         .await
         .expect("creates");
     let short = store
-        .create_api_token(new_token(ada.id, 3, 6, 50))
+        .create_api_token(new_token(ada.id, 3, 6, 50), 100)
         .await
         .expect("creates");
     let bobs = store
-        .create_api_token(new_token(bob.id, 4, 1, 1_000))
+        .create_api_token(new_token(bob.id, 4, 1, 1_000), 100)
         .await
         .expect("creates");
 

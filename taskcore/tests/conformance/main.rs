@@ -3,6 +3,7 @@
 //! `TASKSERVER_TEST_DATABASE_URL` names a server (and the `postgres`
 //! feature is on), against PostgreSQL in a database of its own.
 
+mod accounts;
 mod api_tokens;
 mod list;
 mod sessions;
@@ -52,6 +53,11 @@ conformance!(
     transfer::export_then_import_into_a_fresh_store,
     transfer::importing_twice_changes_nothing,
     transfer::a_conflicting_import_writes_nothing,
+    accounts::deleting_a_user_removes_everything_of_theirs,
+    accounts::deleting_an_external_user_keeps_the_local_account_of_their_email,
+    accounts::deleting_a_user_while_their_tasks_are_created_leaves_none,
+    accounts::live_api_tokens_are_capped_per_user,
+    accounts::concurrent_api_token_creates_stop_at_the_cap,
 );
 
 #[cfg(feature = "postgres")]
@@ -104,7 +110,7 @@ mod postgres_only {
     #[tokio::test]
     async fn due_dates_out_of_range_from_an_earlier_release_move_into_the_range() {
         use taskcore::store::postgres::testing::{
-            TestDatabase, execute_sql, migrate_through, test_database_url,
+            TestDatabase, execute, migrate_up_to, test_database_url,
         };
         use taskcore::{TaskRef, Timestamp};
         if Fixture::postgres().await.is_none() {
@@ -112,14 +118,14 @@ mod postgres_only {
         }
         let base = test_database_url().expect("checked above");
         let database = TestDatabase::create(&base).await.expect("a database");
-        migrate_through(&database.url, 1)
+        migrate_up_to(&database.url, 1)
             .await
             .expect("the first schema");
         let ada = uuid::Uuid::now_v7();
         let (far, early) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         // What that release stored for `9999-12-31T23:59:59.999999999-23:59`
         // and `0000-01-01T00:00:00+23:59`.
-        execute_sql(
+        execute(
             &database.url,
             &format!(
                 "INSERT INTO users (id, email, created_at, next_task_number, live_tasks)
@@ -165,6 +171,65 @@ mod postgres_only {
             taskcore::PgStore::migrate(&config).await.expect("migrates"),
             0
         );
+    }
+
+    /// Migration 0002 adds foreign keys to tables that had none: it must
+    /// apply to a database whose rows already name users that are gone.
+    #[tokio::test]
+    async fn the_cascade_migration_applies_over_orphan_rows() {
+        use taskcore::store::postgres::testing::{
+            TestDatabase, execute, migrate_up_to, query_i64, test_database_url,
+        };
+        let Some(base) = test_database_url() else {
+            return;
+        };
+        let database = TestDatabase::create(&base).await.expect("a database");
+        let url = database.url.clone();
+        assert_eq!(migrate_up_to(&url, 1).await.expect("migrates"), 1);
+        execute(
+            &url,
+            "INSERT INTO users (id, email, password_hash, created_at)
+                 VALUES ('00000000-0000-7000-8000-000000000001', 'ada@example.com', 'h', 0);
+             INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES
+                 ('00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000001', 0, 9000000000000000),
+                 ('00000000-0000-7000-8000-0000000000a2', '00000000-0000-7000-8000-0000000000ff', 0, 9000000000000000);
+             INSERT INTO refresh_tokens (hash, session_id, expires_at) VALUES
+                 ('\\x01', '00000000-0000-7000-8000-0000000000a1', 9000000000000000),
+                 ('\\x02', '00000000-0000-7000-8000-0000000000a2', 9000000000000000);
+             INSERT INTO api_tokens (hash, id, user_id, name, created_at, expires_at) VALUES
+                 ('\\x03', '00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-000000000001', 'kept', 0, 9000000000000000),
+                 ('\\x04', '00000000-0000-7000-8000-0000000000b2', '00000000-0000-7000-8000-0000000000ff', 'orphan', 0, 9000000000000000);",
+        )
+        .await
+        .expect("writes the old schema's rows");
+
+        let store = taskcore::PgStore::connect(taskcore::PgConfig::new(&url))
+            .await
+            .expect("connects, migrating over the orphans");
+        let count = |table: &str| {
+            let (url, sql) = (url.clone(), format!("SELECT count(*) FROM {table}"));
+            async move { query_i64(&url, &sql).await.expect("counts")[0] }
+        };
+        assert_eq!(
+            (
+                count("sessions").await,
+                count("refresh_tokens").await,
+                count("api_tokens").await
+            ),
+            (1, 1, 1),
+            "the orphans are gone, the user's rows stay"
+        );
+        // And the keys hold from now on: deleting the user takes the rest.
+        execute(&url, "DELETE FROM users").await.expect("deletes");
+        assert_eq!(
+            (
+                count("sessions").await,
+                count("refresh_tokens").await,
+                count("api_tokens").await
+            ),
+            (0, 0, 0)
+        );
+        drop(store);
     }
 
     #[tokio::test]

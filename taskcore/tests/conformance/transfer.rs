@@ -7,7 +7,7 @@ use taskcore::{
     ApiTokenId, Email, ExternalIdentity, Precondition, StoreError, TaskRef, TaskStore, Timestamp,
 };
 
-async fn export(store: &dyn TaskStore) -> (Vec<ExportRecord>, RecordCounts) {
+pub async fn export(store: &dyn TaskStore) -> (Vec<ExportRecord>, RecordCounts) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let reader = tokio::spawn(async move {
         let mut records = Vec::new();
@@ -64,14 +64,17 @@ async fn populate(store: &dyn TaskStore) {
         .expect("deletes");
     let now = Timestamp::now();
     store
-        .create_api_token(NewApiToken {
-            id: ApiTokenId::generate(),
-            user_id: ada.id,
-            name: "ci".into(),
-            hash: [7; 32],
-            created_at: now,
-            expires_at: now.plus(std::time::Duration::from_secs(86_400)),
-        })
+        .create_api_token(
+            NewApiToken {
+                id: ApiTokenId::generate(),
+                user_id: ada.id,
+                name: "ci".into(),
+                hash: [7; 32],
+                created_at: now,
+                expires_at: now.plus(std::time::Duration::from_secs(86_400)),
+            },
+            100,
+        )
         .await
         .expect("creates");
     store.touch_api_token(&[7; 32], now).await.expect("touches");

@@ -87,8 +87,9 @@ impl<'a> Endpoint<'a> {
             Self::Register | Self::Login | Self::Refresh | Self::Logout => "POST, OPTIONS",
             Self::ApiTokens | Self::Tasks => "GET, POST, OPTIONS",
             Self::ApiToken(_) => "DELETE, OPTIONS",
+            Self::Me => "GET, DELETE, OPTIONS",
             Self::Task(_) => "GET, PUT, PATCH, DELETE, OPTIONS",
-            Self::Me | Self::Health | Self::Ready | Self::Metrics | Self::OpenApi => "GET, OPTIONS",
+            Self::Health | Self::Ready | Self::Metrics | Self::OpenApi => "GET, OPTIONS",
             Self::UnknownApi => "",
         }
     }
@@ -181,5 +182,7 @@ mod tests {
         assert_eq!(Endpoint::resolve("/hello"), None);
         assert!(Endpoint::Task("1").serves(&Method::PATCH));
         assert!(!Endpoint::Tasks.serves(&Method::DELETE));
+        assert!(Endpoint::Me.serves(&Method::DELETE));
+        assert!(!Endpoint::Me.serves(&Method::POST));
     }
 }

@@ -112,27 +112,34 @@ pub(super) async fn login(req: &Request<'_>, body: Body) -> Answer {
     };
     // Limits are per normalized email, whether or not it is well-formed.
     let limit_key = email.trim().to_lowercase();
+    let accounts = &req.state.accounts;
+    let session = limited_password_check(req, &limit_key, async {
+        let password = Password::parse(password).map_err(|_| AuthError::InvalidCredentials)?;
+        accounts.login(Email::parse(email).ok(), password).await
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &session))
+}
+
+/// A password check under the failed-login limits (login, and deleting an
+/// account): refused with 429 while `email` is blocked for this client,
+/// even for the right password, and a wrong password counts as a failure.
+async fn limited_password_check<T>(
+    req: &Request<'_>,
+    email: &str,
+    check: impl Future<Output = Result<T, AuthError>>,
+) -> Result<T, ApiError> {
     let limits = &req.state.limits;
     let client = req.client();
     limits
-        .login_allowed(&limit_key, client)
+        .login_allowed(email, client)
         .map_err(ApiError::RateLimited)?;
-    let Ok(password) = Password::parse(password) else {
-        limits.login_failed(&limit_key, client);
-        return Err(ApiError::InvalidCredentials);
-    };
-    match req
-        .state
-        .accounts
-        .login(Email::parse(email).ok(), password)
-        .await
-    {
-        Ok(session) => Ok(json(StatusCode::OK, &session)),
+    match check.await {
         Err(AuthError::InvalidCredentials) => {
-            limits.login_failed(&limit_key, client);
+            limits.login_failed(email, client);
             Err(ApiError::InvalidCredentials)
         }
-        Err(e) => Err(e.into()),
+        other => Ok(other?),
     }
 }
 
@@ -170,6 +177,37 @@ pub(super) async fn logout(req: &Request<'_>, principal: Option<&Principal>, bod
 pub(super) async fn me(req: &Request<'_>, user: UserId) -> Answer {
     let user = req.state.accounts.user(user).await?;
     Ok(json(StatusCode::OK, &user))
+}
+
+/// `DELETE /api/auth/me`: a local account sends `{"password"}`; an
+/// external user's token is enough (a body may still name only `password`).
+pub(super) async fn delete_account(req: &Request<'_>, principal: &Principal, body: Body) -> Answer {
+    let accounts = &req.state.accounts;
+    if !matches!(principal.via, Credential::Session(_)) {
+        if let Some(body) = &body {
+            fields(body, ["password"])?;
+        }
+        accounts.delete_account(principal, None).await?;
+    } else {
+        let body = required(body)?;
+        let [password] = fields(&body, ["password"])?;
+        let mut errors = ValidationErrors::default();
+        let Some(password) = string_field(password, "password", &mut errors) else {
+            return Err(ApiError::Validation(errors));
+        };
+        // Limited as a login of the account's email: a stolen access token
+        // must not become a way to guess the password.
+        let email = accounts.user(principal.user).await?.email;
+        let limit_key = email.unwrap_or_default();
+        limited_password_check(req, &limit_key, async {
+            // A password no account can have is simply wrong.
+            let password = Password::parse(password).map_err(|_| AuthError::InvalidCredentials)?;
+            accounts.delete_account(principal, Some(password)).await
+        })
+        .await?;
+    }
+    tracing::info!(user = %principal.user, "deleted the account");
+    Ok(no_content())
 }
 
 // ----- API tokens -----

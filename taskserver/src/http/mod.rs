@@ -211,7 +211,8 @@ where
     if endpoint == E::Register && state.config.no_registration {
         return Err(ApiError::RegistrationClosed);
     }
-    if matches!(endpoint, E::ApiTokens | E::ApiToken(_) | E::Logout)
+    let deletes_account = endpoint == E::Me && method == Method::DELETE;
+    if (matches!(endpoint, E::ApiTokens | E::ApiToken(_) | E::Logout) || deletes_account)
         && matches!(
             principal,
             Some(Principal {
@@ -224,8 +225,9 @@ where
     }
 
     // 400/413/415: the body, where the method carries one.
-    let body = if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
-        read_object(req, body, endpoint == E::Logout).await?
+    // (Deleting the account takes one too: a local account's password.)
+    let body = if matches!(*method, Method::POST | Method::PUT | Method::PATCH) || deletes_account {
+        read_object(req, body, endpoint == E::Logout || deletes_account).await?
     } else {
         None
     };
@@ -237,6 +239,10 @@ where
         (E::Login, _) => handlers::login(req, body).await,
         (E::Refresh, _) => handlers::refresh(req, body).await,
         (E::Logout, _) => handlers::logout(req, principal, body).await,
+        (E::Me, Method::DELETE) => {
+            let principal = principal.ok_or(ApiError::MissingToken)?;
+            handlers::delete_account(req, principal, body).await
+        }
         (E::Me, _) => handlers::me(req, user()?).await,
         (E::ApiTokens, Method::GET) => handlers::list_api_tokens(req, user()?).await,
         (E::ApiTokens, _) => handlers::create_api_token(req, user()?, body).await,

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The user has as many tasks as allowed.
     #[error("task limit reached")]
     TaskLimitReached,
+    /// The user has as many live API tokens as allowed.
+    #[error("api token limit reached")]
+    ApiTokenLimitReached,
     /// A CORS preflight from an origin that is not allowed.
     #[error("origin not allowed")]
     OriginNotAllowed,
@@ -179,6 +182,12 @@ impl ApiError {
                 "task_limit_reached",
                 "Forbidden",
                 "You have as many tasks as this server allows; delete some first.",
+            ),
+            Self::ApiTokenLimitReached => (
+                S::FORBIDDEN,
+                "api_token_limit_reached",
+                "Forbidden",
+                "You have as many live API tokens as this server allows; revoke one first.",
             ),
             Self::OriginNotAllowed => (
                 S::FORBIDDEN,
@@ -343,6 +352,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionMismatch => Self::VersionMismatch,
             StoreError::TaskLimitReached => Self::TaskLimitReached,
             StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
+            StoreError::ApiTokenLimitReached => Self::ApiTokenLimitReached,
             other @ (StoreError::Incompatible(_)
             | StoreError::ImportConflict(_)
             | StoreError::Backend(_)) => Self::Internal(other.to_string()),
@@ -357,6 +367,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::InvalidRefreshToken => Self::InvalidRefreshToken,
             AuthError::InvalidToken | AuthError::UnknownSigningKey => Self::InvalidToken,
+            AuthError::ApiTokenNotAllowed => Self::ApiTokenNotAllowed,
             AuthError::Overloaded => Self::Overloaded,
             AuthError::Store(s) => s.into(),
             AuthError::Internal(m) => Self::Internal(m),

@@ -642,6 +642,42 @@ async fn a_local_account_and_an_external_user_with_the_same_email_are_different_
 }
 
 #[tokio::test]
+async fn an_external_user_deletes_their_account_with_the_token_alone() {
+    let k = keys();
+    let provider = Provider::start(standard_set(), true).await;
+    let app = spawn_trusting(&provider, |_| {}).await;
+    let email = unique_email();
+    let local = User::from_session(&app.register_as(&email, PASSWORD).await.expect(201).json());
+    let kept = app.task(&local, "local").await;
+    let external = k.ed.token(
+        "EdDSA",
+        Some("ed"),
+        &with(&claims(&new_sub()), "email", json!(email)),
+    );
+    let before = me(&app, &external).await.expect(200).json();
+    send(
+        app.authed(Method::POST, "/api/tasks", &external)
+            .json(&json!({"title": "external"})),
+    )
+    .await
+    .expect(201);
+    send(app.authed(Method::DELETE, "/api/auth/me", &external))
+        .await
+        .expect(204);
+    // The local account with the same email is untouched.
+    assert_eq!(app.fetch(&local, &kept["id"]).await, kept);
+    app.login(&email, PASSWORD).await.expect(200);
+    // The provider still vouches for the token: it is a new, empty user.
+    let after = me(&app, &external).await.expect(200).json();
+    assert_ne!(after["id"], before["id"]);
+    let page = send(app.authed(Method::GET, "/api/tasks", &external))
+        .await
+        .expect(200)
+        .json();
+    assert!(tasks_of(&page).is_empty());
+}
+
+#[tokio::test]
 async fn concurrent_first_requests_of_a_new_external_user_create_one_user() {
     let k = keys();
     let provider = Provider::start(standard_set(), true).await;

@@ -8,6 +8,7 @@ const BACKEND: helpers::Backend = helpers::Backend::Sled;
 mod binary;
 mod helpers;
 
+mod accounts;
 mod auth;
 mod connections;
 mod errors_http;

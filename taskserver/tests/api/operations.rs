@@ -286,7 +286,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/auth/login", &["post"]),
         ("/api/auth/refresh", &["post"]),
         ("/api/auth/logout", &["post"]),
-        ("/api/auth/me", &["get"]),
+        ("/api/auth/me", &["get", "delete"]),
         ("/api/tasks", &["get", "post"]),
         ("/api/tasks/{id}", &["get", "put", "patch", "delete"]),
         ("/healthz", &["get"]),

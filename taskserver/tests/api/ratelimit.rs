@@ -209,3 +209,23 @@ async fn a_login_flood_is_answered_without_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn wrong_passwords_when_deleting_the_account_count_as_failed_logins() {
+    let app = limited_app(&[]).await;
+    let u = app.register().await;
+    let delete = |password: &str| {
+        let request = app
+            .authed(Method::DELETE, "/api/auth/me", &u.token)
+            .json(&json!({"password": password}));
+        send(request)
+    };
+    for i in 1..=10 {
+        let resp = delete("wrong password").await;
+        assert_eq!(resp.status, 401, "attempt {i}: {}", resp.short());
+    }
+    // Past the limit, even the right password is refused, here and at login.
+    assert_limited(&delete(PASSWORD).await);
+    assert_limited(&login_from(&app, &u.email, PASSWORD, None).await);
+    app.get(&u, "/api/auth/me").await.expect(200);
+}

@@ -1,24 +1,37 @@
 //! API tokens: the `api_tokens` table, keyed by the hash of the value.
 
-use super::{PgStore, db, time, time_opt};
+use super::{PgStore, db, db_or_no_user, time, time_opt};
 use crate::domain::{ApiTokenId, Timestamp, UserId};
 use crate::store::{ApiTokenInfo, ApiTokenUse, NewApiToken, StoreError, TokenHash};
 
 impl PgStore {
+    /// One transaction, pipelined: the user's row is locked, so creates of
+    /// one user are serial (on any replica), and the insert that follows
+    /// (a new snapshot, after the lock) inserts only while fewer than
+    /// `max_live` tokens are live. No user row: the user is gone.
     pub(super) async fn create_api_token_impl(
         &self,
         token: &NewApiToken,
+        max_live: usize,
     ) -> Result<ApiTokenInfo, StoreError> {
         let client = self.client().await?;
+        let lock_user = client
+            .prepare_cached("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .await
+            .map_err(db)?;
         let insert = client
             .prepare_cached(
                 "INSERT INTO api_tokens (hash, id, user_id, name, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 SELECT $1, $2, $3, $4, $5, $6
+                 WHERE (SELECT count(*) FROM api_tokens WHERE user_id = $3 AND expires_at > $5) < $7",
             )
             .await
             .map_err(db)?;
-        client
-            .execute(
+        let max = i64::try_from(max_live).unwrap_or(i64::MAX);
+        let (begin, locked, inserted, commit) = futures_util::future::join4(
+            client.batch_execute("BEGIN"),
+            client.query_opt(&lock_user, &[&token.user_id.0]),
+            client.execute(
                 &insert,
                 &[
                     &&token.hash[..],
@@ -27,10 +40,20 @@ impl PgStore {
                     &token.name,
                     &token.created_at.as_micros(),
                     &token.expires_at.as_micros(),
+                    &max,
                 ],
-            )
-            .await
-            .map_err(db)?;
+            ),
+            client.batch_execute("COMMIT"),
+        )
+        .await;
+        begin.map_err(db)?;
+        if locked.map_err(db)?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if inserted.map_err(db_or_no_user)? == 0 {
+            return Err(StoreError::ApiTokenLimitReached);
+        }
+        commit.map_err(db)?;
         Ok(ApiTokenInfo {
             id: token.id,
             name: token.name.clone(),

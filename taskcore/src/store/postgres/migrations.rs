@@ -9,6 +9,11 @@ use crate::store::StoreError;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (
+        2,
+        "user_cascade",
+        include_str!("migrations/0002_user_cascade.sql"),
+    ),
+    (
         3,
         "times_in_range",
         include_str!("migrations/0003_times_in_range.sql"),

@@ -197,6 +197,16 @@ fn unavailable(error: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// A driver failure of a write that names a user: a foreign key violation
+/// means the user is gone (deleted while the write was on its way).
+fn db_or_no_user(error: tokio_postgres::Error) -> StoreError {
+    if error.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        StoreError::NotFound
+    } else {
+        db(error)
+    }
+}
+
 /// A malformed value read from the database.
 fn damaged(what: &str) -> StoreError {
     StoreError::Incompatible(format!("a value in `{what}` is out of range"))
@@ -405,6 +415,10 @@ impl TaskStore for PgStore {
         self.external_user_impl(identity, email).await
     }
 
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.delete_user_impl(id).await
+    }
+
     async fn create_session(
         &self,
         session: NewSession,
@@ -440,8 +454,12 @@ impl TaskStore for PgStore {
         self.prune_expired_impl(now).await
     }
 
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError> {
-        self.create_api_token_impl(&token).await
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        max_live: usize,
+    ) -> Result<ApiTokenInfo, StoreError> {
+        self.create_api_token_impl(&token, max_live).await
     }
 
     async fn api_token_owner(

@@ -2,7 +2,7 @@
 //! (which go with their session, `ON DELETE CASCADE`).
 
 use super::users::USER_COLUMNS;
-use super::{PgStore, db, time};
+use super::{PgStore, db, db_or_no_user, time};
 use crate::domain::{SessionId, Timestamp, UserId};
 use crate::store::{
     NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TokenHash,
@@ -79,7 +79,8 @@ impl PgStore {
         begin.map_err(db)?;
         locked.map_err(db)?;
         trimmed.map_err(db)?;
-        session.map_err(db)?;
+        // The foreign key refuses a session of a user deleted meanwhile.
+        session.map_err(db_or_no_user)?;
         refresh.map_err(db)?;
         commit.map_err(db)
     }

@@ -75,6 +75,30 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Applies the migrations up to version `last` only, to the database at
+/// `url` (to test a later migration on data an older schema allowed).
+pub async fn migrate_up_to(url: &str, last: i32) -> Result<usize, StoreError> {
+    let config = super::PgConfig::new(url).parsed()?;
+    let mut client = connect_one(&config).await?;
+    super::migrations::apply_through(&mut client, last).await
+}
+
+/// Runs SQL on the database at `url` as the connected user, outside any
+/// store (to set up what the store itself would refuse to write).
+pub async fn execute(url: &str, sql: &str) -> Result<(), StoreError> {
+    let config = super::PgConfig::new(url).parsed()?;
+    let client = connect_one(&config).await?;
+    client.batch_execute(sql).await.map_err(db)
+}
+
+/// Rows of `query` (one `bigint` column) on the database at `url`.
+pub async fn query_i64(url: &str, query: &str) -> Result<Vec<i64>, StoreError> {
+    let config = super::PgConfig::new(url).parsed()?;
+    let client = connect_one(&config).await?;
+    let rows = client.query(query, &[]).await.map_err(db)?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// `url` naming database `name` instead.
 fn with_database(url: &str, name: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
@@ -92,22 +116,6 @@ fn with_database(url: &str, name: &str) -> String {
     } else {
         format!("{url} dbname={name}")
     }
-}
-
-/// Applies the schema migrations up to `version` only: the database as the
-/// release that stopped there left it, for upgrade tests.
-pub async fn migrate_through(url: &str, version: i32) -> Result<usize, StoreError> {
-    let config = super::PgConfig::new(url).parsed()?;
-    let mut client = connect_one(&config).await?;
-    super::migrations::apply_through(&mut client, version).await
-}
-
-/// Runs SQL on `url` as the connected role, outside any store: for tests
-/// that need rows an earlier release could write and this one cannot.
-pub async fn execute_sql(url: &str, sql: &str) -> Result<(), StoreError> {
-    let config = super::PgConfig::new(url).parsed()?;
-    let client = connect_one(&config).await?;
-    client.batch_execute(sql).await.map_err(db)
 }
 
 /// What a store connection sees of `tasks` with no owner filter at all.

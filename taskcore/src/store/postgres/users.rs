@@ -1,6 +1,6 @@
 //! Accounts: the `users` table.
 
-use super::{PgStore, db, time};
+use super::{PgStore, SET_USER, db, scoped, time};
 use crate::domain::{Credentials, Email, ExternalIdentity, Timestamp, User, UserId};
 use crate::store::StoreError;
 use tokio_postgres::Row;
@@ -138,5 +138,19 @@ impl PgStore {
                 user_of(&row)
             }
         }
+    }
+    /// One statement, so one transaction: the foreign keys (migration 0002)
+    /// take the user's sessions with their refresh tokens, API tokens and
+    /// tasks along, and the unique indexes free the email or identity.
+    /// Scoped to the user like every statement that reaches `tasks`.
+    pub(super) async fn delete_user_impl(&self, id: UserId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let delete = client
+            .prepare_cached("DELETE FROM users WHERE id = $1")
+            .await
+            .map_err(db)?;
+        let deleted = scoped(&client, &set_user, id, client.execute(&delete, &[&id.0])).await?;
+        Ok(deleted > 0)
     }
 }

@@ -2,14 +2,33 @@
 //! `user_api_tokens` (a user's tokens, for listing and revoking).
 
 use super::records::{ApiTokenRecord, decode, encode};
-use super::{Inner, abort, backend, damaged, finish, get, keys, tx_decode};
+use super::{Inner, abort, backend, damaged, finish, get, keys, lock, tx_decode};
 use crate::domain::{ApiTokenId, Timestamp, UserId};
 use crate::store::{ApiTokenInfo, ApiTokenUse, NewApiToken, StoreError, TokenHash};
 use sled::Transactional;
 
 impl Inner {
-    /// Stores a new token.
-    pub(super) fn create_api_token(&self, token: &NewApiToken) -> Result<ApiTokenInfo, StoreError> {
+    /// Stores a new token, unless the user has `max_live` live ones (or is gone).
+    pub(super) fn create_api_token(
+        &self,
+        token: &NewApiToken,
+        max_live: usize,
+    ) -> Result<ApiTokenInfo, StoreError> {
+        // Held while counting and committing (no await): two concurrent
+        // creates cannot both see room for one more, and `delete_user`,
+        // which holds it too, cannot remove the user in between.
+        let _serialized = lock(&self.api_token_lock);
+        if !self
+            .trees
+            .users
+            .contains_key(token.user_id.as_bytes())
+            .map_err(backend)?
+        {
+            return Err(StoreError::NotFound);
+        }
+        if self.api_tokens(token.user_id, token.created_at)?.len() >= max_live {
+            return Err(StoreError::ApiTokenLimitReached);
+        }
         let record = ApiTokenRecord {
             id: token.id,
             user_id: token.user_id,
@@ -56,6 +75,22 @@ impl Inner {
                 .ok_or_else(|| damaged("user_api_tokens")),
             None => Ok(None),
         }
+    }
+
+    /// The `user_api_tokens` key and the hash of each of the user's tokens.
+    pub(super) fn user_api_token_entries(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(sled::IVec, TokenHash)>, StoreError> {
+        self.trees
+            .user_api_tokens
+            .scan_prefix(keys::user_prefix(user))
+            .map(|item| {
+                let (key, hash) = item.map_err(backend)?;
+                let hash = keys::hash_bytes(&hash).ok_or_else(|| damaged("user_api_tokens"))?;
+                Ok((key, hash))
+            })
+            .collect()
     }
 
     /// Records a use. The update never recreates a missing record, so a
@@ -184,7 +219,7 @@ mod tests {
         let ada = user(&store, "ada@example.com").await;
         for (n, expires) in [(1, 1_000), (2, 50)] {
             store
-                .create_api_token(new_token(ada.id, n, 0, expires))
+                .create_api_token(new_token(ada.id, n, 0, expires), 100)
                 .await
                 .expect("creates");
         }

@@ -17,6 +17,7 @@
 //! | `session_refresh` | session id ++ refresh hash | empty |
 //! | `api_tokens` | SHA-256 of an API token | [`ApiTokenRecord`](records::ApiTokenRecord) |
 //! | `user_api_tokens` | user id ++ token id | the token's hash |
+//! | `deleting` | user id | empty: an account whose records are gone and whose tasks are still being removed (see `users.rs`) |
 //!
 //! Ids are UUIDv7, 16 bytes big-endian, so one user's tasks are one key range
 //! in creation order: listing costs the size of that user's list, never the
@@ -135,6 +136,7 @@ struct Trees {
     session_refresh: sled::Tree,
     api_tokens: sled::Tree,
     user_api_tokens: sled::Tree,
+    deleting: sled::Tree,
 }
 
 impl Trees {
@@ -154,6 +156,7 @@ impl Trees {
             session_refresh: tree("session_refresh")?,
             api_tokens: tree("api_tokens")?,
             user_api_tokens: tree("user_api_tokens")?,
+            deleting: tree("deleting")?,
         })
     }
 }
@@ -163,6 +166,8 @@ struct Inner {
     trees: Trees,
     /// Serializes `create_session`, so the per-user cap holds under concurrent logins.
     session_lock: Mutex<()>,
+    /// Serializes `create_api_token`, so the per-user cap holds under concurrent creates.
+    api_token_lock: Mutex<()>,
     /// Each owner's task numbering, loaded on first use; see `tasks.rs`.
     counters: tasks::CounterMap,
     /// First pages of recent list queries, until the owner writes.
@@ -190,6 +195,8 @@ impl SledStore {
         restrict_permissions(&path);
         let trees = Trees::open(&db)?;
         check_format(&trees, &path)?;
+        // A deletion a crash interrupted is finished before anyone can look.
+        trees.finish_deletions()?;
         let io = |what: &str, e: std::io::Error| {
             StoreError::Backend(format!(
                 "{what} in the data directory {}: {e}",
@@ -213,6 +220,7 @@ impl SledStore {
                 path,
                 trees,
                 session_lock: Mutex::new(()),
+                api_token_lock: Mutex::new(()),
                 counters: tasks::CounterMap::default(),
                 pages: page_cache::PageCache::default(),
                 long_lists: list_gate::ListGate::default(),
@@ -460,6 +468,14 @@ impl TaskStore for SledStore {
         self.durable(user).await
     }
 
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.inner.commit.health()?;
+        // Scans and batch removals of every task of the user: off the runtime.
+        let store = self.clone();
+        let existed = off_runtime(move || store.inner.delete_user(id)).await?;
+        self.durable(existed).await
+    }
+
     async fn create_session(
         &self,
         session: NewSession,
@@ -514,9 +530,13 @@ impl TaskStore for SledStore {
         Ok(removed)
     }
 
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiTokenInfo, StoreError> {
+    async fn create_api_token(
+        &self,
+        token: NewApiToken,
+        max_live: usize,
+    ) -> Result<ApiTokenInfo, StoreError> {
         self.inner.commit.health()?;
-        let info = self.inner.create_api_token(&token)?;
+        let info = self.inner.create_api_token(&token, max_live)?;
         self.durable(info).await
     }
 

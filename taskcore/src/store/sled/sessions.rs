@@ -3,7 +3,7 @@
 
 use super::records::{RefreshRecord, SessionRecord, encode};
 use super::{Inner, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode};
-use crate::domain::{SessionId, Timestamp};
+use crate::domain::{SessionId, Timestamp, UserId};
 use crate::store::{
     NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TokenHash,
 };
@@ -13,7 +13,7 @@ use sled::transaction::{
 };
 
 /// What ending one session removes, gathered by scans before the transaction.
-struct SessionRemoval {
+pub(super) struct SessionRemoval {
     id: SessionId,
     /// Its `user_sessions` key.
     index_key: Vec<u8>,
@@ -22,14 +22,15 @@ struct SessionRemoval {
 }
 
 /// The four session trees inside a transaction.
-type SessionTx<'a> = (
+pub(super) type SessionTx<'a> = (
     &'a TransactionalTree,
     &'a TransactionalTree,
     &'a TransactionalTree,
     &'a TransactionalTree,
 );
 
-fn remove_in(
+/// Removes one session, its index entry and its refresh tokens inside a transaction.
+pub(super) fn remove_in(
     tx: SessionTx<'_>,
     removal: &SessionRemoval,
 ) -> Result<(), UnabortableTransactionError> {
@@ -75,6 +76,25 @@ impl Inner {
         })
     }
 
+    /// What ending every session of `user` removes. The caller holds
+    /// `session_lock`, so no session of the user starts meanwhile.
+    pub(super) fn user_session_removals(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<SessionRemoval>, StoreError> {
+        self.trees
+            .user_sessions
+            .scan_prefix(keys::user_prefix(user))
+            .keys()
+            .map(|key| {
+                let key = key.map_err(backend)?;
+                let id =
+                    keys::session_of_user_session(&key).ok_or_else(|| damaged("user_sessions"))?;
+                self.removal(id, key.to_vec())
+            })
+            .collect()
+    }
+
     /// Applies removals (and maybe an insertion) in one transaction over the four trees.
     fn session_transaction<T>(
         &self,
@@ -102,6 +122,15 @@ impl Inner {
         // Held while scanning and committing (no await): concurrent logins of
         // one user cannot both see room for one more.
         let _serialized = lock(&self.session_lock);
+        // A deleted account gets no session: `delete_user` holds the lock too.
+        if !self
+            .trees
+            .users
+            .contains_key(new.user_id.as_bytes())
+            .map_err(backend)?
+        {
+            return Err(StoreError::NotFound);
+        }
         let now = new.created_at;
         let mut live = Vec::new();
         let mut ended = Vec::new();

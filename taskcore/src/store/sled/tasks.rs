@@ -5,7 +5,7 @@
 //! task without its owner, so another user's task is simply not found.
 
 use super::records::{decode, encode};
-use super::{Inner, backend, damaged, get, keys, lock};
+use super::{Inner, Trees, backend, damaged, get, keys, lock};
 use crate::domain::{
     ListQuery, Position, Precondition, SortField, SortKey, Task, TaskDraft, TaskId, TaskPage,
     TaskPatch, TaskRef, Timestamp, UserId,
@@ -36,17 +36,23 @@ impl Inner {
         }
     }
 
-    /// The owner's counters, loaded from disk on first use.
-    fn counters(&self, owner: UserId) -> Result<Arc<Mutex<Counters>>, StoreError> {
+    /// Runs `f` on the owner's counters, under their lock, loading them from
+    /// disk first if needed ([`StoreError::NotFound`] for an owner who does
+    /// not exist). One lock for the check and the work: a deletion of the
+    /// owner, which resets the counters under the same lock, is seen.
+    fn with_counters<T>(
+        &self,
+        owner: UserId,
+        f: impl FnOnce(&mut Counters) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let counters = self.counters.entry(owner);
         let mut state = lock(&counters);
         if !state.loaded {
-            if self
+            if !self
                 .trees
                 .users
-                .get(owner.as_bytes())
+                .contains_key(owner.as_bytes())
                 .map_err(backend)?
-                .is_none()
             {
                 return Err(StoreError::NotFound);
             }
@@ -59,8 +65,24 @@ impl Inner {
                 .count() as u64;
             state.loaded = true;
         }
+        f(&mut state)
+    }
+
+    /// Runs `remove` with the owner's counters locked, so no task of theirs
+    /// is created or deleted meanwhile, then forgets the counters: they are
+    /// loaded from disk again, where a deleted owner is not found.
+    pub(super) fn with_owner_locked<T>(
+        &self,
+        owner: UserId,
+        remove: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let counters = self.counters.entry(owner);
+        let mut state = lock(&counters);
+        let result = remove();
+        state.loaded = false;
         drop(state);
-        Ok(counters)
+        self.pages.invalidate(owner);
+        result
     }
 
     /// The number the owner's next task gets, from what is on disk: past
@@ -118,32 +140,32 @@ impl Inner {
         draft: &TaskDraft,
         max_live: u64,
     ) -> Result<Task, StoreError> {
-        let counters = self.counters(owner)?;
-        let mut state = lock(&counters);
-        if state.live >= max_live {
-            return Err(StoreError::TaskLimitReached);
-        }
-        let number = state.next_number;
-        // Made under the lock, so ids (creation order) follow numbers.
-        let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
-        let value = encode(&task)?;
-        let t = &self.trees;
-        t.task_numbers
-            .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
-            .map_err(backend)?;
-        t.tasks
-            .insert(keys::task(owner, task.id), value)
-            .map_err(backend)?;
-        state.next_number = number + 1;
-        state.live += 1;
-        self.pages.invalidate(owner);
-        Ok(task)
+        self.with_counters(owner, |state| {
+            if state.live >= max_live {
+                return Err(StoreError::TaskLimitReached);
+            }
+            let number = state.next_number;
+            // Made under the lock, so ids (creation order) follow numbers.
+            let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
+            let value = encode(&task)?;
+            let t = &self.trees;
+            t.task_numbers
+                .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
+                .map_err(backend)?;
+            t.tasks
+                .insert(keys::task(owner, task.id), value)
+                .map_err(backend)?;
+            state.next_number = number + 1;
+            state.live += 1;
+            self.pages.invalidate(owner);
+            Ok(task)
+        })
     }
 
     /// How many tasks the owner has.
     pub(super) fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
-        match self.counters(owner) {
-            Ok(counters) => Ok(lock(&counters).live),
+        match self.with_counters(owner, |state| Ok(state.live)) {
+            Ok(live) => Ok(live),
             Err(StoreError::NotFound) => Ok(0),
             Err(e) => Err(e),
         }
@@ -206,39 +228,39 @@ impl Inner {
         let Some(key) = self.task_key(owner, task)? else {
             return Err(StoreError::NotFound);
         };
-        let counters = self.counters(owner)?;
-        let mut state = lock(&counters);
-        let task = loop {
-            let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
-                return Err(StoreError::NotFound);
+        self.with_counters(owner, |state| {
+            let task = loop {
+                let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
+                    return Err(StoreError::NotFound);
+                };
+                let task: Task = decode("tasks", &current)?;
+                if !precondition.allows(task.version) {
+                    return Err(StoreError::VersionMismatch);
+                }
+                let swapped = self
+                    .trees
+                    .tasks
+                    .compare_and_swap(key, Some(current), None::<&[u8]>)
+                    .map_err(backend)?;
+                if swapped.is_ok() {
+                    self.pages.invalidate(owner);
+                    break task;
+                }
             };
-            let task: Task = decode("tasks", &current)?;
-            if !precondition.allows(task.version) {
-                return Err(StoreError::VersionMismatch);
+            if task.number + 1 == state.next_number {
+                // Its index entry was the highest: keep the number used.
+                self.trees
+                    .task_counters
+                    .insert(owner.as_bytes(), &state.next_number.to_be_bytes())
+                    .map_err(backend)?;
             }
-            let swapped = self
-                .trees
-                .tasks
-                .compare_and_swap(key, Some(current), None::<&[u8]>)
-                .map_err(backend)?;
-            if swapped.is_ok() {
-                self.pages.invalidate(owner);
-                break task;
-            }
-        };
-        if task.number + 1 == state.next_number {
-            // Its index entry was the highest: keep the number used.
             self.trees
-                .task_counters
-                .insert(owner.as_bytes(), &state.next_number.to_be_bytes())
+                .task_numbers
+                .remove(keys::task_number(owner, task.number))
                 .map_err(backend)?;
-        }
-        self.trees
-            .task_numbers
-            .remove(keys::task_number(owner, task.number))
-            .map_err(backend)?;
-        state.live = state.live.saturating_sub(1);
-        Ok(())
+            state.live = state.live.saturating_sub(1);
+            Ok(())
+        })
     }
 
     /// A page of the owner's matching tasks, strictly after `after`.
@@ -392,6 +414,33 @@ impl Inner {
             None
         };
         Ok(RawPage { items, next })
+    }
+}
+
+impl Trees {
+    /// Removes every task of `owner`, their number index and the owner's
+    /// counter, in batches (each atomic within its tree), so a user with
+    /// many tasks costs bounded memory. Safe to repeat after a crash.
+    pub(super) fn remove_tasks_of(&self, owner: UserId) -> Result<(), StoreError> {
+        const BATCH: usize = 10_000;
+        for tree in [&self.tasks, &self.task_numbers] {
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut count = 0;
+                for key in tree.scan_prefix(owner.as_bytes()).keys().take(BATCH) {
+                    batch.remove(key.map_err(backend)?);
+                    count += 1;
+                }
+                if count == 0 {
+                    break;
+                }
+                tree.apply_batch(batch).map_err(backend)?;
+            }
+        }
+        self.task_counters
+            .remove(owner.as_bytes())
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
