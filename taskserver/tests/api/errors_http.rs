@@ -69,7 +69,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
             &["get", "put", "patch", "delete"],
         ),
         (Method::GET, "/api/auth/login", &["post"]),
-        (Method::DELETE, "/api/auth/me", &["get"]),
+        (Method::PUT, "/api/auth/me", &["get", "delete"]),
         (Method::POST, "/healthz", &["get"]),
     ];
     for (method, path, allowed) in cases {

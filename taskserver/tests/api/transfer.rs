@@ -204,6 +204,28 @@ fn import_names_the_line_that_is_not_a_record() {
     ]);
     assert!(!ok);
     assert!(out.contains("line 1 is not an export record"), "{out}");
+
+    // A time outside 0001..9999 is refused in an import as in the API.
+    let user = json!({"type": "user", "id": uuid::Uuid::now_v7(), "email": "ada@example.com",
+        "password_hash": null, "external": null, "created_at": "2026-01-01T00:00:00Z",
+        "next_task_number": 2});
+    let task = json!({"type": "task", "owner": user["id"], "task": {"id": uuid::Uuid::now_v7(),
+        "number": 1, "title": "far", "description": "", "completed": false, "priority": "none",
+        "due": "9999-12-31T23:59:59-23:59", "tags": [], "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z", "completed_at": null, "version": 1}});
+    std::fs::write(&file, format!("{user}\n{task}\n")).expect("write");
+    let (ok, out) = tool(&[
+        "import",
+        "--data-dir",
+        path_str(&data),
+        "--in",
+        path_str(&file),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("line 2 is not an export record") && out.contains("between 0001-01-01"),
+        "{out}"
+    );
     let (ok, out) = tool(&["migrate", "--data-dir", path_str(&data)]);
     assert!(!ok);
     assert!(out.contains("migrate needs --database-url"), "{out}");
