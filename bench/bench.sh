@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
 # The benchmark behind the README's Performance table, in one run:
-#  1. the product against the peers (../shared/peers: warp-limit, the ceiling,
-#     and fastapi), side by side with ../shared/bench/compare.sh;
+#  1. the product against the peers ($PEERS/peers: warp-limit, the ceiling,
+#     and fastapi), side by side with $PEERS/bench/compare.sh;
 #  2. the product's list on a store holding 1,000,000 tasks of other users,
 #     its peak memory over that run, and its start-to-ready time on that store.
 #
-#   bench/bench.sh [--duration 10s] [--background-tasks 1000000] [--skip-peers]
+#   bench/bench.sh --peers DIR [--duration 10s] [--background-tasks 1000000] [--skip-peers]
 #
-# Needs wrk and taskset (apt-get install -y wrk util-linux). Loopback only.
+# DIR (or the environment variable PEERS) is the directory that holds the
+# wrk harness (bench/compare.sh, bench/run.sh, bench/setup.py, bench/lua/)
+# and the peer servers (peers/warp-limit/taskserver, peers/fastapi/taskserver).
+# They are not part of this repository; step 2 needs the harness too.
+#
+# Needs wrk, taskset and python3 (apt-get install -y wrk util-linux python3).
+# Loopback only.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
-SHARED="${SHARED:-$ROOT/../shared}"
-DURATION=10s BG=1000000 PEERS=1
+PEERS="${PEERS:-}"
+DURATION=10s BG=1000000 WITH_PEERS=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --peers) PEERS="$2"; shift 2;;
     --duration) DURATION="$2"; shift 2;;
     --background-tasks) BG="$2"; shift 2;;
-    --skip-peers) PEERS=0; shift;;
+    --skip-peers) WITH_PEERS=0; shift;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
+if [ -z "$PEERS" ] || [ ! -x "$PEERS/bench/run.sh" ]; then
+  echo "bench.sh: give the directory of the wrk harness and the peer servers with --peers DIR or PEERS=DIR" >&2
+  echo "  (it must hold bench/compare.sh, bench/run.sh, bench/setup.py, bench/lua/ and peers/; they are not in this repository)" >&2
+  exit 2
+fi
+PEERS="$(cd "$PEERS" && pwd)"
 command -v wrk >/dev/null || { echo "bench.sh: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 
 cd "$ROOT"
 cargo build --release -q -p taskserver
 cargo build --release -q -p taskcore --example seed_store
-BIN="$ROOT/target/release/taskserver"
-WORK="$(mktemp -d /tmp/taskserver-bench.XXXXXX)"
+# Where cargo puts the binaries (CARGO_TARGET_DIR and config included).
+TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+BIN="$TARGET/release/taskserver"
+WORK="$(mktemp -d -t taskserver-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 export TASKSERVER_JWT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
 
-if [ "$PEERS" = 1 ]; then
+if [ "$WITH_PEERS" = 1 ]; then
   echo "## 1. product against the peers ($DURATION per scenario)"
-  "$SHARED/bench/compare.sh" --duration "$DURATION" \
-    "warp-limit=$SHARED/peers/warp-limit/taskserver" \
+  "$PEERS/bench/compare.sh" --duration "$DURATION" \
+    "warp-limit=$PEERS/peers/warp-limit/taskserver" \
     "taskserver=$BIN" \
-    "fastapi=$SHARED/peers/fastapi/taskserver"
+    "fastapi=$PEERS/peers/fastapi/taskserver"
 fi
 
 # Starts the product pinned to CPU 1 on a data dir, behind peak-rss.sh; sets PID and URL.
@@ -60,16 +75,16 @@ echo
 echo "## 2. list with $BG tasks of other users in the store"
 launch "$WORK/empty"
 echo "# list on an empty store:"
-"$SHARED/bench/run.sh" "$URL" --duration "$DURATION" --scenarios list --server-pid "$PID" | grep -v '^#'
+"$PEERS/bench/run.sh" "$URL" --duration "$DURATION" --scenarios list --server-pid "$PID" | grep -v '^#'
 stop
 
-"$ROOT/target/release/examples/seed_store" "$WORK/big" 200 "$BG"
+"$TARGET/release/examples/seed_store" "$WORK/big" 200 "$BG"
 t0=$(date +%s.%N)
 launch "$WORK/big"
 until curl -sf "$URL/readyz" >/dev/null; do sleep 0.005; done
 t1=$(date +%s.%N)
 echo "# start to ready on the $BG-task store: $(python3 -c "print(f'{($t1-$t0)*1000:.0f} ms')")"
 echo "# list with $BG other tasks stored:"
-"$SHARED/bench/run.sh" "$URL" --duration "$DURATION" --scenarios "list get create update mixed" --server-pid "$PID" | grep -v '^#'
+"$PEERS/bench/run.sh" "$URL" --duration "$DURATION" --scenarios "list get create update mixed" --server-pid "$PID" | grep -v '^#'
 stop
 echo "# peak server memory over that run: $(( $(cat "$WORK/peak") / 1024 )) MiB"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a server and, when it is told to stop (SIGTERM/SIGINT), writes its peak
 # resident memory (VmHWM, KiB) to $PEAK_FILE before passing the signal on.
-#   PEAK_FILE=/tmp/peak bench/peak-rss.sh SERVER [ARGS...]
+#   PEAK_FILE=peak.txt bench/peak-rss.sh SERVER [ARGS...]
 set -u
 "$@" &
 child=$!

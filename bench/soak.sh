@@ -3,38 +3,51 @@
 # time against the release build, sampling the server's memory; fails on
 # any error response or socket error. Not run in CI.
 #
-#   bench/soak.sh [--duration 10m] [--connections 64]
+#   bench/soak.sh --peers DIR [--duration 10m] [--connections 64]
+#
+# DIR (or the environment variable PEERS) is the directory of the wrk
+# harness, which is not part of this repository: it must hold
+# bench/setup.py and bench/lua/mixed.lua (see bench/bench.sh).
 #
 # Prints the resident memory every 30 s, and at the end the wrk summary and
 # the growth from the first sample after warm-up to the last.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
-SHARED="${SHARED:-$ROOT/../shared}"
+PEERS="${PEERS:-}"
 DURATION=10m CONNS=64
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2;;
+    --peers) PEERS="$2"; shift 2;;
     --connections) CONNS="$2"; shift 2;;
     *) echo "soak.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
+if [ -z "$PEERS" ] || [ ! -f "$PEERS/bench/setup.py" ]; then
+  echo "soak.sh: give the directory of the wrk harness with --peers DIR or PEERS=DIR" >&2
+  echo "  (it must hold bench/setup.py and bench/lua/; it is not in this repository)" >&2
+  exit 2
+fi
+PEERS="$(cd "$PEERS" && pwd)"
 command -v wrk >/dev/null || { echo "soak.sh: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 cd "$ROOT"
 cargo build --release -q -p taskserver
-WORK="$(mktemp -d /tmp/taskserver-soak.XXXXXX)"
+# Where cargo puts the binaries (CARGO_TARGET_DIR and config included).
+TARGET="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+WORK="$(mktemp -d -t taskserver-soak.XXXXXX)"
 export TASKSERVER_JWT_SECRET="soak-secret-0123456789abcdef0123456789abcdef"
-target/release/taskserver --listen 127.0.0.1:0 --data-dir "$WORK/data" --auth-rate-limit off \
+"$TARGET/release/taskserver" --listen 127.0.0.1:0 --data-dir "$WORK/data" --auth-rate-limit off \
   --max-tasks-per-user 100000000 > "$WORK/out" 2> "$WORK/err" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 200); do URL="$(sed -n 's/^listening on //p' "$WORK/out")"; [ -n "$URL" ] && break; sleep 0.05; done
-OUT="$(python3 "$SHARED/bench/setup.py" "$URL")"
+OUT="$(python3 "$PEERS/bench/setup.py" "$URL")"
 export BENCH_TOKEN="$(sed -n 's/^TOKEN=//p' <<<"$OUT")" BENCH_IDS="$(sed -n 's/^IDS=//p' <<<"$OUT")"
-export BENCH_LUA_DIR="$SHARED/bench/lua"
+export BENCH_LUA_DIR="$PEERS/bench/lua"
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$PID/status"; }
 echo "# soak: $DURATION of mixed load, $CONNS connections, against $URL"
-(cd "$SHARED/bench/lua" && wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s mixed.lua "$URL" > "$WORK/wrk" 2>&1) &
+(cd "$PEERS/bench/lua" && wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s mixed.lua "$URL" > "$WORK/wrk" 2>&1) &
 WRK=$!
 FIRST="" LAST=""
 while kill -0 $WRK 2>/dev/null; do

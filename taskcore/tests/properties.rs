@@ -1,7 +1,7 @@
 //! Property tests of the rules a request must pass before it reaches a store:
 //!
 //! - the field rules (title, description, tags, email, password), each
-//!   against a plain reference predicate written here from the SPEC, on
+//!   against a plain reference predicate written here from `docs/api.md`, on
 //!   strings generated around their length limits, with multibyte, white
 //!   space and control characters;
 //! - the task body parsers on arbitrary JSON objects: no panic, unknown keys
@@ -21,7 +21,7 @@ use taskcore::{
     TaskDraft, TaskId, TaskPatch, Timestamp, Title, UserId,
 };
 
-// ----- reference rules, written from the SPEC -----
+// ----- reference rules, written from `docs/api.md` -----
 
 /// U+0000 to U+001F and U+007F.
 fn spec_control(c: char) -> bool {
@@ -92,7 +92,7 @@ const BAD_DUES: [&str; 7] = [
     "2030-01-01 12:00:00Z junk",
 ];
 
-/// The verdict of the SPEC's rules on one task field.
+/// The verdict of the rules of `docs/api.md` on one task field.
 fn ref_field_ok(key: &str, value: &Value) -> bool {
     match (key, value) {
         ("title", Value::String(s)) => ref_title(s).is_some(),
@@ -113,8 +113,8 @@ fn ref_field_ok(key: &str, value: &Value) -> bool {
 // ----- generators -----
 
 /// Characters that sit on the edges of the rules: white space that `trim`
-/// removes (ASCII and not), SPEC control characters and their neighbours
-/// (U+0020, U+0080..U+009F, which are not SPEC controls), multibyte
+/// removes (ASCII and not), control characters (`docs/api.md`) and their neighbours
+/// (U+0020, U+0080..U+009F, which are not controls there), multibyte
 /// characters of every UTF-8 length, and characters whose lower case is longer.
 const EDGE_CHARS: &[char] = &[
     ' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '\u{a0}', '\u{85}', '\u{2003}', '\u{3000}', '\u{0}',
@@ -668,7 +668,7 @@ fn good_value(key: &'static str) -> BoxedStrategy<String> {
 /// Whether `"07"` is taken for version 7: no, an entity tag compares exactly.
 const LEADING_ZEROS_MATCH: bool = false;
 
-/// What an `If-Match` value allows, read by the SPEC: `None` for `*` (any
+/// What an `If-Match` value allows, read by `docs/api.md`: `None` for `*` (any
 /// version), else the quoted decimal versions of a comma list; one weak,
 /// empty or malformed entry and nothing matches (an empty list).
 fn ref_if_match(header: &str, leading_zeros_match: bool) -> Option<Vec<u64>> {
@@ -786,7 +786,7 @@ proptest! {
         prop_assert_eq!(precondition.allows(version), allowed);
     }
 
-    /// What the SPEC asks of `"07"`: the ETag of version 7 is `"7"`, and
+    /// What `docs/api.md` asks of `"07"`: the ETag of version 7 is `"7"`, and
     /// `If-Match` compares entity tags strongly (RFC 9110), so `"07"` is no
     /// version the server issued and must match nothing.
     #[test]

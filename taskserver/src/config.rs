@@ -111,7 +111,7 @@ pub struct Config {
 
     /// How long writing a response may make no progress before the
     /// connection is closed (a client that does not read its answers). Not
-    /// a flag: the SPEC fixes it at 30 s; tests shorten it.
+    /// a flag: `docs/api.md` fixes it at 30 s; tests shorten it.
     #[arg(skip = WRITE_STALL_TIMEOUT)]
     pub write_stall_timeout: Duration,
 

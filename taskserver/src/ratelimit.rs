@@ -98,7 +98,7 @@ impl<K: Eq + Hash + Clone> Window<K> {
     }
 }
 
-/// The SPEC's three auth limits.
+/// The three auth limits of `docs/api.md`.
 pub struct AuthLimits {
     enabled: bool,
     per_client: Window<ClientKey>,

@@ -56,7 +56,7 @@ impl AccessTokens {
         validation.set_issuer(&[LOCAL_ISSUER]);
         validation.set_audience(&[LOCAL_ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Our own clock issued it: no leeway needed (the SPEC allows at most 30 s).
+        // Our own clock issued it: no leeway needed (`docs/api.md` allows at most 30 s).
         validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(secret),

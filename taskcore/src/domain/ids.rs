@@ -82,7 +82,7 @@ impl TaskRef {
     }
 }
 
-/// Parses the SPEC's one form of a number in a path or a query: ASCII
+/// Parses the one form of a number in a path or a query: ASCII
 /// decimal digits, no sign, no leading zeros (`0` alone is zero), no
 /// white space, at most `u64::MAX`. `+5`, `05`, ` 5` and `5.0` are not
 /// numbers, though Rust's `str::parse` takes some of them.

@@ -61,12 +61,12 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// Control characters in the SPEC's sense: U+0000 to U+001F and U+007F.
+/// Control characters as `docs/api.md` counts them: U+0000 to U+001F and U+007F.
 pub fn is_control(c: char) -> bool {
     (c as u32) < 0x20 || c == '\u{7f}'
 }
 
-/// Length in Unicode scalar values, as the SPEC counts.
+/// Length in Unicode scalar values, as `docs/api.md` counts.
 pub fn char_len(text: &str) -> usize {
     text.chars().count()
 }

@@ -1,7 +1,7 @@
 //! Request bodies: size budget, content type, and strict JSON (no duplicate
 //! keys, at most 127 levels deep) into an object map.
 //!
-//! warp's own body filters do not fit the SPEC (`content_length_limit`
+//! warp's own body filters do not fit `docs/api.md` (`content_length_limit`
 //! refuses chunked bodies, `body::json` refuses `application/*+json`), so
 //! the body is read here from the raw stream with a byte budget.
 

@@ -1,7 +1,7 @@
 //! The HTTP layer: one warp filter, [`routes`], serving the whole API.
 //!
 //! Requests are resolved against the route table ([`endpoint`]), then pass
-//! the SPEC's checks in the SPEC's order, in one place ([`dispatch`]):
+//! the checks in the order `docs/api.md` gives, in one place ([`dispatch`]):
 //! 404/405, rate limits, authentication, refusals (403), the body
 //! (400/413/415), and only then the handler (404 for a task, 403 limits,
 //! 422, 412). Every answer gets `x-request-id`, CORS headers and metrics.
@@ -162,7 +162,7 @@ pub(crate) fn new_request_id() -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
-/// The SPEC's order of checks, then the handler.
+/// The order of checks of `docs/api.md`, then the handler.
 async fn dispatch<S, B>(
     req: &Request<'_>,
     endpoint: Endpoint<'_>,

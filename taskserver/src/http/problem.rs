@@ -283,7 +283,7 @@ impl ApiError {
         }
     }
 
-    /// The problem+json response, with the headers the SPEC asks for.
+    /// The problem+json response, with the headers `docs/api.md` lists.
     pub fn into_response(self) -> Response<Bytes> {
         let (status, code, title, default_detail) = self.parts();
         let detail = match &self {
