@@ -1,5 +1,5 @@
-//! Request bodies: size budget, content type, and strict JSON (no duplicate
-//! keys, at most 127 levels deep) into an object map.
+//! Request bodies: size budget, content type, and strict JSON (duplicate
+//! keys noted, at most 127 levels deep) into an object map.
 //!
 //! warp's own body filters do not fit `docs/api.md` (`content_length_limit`
 //! refuses chunked bodies, `body::json` refuses `application/*+json`), so
@@ -12,6 +12,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
+use taskcore::ValidationErrors;
 
 /// Largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,9 +67,36 @@ where
         .map_err(|_| ApiError::MalformedJson("the body did not arrive in time".into()))?
 }
 
+/// A JSON object body, with the keys it repeated set aside.
+///
+/// A repeated key is a 422, and a 422 answers after a task's 404 and the
+/// task limit's 403: so the handler, which checks those, answers it too,
+/// through [`Object::fields`], rather than the parser.
+#[derive(Debug)]
+pub struct Object {
+    map: Map<String, Value>,
+    duplicates: Vec<String>,
+}
+
+impl Object {
+    /// The object's fields, unless a key appeared twice in one object:
+    /// then errors naming each such key (by its path, `a.b` when nested).
+    pub fn fields(&self) -> Result<&Map<String, Value>, ValidationErrors> {
+        if self.duplicates.is_empty() {
+            return Ok(&self.map);
+        }
+        let mut errors = ValidationErrors::default();
+        for field in &self.duplicates {
+            errors.push(field.as_str(), "appears more than once");
+        }
+        Err(errors)
+    }
+}
+
 /// Parses a body that must be a JSON object. Syntax errors, lone surrogates,
-/// nesting over 127 levels and non-objects are 400; duplicate keys are 422.
-pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// nesting over 127 levels and non-objects are 400; duplicate keys are kept
+/// for [`Object::fields`] to refuse.
+pub fn parse_object(body: &[u8]) -> Result<Object, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson(
             "the body is empty; send a JSON object".into(),
@@ -88,14 +116,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             "the body must be a JSON object".into(),
         ));
     };
-    if !duplicates.is_empty() {
-        let mut errors = taskcore::ValidationErrors::default();
-        for field in duplicates {
-            errors.push(field, "appears more than once");
-        }
-        return Err(ApiError::Validation(errors));
-    }
-    Ok(map)
+    Ok(Object { map, duplicates })
 }
 
 /// Builds a `serde_json::Value` like its own `Deserialize`, but records keys
@@ -182,8 +203,9 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 mod tests {
     use super::*;
 
-    fn code(r: Result<Map<String, Value>, ApiError>) -> &'static str {
+    fn code(r: Result<Object, ApiError>) -> &'static str {
         match r {
+            Ok(object) if object.fields().is_err() => "validation",
             Ok(_) => "ok",
             Err(ApiError::MalformedJson(_)) => "malformed",
             Err(ApiError::Validation(_)) => "validation",

@@ -1,6 +1,7 @@
 //! CORS for the configured origins only: other origins get no CORS headers,
 //! and their preflights a 403.
 
+use super::endpoint::Route;
 use super::problem::ApiError;
 use bytes::Bytes;
 use http::header::{
@@ -22,20 +23,21 @@ pub fn allowed_origin<'h>(headers: &'h HeaderMap, allowed: &[String]) -> Option<
 }
 
 /// Answers an `OPTIONS` request: a preflight from an allowed origin gets
-/// the CORS grant, one from another origin a 403; a plain `OPTIONS` the `Allow` list.
+/// the CORS grant, one from another origin a 403; a plain `OPTIONS` the
+/// route's `Allow` list.
 pub fn options(
     headers: &HeaderMap,
     allowed: &[String],
-    allow: &'static str,
+    route: &Route,
 ) -> Result<Response<Bytes>, ApiError> {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     let preflight =
         headers.contains_key(ORIGIN) && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     if !preflight {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allow));
+        if let Ok(allow) = HeaderValue::try_from(route.allow()) {
+            response.headers_mut().insert(ALLOW, allow);
+        }
         return Ok(response);
     }
     if allowed_origin(headers, allowed).is_none() {

@@ -2,12 +2,13 @@
 //! the request's route, method, limits, token and body.
 
 use super::Request;
-use super::problem::ApiError;
+use super::body::Object;
+use super::problem::{self, ApiError};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
 use http::{Response, StatusCode};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use taskcore::auth::{AuthError, Credential, Principal};
 use taskcore::{
     ApiTokenId, Email, ListQuery, Password, Precondition, Task, TaskDraft, TaskPatch, TaskRef,
@@ -15,7 +16,7 @@ use taskcore::{
 };
 
 type Answer = Result<Response<Bytes>, ApiError>;
-type Body = Option<Map<String, Value>>;
+type Body = Option<Object>;
 
 /// The OpenAPI document, served as written.
 static OPENAPI: &[u8] = include_bytes!("../../openapi.json");
@@ -43,15 +44,17 @@ fn no_content() -> Response<Bytes> {
     response
 }
 
-fn required(body: Body) -> Result<Map<String, Value>, ApiError> {
+fn required(body: Body) -> Result<Object, ApiError> {
     body.ok_or_else(|| ApiError::MalformedJson("the body is empty; send a JSON object".into()))
 }
 
-/// The values of the named fields; any other field is a validation error.
+/// The values of the named fields; a repeated key or any other field is a
+/// validation error.
 fn fields<'b, const N: usize>(
-    body: &'b Map<String, Value>,
+    body: &'b Object,
     names: [&str; N],
 ) -> Result<[Option<&'b Value>; N], ValidationErrors> {
+    let body = body.fields()?;
     let mut errors = ValidationErrors::default();
     for key in body.keys() {
         if !names.contains(&key.as_str()) {
@@ -321,9 +324,9 @@ pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> 
     let body = required(body)?;
     let tasks = req.state.store.tasks_of(user);
     let max = req.state.config.max_tasks_per_user;
-    let draft = match TaskDraft::from_json(&body) {
+    let draft = match body.fields().and_then(TaskDraft::from_json) {
         Ok(draft) => draft,
-        // The limit answers before validation does.
+        // The limit answers before validation (repeated keys included) does.
         Err(_) if tasks.count().await? >= max => return Err(ApiError::TaskLimitReached),
         Err(errors) => return Err(errors.into()),
     };
@@ -348,13 +351,17 @@ pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answe
 
 pub(super) async fn replace_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
     let body = required(body)?;
-    let patch = TaskDraft::from_json(&body).map(TaskDraft::into_patch);
+    let patch = body
+        .fields()
+        .and_then(TaskDraft::from_json)
+        .map(TaskDraft::into_patch);
     change_task(req, user, id, patch).await
 }
 
 pub(super) async fn update_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
     let body = required(body)?;
-    change_task(req, user, id, TaskPatch::from_json(&body)).await
+    let patch = body.fields().and_then(TaskPatch::from_json);
+    change_task(req, user, id, patch).await
 }
 
 /// PUT and PATCH: 404 before 422 before 412.
@@ -394,7 +401,7 @@ pub(super) fn health() -> Response<Bytes> {
 
 pub(super) async fn ready(req: &Request<'_>) -> Answer {
     req.state.store.ping().await.map_err(|e| {
-        tracing::warn!(error = %e, "not ready");
+        tracing::warn!(error = %problem::Chain(&e), "not ready");
         ApiError::NotReady("The store is not answering.")
     })?;
     if let Some(external) = req.state.accounts.external()

@@ -1,7 +1,7 @@
 //! Prometheus metrics: request counts and latency histograms by route and
 //! status, in fixed arrays of atomics (no lock, no allocation per request).
 
-use super::endpoint::ROUTE_NAMES;
+use super::endpoint::{ROUTES, UNMATCHED};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let cells = (0..ROUTE_NAMES.len() * STATUSES.len())
+        let cells = (0..(ROUTES.len() + 1) * STATUSES.len())
             .map(|_| Cell::default())
             .collect();
         Self { cells }
@@ -37,7 +37,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one request.
+    /// Records one request; `route` is the position in [`ROUTES`], or
+    /// `ROUTES.len()` for a path no route serves.
     pub fn record(&self, route: usize, status: u16, elapsed: Duration) {
         let status_index = STATUSES
             .iter()
@@ -94,7 +95,8 @@ impl Metrics {
 
     /// Visits every (route, status) that has seen a request.
     fn each(&self, mut visit: impl FnMut(&str, String, &Cell)) {
-        for (r, route) in ROUTE_NAMES.iter().enumerate() {
+        let names = ROUTES.iter().map(|r| r.name).chain([UNMATCHED]);
+        for (r, route) in names.enumerate() {
             for (s, status) in STATUSES.iter().enumerate() {
                 let cell = &self.cells[r * STATUSES.len() + s];
                 if cell.count.load(Relaxed) > 0 {

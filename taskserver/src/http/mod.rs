@@ -16,15 +16,15 @@ pub(crate) mod problem;
 use crate::ratelimit::{ClientKey, client_address};
 use crate::state::AppState;
 use bytes::{Buf, Bytes};
-use endpoint::Endpoint;
+use endpoint::{Auth, BodyKind, Endpoint, Limit, Op};
 use futures_util::Stream;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, Response};
 use problem::ApiError;
-use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 use taskcore::auth::{AuthError, Credential, Principal};
+use tracing::Instrument;
 use warp::Filter;
 use warp::filters::path::FullPath;
 
@@ -107,18 +107,33 @@ where
     B: Buf,
 {
     let started = Instant::now();
-    let endpoint = Endpoint::resolve(path.as_str()).unwrap_or(Endpoint::UnknownApi);
+    let endpoint = Endpoint::resolve(path.as_str()).unwrap_or_else(Endpoint::unmatched);
+    let request_id = request_id(&headers);
+    let id = request_id.to_str().unwrap_or("");
+    // Every log line of the request, a 500's included, carries the id the
+    // client gets. ERROR level: the span is on whenever any of its events
+    // is, whatever the filter.
+    let span = tracing::error_span!(
+        "request",
+        request_id = id,
+        method = %method,
+        route = endpoint.name(),
+        user = tracing::field::Empty,
+    );
     let request = Request {
         state: &state,
         headers: &headers,
         query: &query,
         peer,
     };
-    let mut response = dispatch(&request, endpoint, &method, body)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let mut response = async {
+        dispatch(&request, endpoint, &method, body)
+            .await
+            .unwrap_or_else(ApiError::into_response)
+    }
+    .instrument(span.clone())
+    .await;
 
-    let request_id = request_id(&headers);
     let status = response.status();
     response
         .headers_mut()
@@ -130,15 +145,18 @@ where
     let elapsed = started.elapsed();
     state
         .metrics
-        .record(endpoint.index(), status.as_u16(), elapsed);
-    tracing::debug!(
-        request_id = request_id.to_str().unwrap_or(""),
-        method = %method,
-        route = endpoint.name(),
-        status = status.as_u16(),
-        micros = elapsed.as_micros() as u64,
-        "request"
-    );
+        .record(endpoint.index, status.as_u16(), elapsed);
+    // The line keeps its own fields (as before the span) for those who read them there.
+    span.in_scope(|| {
+        tracing::debug!(
+            request_id = id,
+            method = %method,
+            route = endpoint.name(),
+            status = status.as_u16(),
+            micros = elapsed.as_micros() as u64,
+            "request"
+        );
+    });
     response.map(Into::into)
 }
 
@@ -162,7 +180,8 @@ pub(crate) fn new_request_id() -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
-/// The order of checks of `docs/api.md`, then the handler.
+/// The order of checks of `docs/api.md`, each read from the endpoint's row
+/// of the route table, then the handler.
 async fn dispatch<S, B>(
     req: &Request<'_>,
     endpoint: Endpoint<'_>,
@@ -173,46 +192,44 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
 {
-    use Endpoint as E;
     let state = req.state;
-    if endpoint == E::UnknownApi {
+    let Some(route) = endpoint.route else {
         return Err(ApiError::NotFound);
-    }
+    };
     if method == Method::OPTIONS {
-        return cors::options(req.headers, &state.config.cors_origins, endpoint.allow());
+        return cors::options(req.headers, &state.config.cors_origins, route);
     }
-    if !endpoint.serves(method) {
-        return Err(ApiError::MethodNotAllowed(endpoint.allow()));
-    }
+    let Some(operation) = route.operation(method) else {
+        return Err(ApiError::MethodNotAllowed(route));
+    };
 
-    // 429: the auth limits count every login, register and refresh request.
-    if matches!(endpoint, E::Register | E::Login | E::Refresh) {
-        state
+    // 429: the limits that count requests before anything else is read.
+    match operation.limit {
+        Limit::None => {}
+        Limit::Credentials => state
             .limits
             .request(req.client())
-            .map_err(ApiError::RateLimited)?;
+            .map_err(ApiError::RateLimited)?,
     }
 
     // 401: who is asking.
-    let public = matches!(
-        endpoint,
-        E::Register | E::Login | E::Refresh | E::Health | E::Ready | E::Metrics | E::OpenApi
-    );
-    let principal = if public {
-        None
-    } else {
-        Some(authenticate(req).await?)
+    let principal = match operation.auth {
+        Auth::None => None,
+        Auth::Bearer | Auth::Session => {
+            let principal = authenticate(req).await?;
+            tracing::Span::current().record("user", tracing::field::display(principal.user));
+            Some(principal)
+        }
     };
 
     // 403: what is refused outright.
-    if matches!(endpoint, E::Register | E::Login | E::Refresh) && state.config.no_local_accounts {
+    if operation.local_accounts && state.config.no_local_accounts {
         return Err(ApiError::LocalAccountsDisabled);
     }
-    if endpoint == E::Register && state.config.no_registration {
+    if operation.op == Op::Register && state.config.no_registration {
         return Err(ApiError::RegistrationClosed);
     }
-    let deletes_account = endpoint == E::Me && method == Method::DELETE;
-    if (matches!(endpoint, E::ApiTokens | E::ApiToken(_) | E::Logout) || deletes_account)
+    if !operation.api_tokens_allowed()
         && matches!(
             principal,
             Some(Principal {
@@ -224,40 +241,38 @@ where
         return Err(ApiError::ApiTokenNotAllowed);
     }
 
-    // 400/413/415: the body, where the method carries one.
-    // (Deleting the account takes one too: a local account's password.)
-    let body = if matches!(*method, Method::POST | Method::PUT | Method::PATCH) || deletes_account {
-        read_object(req, body, endpoint == E::Logout || deletes_account).await?
-    } else {
-        None
+    // 400/413/415: the body, where the operation reads one.
+    let body = match operation.body {
+        BodyKind::None => None,
+        BodyKind::Object => read_object(req, body, false).await?,
+        BodyKind::Optional => read_object(req, body, true).await?,
     };
 
     let principal = principal.as_ref();
-    let user = || principal.map(|p| p.user).ok_or(ApiError::MissingToken);
-    match (endpoint, method.clone()) {
-        (E::Register, _) => handlers::register(req, body).await,
-        (E::Login, _) => handlers::login(req, body).await,
-        (E::Refresh, _) => handlers::refresh(req, body).await,
-        (E::Logout, _) => handlers::logout(req, principal, body).await,
-        (E::Me, Method::DELETE) => {
-            let principal = principal.ok_or(ApiError::MissingToken)?;
-            handlers::delete_account(req, principal, body).await
-        }
-        (E::Me, _) => handlers::me(req, user()?).await,
-        (E::ApiTokens, Method::GET) => handlers::list_api_tokens(req, user()?).await,
-        (E::ApiTokens, _) => handlers::create_api_token(req, user()?, body).await,
-        (E::ApiToken(id), _) => handlers::revoke_api_token(req, user()?, id).await,
-        (E::Tasks, Method::GET) => handlers::list_tasks(req, user()?).await,
-        (E::Tasks, _) => handlers::create_task(req, user()?, body).await,
-        (E::Task(id), Method::GET) => handlers::get_task(req, user()?, id).await,
-        (E::Task(id), Method::PUT) => handlers::replace_task(req, user()?, id, body).await,
-        (E::Task(id), Method::PATCH) => handlers::update_task(req, user()?, id, body).await,
-        (E::Task(id), _) => handlers::delete_task(req, user()?, id).await,
-        (E::Health, _) => Ok(handlers::health()),
-        (E::Ready, _) => handlers::ready(req).await,
-        (E::Metrics, _) => Ok(handlers::metrics(req)),
-        (E::OpenApi, _) => Ok(handlers::openapi()),
-        (E::UnknownApi, _) => Err(ApiError::NotFound),
+    let caller = || principal.ok_or(ApiError::MissingToken);
+    let user = || caller().map(|p| p.user);
+    // Routes with a `{...}` segment always have a parameter.
+    let id = || endpoint.param.ok_or(ApiError::NotFound);
+    match operation.op {
+        Op::Register => handlers::register(req, body).await,
+        Op::Login => handlers::login(req, body).await,
+        Op::Refresh => handlers::refresh(req, body).await,
+        Op::Logout => handlers::logout(req, principal, body).await,
+        Op::Me => handlers::me(req, user()?).await,
+        Op::DeleteAccount => handlers::delete_account(req, caller()?, body).await,
+        Op::ListApiTokens => handlers::list_api_tokens(req, user()?).await,
+        Op::CreateApiToken => handlers::create_api_token(req, user()?, body).await,
+        Op::RevokeApiToken => handlers::revoke_api_token(req, user()?, id()?).await,
+        Op::ListTasks => handlers::list_tasks(req, user()?).await,
+        Op::CreateTask => handlers::create_task(req, user()?, body).await,
+        Op::GetTask => handlers::get_task(req, user()?, id()?).await,
+        Op::ReplaceTask => handlers::replace_task(req, user()?, id()?, body).await,
+        Op::UpdateTask => handlers::update_task(req, user()?, id()?, body).await,
+        Op::DeleteTask => handlers::delete_task(req, user()?, id()?).await,
+        Op::Health => Ok(handlers::health()),
+        Op::Ready => handlers::ready(req).await,
+        Op::Metrics => Ok(handlers::metrics(req)),
+        Op::OpenApi => Ok(handlers::openapi()),
     }
 }
 
@@ -296,7 +311,7 @@ async fn read_object<S, B>(
     req: &Request<'_>,
     stream: S,
     optional: bool,
-) -> Result<Option<Map<String, Value>>, ApiError>
+) -> Result<Option<body::Object>, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,

@@ -1,12 +1,30 @@
 //! Every error the API answers, as one type, mapped to RFC 9457
 //! `application/problem+json` in one place.
 
+use super::endpoint::Route;
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use serde::Serialize;
+use std::error::Error;
+use std::fmt;
 use taskcore::auth::AuthError;
 use taskcore::{StoreError, ValidationErrors};
+
+/// An error and its causes, joined with ": ", for a log line.
+pub(crate) struct Chain<'a>(pub &'a (dyn Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
 
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
@@ -14,9 +32,9 @@ pub enum ApiError {
     /// No such route, or no such task/token for this user: one identical body.
     #[error("not found")]
     NotFound,
-    /// A known path with a method it does not serve; the `Allow` value.
+    /// A known path with a method it does not serve; the route, for `Allow`.
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(&'static Route),
     /// Too many attempts; seconds to wait.
     #[error("rate limited")]
     RateLimited(u64),
@@ -91,9 +109,9 @@ pub enum ApiError {
     /// full, a failed flush); the cause goes to the log only.
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
-    /// A failure of ours; the message goes to the log only.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A failure of ours; the cause (and its causes) goes to the log only.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Seconds a client waits before retrying on `storage_unavailable`: long
@@ -292,7 +310,7 @@ impl ApiError {
             _ => default_detail,
         };
         match &self {
-            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Internal(_) => tracing::error!(error = %Chain(&self), "internal error"),
             Self::StorageUnavailable(cause) => tracing::warn!(%cause, "storage unavailable"),
             _ => {}
         }
@@ -326,8 +344,10 @@ impl ApiError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
-            Self::MethodNotAllowed(allow) => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            Self::MethodNotAllowed(route) => {
+                if let Ok(allow) = HeaderValue::try_from(route.allow()) {
+                    headers.insert(ALLOW, allow);
+                }
             }
             Self::RateLimited(secs) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from((*secs).max(1)));
@@ -355,7 +375,7 @@ impl From<StoreError> for ApiError {
             StoreError::ApiTokenLimitReached => Self::ApiTokenLimitReached,
             other @ (StoreError::Incompatible(_)
             | StoreError::ImportConflict(_)
-            | StoreError::Backend(_)) => Self::Internal(other.to_string()),
+            | StoreError::Backend(_)) => Self::Internal(Box::new(other)),
         }
     }
 }
@@ -370,7 +390,7 @@ impl From<AuthError> for ApiError {
             AuthError::ApiTokenNotAllowed => Self::ApiTokenNotAllowed,
             AuthError::Overloaded => Self::Overloaded,
             AuthError::Store(s) => s.into(),
-            AuthError::Internal(m) => Self::Internal(m),
+            e @ AuthError::Internal(_) => Self::Internal(Box::new(e)),
         }
     }
 }

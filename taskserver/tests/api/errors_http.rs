@@ -69,7 +69,7 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
             &["get", "put", "patch", "delete"],
         ),
         (Method::GET, "/api/auth/login", &["post"]),
-        (Method::PUT, "/api/auth/me", &["get", "delete"]),
+        (Method::POST, "/api/auth/me", &["get", "delete"]),
         (Method::POST, "/healthz", &["get"]),
     ];
     for (method, path, allowed) in cases {
@@ -535,4 +535,48 @@ async fn no_request_gets_a_500() {
         .await;
         assert_eq!(resp.status, 401, "{header:?}: {}", resp.short());
     }
+}
+
+#[tokio::test]
+async fn a_repeated_key_answers_after_the_task_limit_and_a_missing_task() {
+    let app = spawn_with(|c| c.max_tasks_per_user = 1).await;
+    let u = app.register().await;
+    let task = app.task(&u, "the only one").await;
+    // At the limit, 403 comes before every 422: repeated keys, unknown
+    // fields, wrong types.
+    for body in [
+        r#"{"title":"a","title":"b"}"#,
+        r#"{"title":"a","tags":["x"],"tags":["y"]}"#,
+        r#"{"title":"a","id":"x"}"#,
+        r#"{"title":5}"#,
+    ] {
+        post_raw(&app, &u, body, None)
+            .await
+            .problem(403, "task_limit_reached");
+    }
+    // The request itself (400, 413, 415) still comes before the limit.
+    let repeated = r#"{"title":"a","title":"b"}"#;
+    post_raw(&app, &u, r#"{"title":"a","title":"#, None)
+        .await
+        .problem(400, "malformed_json");
+    post_raw(&app, &u, repeated, Some("text/plain"))
+        .await
+        .problem(415, "unsupported_media_type");
+    let mut large = repeated.as_bytes().to_vec();
+    large.resize(LIMIT + 1, b' ');
+    raw_create(&app, Some(&u.token), &large, None)
+        .await
+        .expect(413, Some("payload_too_large"));
+
+    // A missing task's 404 comes before a repeated key's 422 too.
+    let missing = format!("/api/tasks/{}", uuid::Uuid::now_v7());
+    for method in [Method::PUT, Method::PATCH] {
+        send(app.authed(method, &missing, &u.token).body(repeated))
+            .await
+            .problem(404, "not_found");
+    }
+    // Below the limit, on a task that exists, it is still a 422.
+    app.delete(&u, &task_path(&task["id"])).await.expect(204);
+    post_raw(&app, &u, repeated, None).await.invalid("title");
+    assert!(tasks_of(&app.list(&u, "").await.expect(200).json()).is_empty());
 }

@@ -9,7 +9,7 @@
 //! packets, a database frozen under load) or refuse (a database that is
 //! down).
 
-use crate::binary::{command, dirs};
+use crate::binary::{Bin, command, dirs, with_secret};
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
@@ -220,4 +220,41 @@ async fn starting_against_a_database_that_does_not_answer_gives_up_with_one_sent
         stderr.contains("did not answer within 1s") && !stderr.contains("postgres@"),
         "one sentence, no credentials: {stderr}"
     );
+}
+
+/// A 500 (here: a table gone from under the server) is logged with the
+/// request id its client got, the user, and the cause's chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_is_logged_with_its_request_id_and_its_cause() {
+    let database = test_database().await;
+    let (cwd, _) = dirs();
+    let mut cmd = with_secret(command(cwd.path(), &cwd.path().join("unused")));
+    cmd.arg("--database-url").arg(&database.url);
+    let bin = Bin::start(cmd);
+    let app = bin.app();
+    let u = app.register().await;
+    taskcore::store::postgres::testing::execute(&database.url, "ALTER TABLE tasks RENAME TO gone")
+        .await
+        .expect("renames the table");
+    let resp = send(
+        app.authed(Method::GET, "/api/tasks", &u.token)
+            .header("x-request-id", "trace-a-500"),
+    )
+    .await;
+    let body = resp.problem(500, "internal");
+    assert!(!body.to_string().contains("tasks"), "no internals: {body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = bin.output();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("internal error"))
+        .unwrap_or_else(|| panic!("no `internal error` line: {logs}"));
+    for wanted in [
+        "trace-a-500",
+        u.id.as_str(),
+        "/api/tasks",
+        "storage failure: PostgreSQL",
+    ] {
+        assert!(line.contains(wanted), "the line has {wanted:?}: {line}");
+    }
 }

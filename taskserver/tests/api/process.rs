@@ -520,3 +520,49 @@ async fn registrations_grow_resident_memory_by_a_bounded_amount() {
         "200 registrations grew the server by {grown_mib} MiB (VmRSS {before} -> {after} KiB, peak {peak} KiB)"
     );
 }
+
+/// Every line a request logs carries the request id its client got, and
+/// the user once authenticated: a handler's own line, and the per-request
+/// line at debug, in both log formats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requests_log_lines_carry_its_request_id_and_user() {
+    for format in ["text", "json"] {
+        let (cwd, data) = dirs();
+        let mut cmd = with_secret(command(cwd.path(), &data));
+        cmd.env("RUST_LOG", "debug").arg("--log-format").arg(format);
+        let bin = Bin::start(cmd);
+        let app = bin.app();
+        let session = send(
+            app.req(reqwest::Method::POST, "/api/auth/register")
+                .header("x-request-id", "trace-register-1")
+                .json(&json!({"email": unique_email(), "password": PASSWORD})),
+        )
+        .await
+        .expect(201)
+        .json();
+        let u = User::from_session(&session);
+        // An id the server chose.
+        let listed = app.get(&u, "/api/tasks").await;
+        listed.expect(200);
+        let id = listed.header("x-request-id").expect("x-request-id");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let logs = bin.output();
+
+        let registered = logs
+            .lines()
+            .find(|l| l.contains("registered") && l.contains(&u.id))
+            .unwrap_or_else(|| panic!("{format}: no `registered` line: {logs}"));
+        assert!(
+            registered.contains("trace-register-1"),
+            "{format}: the handler's line names the request: {registered}"
+        );
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains(&id)).collect();
+        assert!(!lines.is_empty(), "{format}: no line names {id}: {logs}");
+        for line in lines {
+            assert!(
+                line.contains(&u.id) && line.contains("/api/tasks"),
+                "{format}: the line names the user and the route: {line}"
+            );
+        }
+    }
+}
