@@ -760,8 +760,7 @@ async fn an_app_mounting_the_filters_itself_gets_the_key_set_loaded() {
     use std::sync::Arc;
     let provider = Provider::start(standard_set(), true).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::with_data_dir(dir.path().join("data"));
-    config.jwt_secret = Some(taskserver::config::Secret(SECRET.into()));
+    let mut config = Config::new(dir.path().join("data")).jwt_secret(SECRET);
     config.jwt_jwks_url = Some(provider.url.clone());
     config.jwt_issuer = Some(ISS.into());
     config.jwt_audience = Some(AUD.into());
