@@ -26,7 +26,10 @@ command -v wrk >/dev/null || { echo "bench.sh: wrk is missing (apt-get install -
 cd "$ROOT"
 cargo build --release -q -p taskserver
 cargo build --release -q -p taskcore --example seed_store
-BIN="$ROOT/target/release/taskserver"
+# Cargo's target directory: target/ unless CARGO_TARGET_DIR says otherwise.
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+BIN="$TARGET_DIR/release/taskserver"
 WORK="$(mktemp -d /tmp/taskserver-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 export TASKSERVER_JWT_SECRET="bench-secret-0123456789abcdef0123456789abcdef"
@@ -63,7 +66,7 @@ echo "# list on an empty store:"
 "$SHARED/bench/run.sh" "$URL" --duration "$DURATION" --scenarios list --server-pid "$PID" | grep -v '^#'
 stop
 
-"$ROOT/target/release/examples/seed_store" "$WORK/big" 200 "$BG"
+"$TARGET_DIR/release/examples/seed_store" "$WORK/big" 200 "$BG"
 t0=$(date +%s.%N)
 launch "$WORK/big"
 until curl -sf "$URL/readyz" >/dev/null; do sleep 0.005; done

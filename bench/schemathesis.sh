@@ -8,7 +8,8 @@
 #
 #     bench/schemathesis.sh [path/to/taskserver [schemathesis run options...]]
 #
-# The server defaults to target/debug/taskserver; further arguments go to
+# The server defaults to the debug build in cargo's target directory
+# (`CARGO_TARGET_DIR` or target/); further arguments go to
 # `schemathesis run` (e.g. `--checks all`, `--include-path /api/tasks`).
 #
 # Knobs (environment): SCHEMATHESIS_MAX_EXAMPLES (default 30 per operation),
@@ -24,7 +25,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${1:-$ROOT/target/debug/taskserver}
+if [[ $# -gt 0 ]]; then
+  BIN=$1
+else
+  BIN=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/taskserver
+fi
 [[ $# -gt 0 ]] && shift
 [[ $BIN == /* ]] || BIN=$PWD/$BIN
 MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-30}

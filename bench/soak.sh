@@ -24,7 +24,10 @@ cd "$ROOT"
 cargo build --release -q -p taskserver
 WORK="$(mktemp -d /tmp/taskserver-soak.XXXXXX)"
 export TASKSERVER_JWT_SECRET="soak-secret-0123456789abcdef0123456789abcdef"
-target/release/taskserver --listen 127.0.0.1:0 --data-dir "$WORK/data" --auth-rate-limit off \
+# Cargo's target directory: target/ unless CARGO_TARGET_DIR says otherwise.
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+"$TARGET_DIR/release/taskserver" --listen 127.0.0.1:0 --data-dir "$WORK/data" --auth-rate-limit off \
   --max-tasks-per-user 100000000 > "$WORK/out" 2> "$WORK/err" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
