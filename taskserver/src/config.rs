@@ -5,6 +5,8 @@
 //! and `.env` (process environment wins), through the clap attributes below.
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -99,8 +101,8 @@ pub struct Config {
 
     /// HS256 key for access tokens, at least 32 bytes; generated once and kept
     /// in the store when absent. Prefer the environment or `.env` to the flag.
-    #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<Secret>,
+    #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_secret: Option<SecretString>,
 
     /// Access-token lifetime (`15m`, `1h`, `30s`, ...).
     #[arg(long, env = "TASKSERVER_TOKEN_TTL", default_value = defaults::TOKEN_TTL, value_parser = parse_duration)]
@@ -133,8 +135,8 @@ pub struct Config {
     pub auth_rate_limit: Switch,
 
     /// Addresses or CIDRs of proxies whose `X-Forwarded-For` names the client.
-    #[arg(long = "trusted-proxies", env = "TASKSERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = Cidr::parse)]
-    pub trusted_proxies: Vec<Cidr>,
+    #[arg(long = "trusted-proxies", env = "TASKSERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Most live tasks one user may have.
     #[arg(long, env = "TASKSERVER_MAX_TASKS_PER_USER", default_value_t = defaults::MAX_TASKS_PER_USER)]
@@ -177,8 +179,8 @@ pub struct Config {
 
     /// Trust HS256 tokens signed with this secret shared with an external
     /// issuer, at least 32 bytes. Prefer the environment or `.env` to the flag.
-    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true)]
-    pub jwt_external_secret: Option<Secret>,
+    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_external_secret: Option<SecretString>,
 
     /// The `iss` external tokens must have.
     #[arg(long, env = "TASKSERVER_JWT_ISSUER")]
@@ -245,8 +247,8 @@ impl Config {
     }
 
     /// Signs access tokens with `secret` instead of the one kept in the store.
-    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
-        self.jwt_secret = Some(Secret(secret.into()));
+    pub fn jwt_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.jwt_secret = Some(secret.into());
         self
     }
 
@@ -265,11 +267,11 @@ impl Config {
     /// Checks what flags alone cannot: one sentence per problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(secret) = &self.jwt_secret
-            && secret.0.len() < MIN_SECRET_BYTES
+            && secret.expose_secret().len() < MIN_SECRET_BYTES
         {
             return Err(ConfigError(format!(
                 "the JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
-                secret.0.len()
+                secret.expose_secret().len()
             )));
         }
         if self.token_ttl < Duration::from_secs(1) {
@@ -368,13 +370,14 @@ impl Config {
             })?;
         }
         if let Some(secret) = &self.jwt_external_secret {
-            if secret.0.len() < MIN_SECRET_BYTES {
+            let secret = secret.expose_secret();
+            if secret.len() < MIN_SECRET_BYTES {
                 return Err(ConfigError(format!(
                     "the external JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
-                    secret.0.len()
+                    secret.len()
                 )));
             }
-            external = external.with_secret(secret.0.as_bytes());
+            external = external.with_secret(secret.as_bytes());
         }
         Ok(Some(external))
     }
@@ -431,25 +434,14 @@ fn valid_origin(origin: &str) -> bool {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// A secret string that never prints.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_string()))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
+/// A secret flag's value, kept in a [`SecretString`] (never printed, zeroed on drop).
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(text.into())
 }
 
 /// A PostgreSQL connection URL. It may hold a password: its `Debug` and
-/// `Display` show the host and database only.
+/// `Display` show the host and database only. Our own rather than a
+/// `SecretString`, which would hide the host and database logs need.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
 
@@ -527,55 +519,20 @@ fn display_value(value: &impl ValueEnum, f: &mut fmt::Formatter<'_>) -> fmt::Res
     }
 }
 
-/// An address range: `10.0.0.0/8`, `::1/128`, or a bare address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `ADDR` or `ADDR/PREFIX`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{text}` has a prefix length out of range"))?,
-            None => max,
-        };
-        Ok(Self { network, prefix })
+/// One `--trusted-proxies` entry: `10.0.0.0/8`, `::1/128`, or a bare
+/// address (a range of one).
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
     }
-
-    /// Whether `ip` is inside this range.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
+    text.parse::<IpNet>()
+        .map_err(|_| match text.split_once('/') {
+            Some((addr, _)) if addr.parse::<IpAddr>().is_ok() => {
+                format!("`{text}` has a prefix length out of range")
             }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
+            _ => format!("`{text}` is not an IP address or CIDR"),
+        })
 }
 
 /// IPv4-mapped IPv6 addresses count as IPv4.
@@ -669,20 +626,35 @@ mod tests {
 
     #[test]
     fn cidrs_match_their_ranges() {
-        let net = Cidr::parse("10.1.0.0/16").expect("valid");
-        assert!(net.contains("10.1.200.3".parse().expect("ip")));
-        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        let net = parse_trusted_proxy("10.1.0.0/16").expect("valid");
+        assert!(net.contains(&ip("10.1.200.3")));
+        assert!(!net.contains(&ip("10.2.0.1")));
         assert!(
-            Cidr::parse("::1")
+            parse_trusted_proxy(" ::1")
                 .expect("valid")
-                .contains("::1".parse().expect("ip"))
+                .contains(&ip("::1"))
         );
         assert!(
-            Cidr::parse("0.0.0.0/0")
+            !parse_trusted_proxy("::1")
                 .expect("valid")
-                .contains("8.8.8.8".parse().expect("ip"))
+                .contains(&ip("::2"))
         );
-        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(
+            parse_trusted_proxy("0.0.0.0/0")
+                .expect("valid")
+                .contains(&ip("8.8.8.8"))
+        );
+        // Host bits after the prefix are ignored, as before.
+        assert!(
+            parse_trusted_proxy("10.1.2.3/16")
+                .expect("valid")
+                .contains(&ip("10.1.9.9"))
+        );
+        let error = parse_trusted_proxy("10.0.0.0/33").expect_err("too long");
+        assert!(error.contains("prefix length out of range"), "{error}");
+        let error = parse_trusted_proxy("proxy.internal").expect_err("a name");
+        assert!(error.contains("not an IP address or CIDR"), "{error}");
     }
 
     #[test]
@@ -713,7 +685,11 @@ mod tests {
     #[test]
     fn short_secrets_are_refused() {
         let mut config = Config::new("/tmp/x");
-        config.jwt_secret = Some(Secret("short".into()));
+        config.jwt_secret = Some("short".into());
+        assert!(
+            !format!("{config:?}").contains("short"),
+            "secrets never print"
+        );
         assert!(
             config
                 .validate()

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use taskserver::Config;
-use taskserver::config::Secret;
 use warp::Filter;
 
 /// The provider's `iss` and the audience it issues tokens for.
@@ -432,7 +431,7 @@ async fn a_shared_secret_and_pem_public_keys_verify_external_tokens() {
     std::fs::write(&rsa_pem, k.rsa.public_pem()).expect("write");
     let app = spawn_with(|c| {
         c.jwt_public_keys = vec![ed_pem, rsa_pem];
-        c.jwt_external_secret = Some(Secret(EXTERNAL_SECRET.into()));
+        c.jwt_external_secret = Some(EXTERNAL_SECRET.into());
         c.jwt_issuer = Some(ISS.into());
         c.jwt_audience = Some(AUD.into());
     })
