@@ -3,10 +3,12 @@
 data, check that every acknowledged write is there intact and that nothing
 unacknowledged is half there. Repeats for --cycles rounds.
 
-    bench/crash_loop.py --server target/release/taskserver [--cycles 20] [--writers 16]
+    bench/crash_loop.py [--server PATH] [--cycles 20] [--writers 16]
                         [--database-url postgres://...]   (an empty database; else a temporary sled dir)
 
-Exits non-zero on the first lost or damaged write. Traffic goes to 127.0.0.1 only.
+--server defaults to the release build in cargo's target directory
+(`CARGO_TARGET_DIR` or target/). Exits non-zero on the first lost or damaged
+write. Traffic goes to 127.0.0.1 only.
 """
 import argparse, http.client, json, os, random, signal, subprocess, sys, tempfile, threading, time
 
@@ -94,13 +96,27 @@ def check(host, port, token, acked, attempted):
     return len(seen), lost, damaged, strangers
 
 
+def target_dir():
+    """Cargo's target directory: target/ unless CARGO_TARGET_DIR (or a cargo config) says otherwise."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    meta = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps",
+         "--manifest-path", os.path.join(root, "Cargo.toml")],
+        check=True, capture_output=True, text=True)
+    return json.loads(meta.stdout)["target_directory"]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--server", default="target/release/taskserver")
+    ap.add_argument("--server", default=None, help="default: the release build in cargo's target directory")
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--writers", type=int, default=16)
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
+    if args.server is None:
+        args.server = os.path.join(target_dir(), "release", "taskserver")
+    if not os.access(args.server, os.X_OK):
+        sys.exit(f"crash_loop.py: no server binary at {args.server} (cargo build --release -p taskserver)")
     data_dir = tempfile.mkdtemp(prefix="crashloop.")
     proc, host, port = start(args.server, data_dir, args.database_url)
     conn = http.client.HTTPConnection(host, port, timeout=10)

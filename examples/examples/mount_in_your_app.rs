@@ -51,7 +51,8 @@ async fn run() -> Result<(), BoxError> {
     let temp = tempfile::tempdir()?;
     let data_dir = std::env::var_os("TASKSERVER_DATA_DIR")
         .map_or_else(|| temp.path().join("store"), Into::into);
-    let config = Config::with_data_dir(&data_dir);
+    // The library reads no flags or environment: this app chose the data directory.
+    let config = Config::new(&data_dir);
     let sled = taskcore::SledConfig::new(&data_dir);
     let store = tokio::task::spawn_blocking(move || taskcore::SledStore::open(sled)).await??;
     let state = AppState::new(config, Arc::new(store)).await?;

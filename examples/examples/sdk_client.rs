@@ -36,7 +36,7 @@ async fn run() -> Result<(), BoxError> {
     // With --spawn: a whole server in this process, on a free port and a temporary store.
     let data = tempfile::tempdir()?;
     let server = if spawn {
-        let config = taskserver::Config::with_data_dir(data.path().join("store"));
+        let config = taskserver::Config::new(data.path().join("store")).listen(([127, 0, 0, 1], 0));
         let server = taskserver::start(config).await?;
         println!("started a server at {}", server.url());
         Some(server)

@@ -32,8 +32,9 @@ impl Env {
             .build()
             .expect("runtime");
         let data = tempfile::tempdir().expect("temp dir");
-        let mut config = taskserver::Config::with_data_dir(data.path().join("data"));
-        config.auth_rate_limit = Switch::Off;
+        let mut config = taskserver::Config::new(data.path().join("data"))
+            .listen(([127, 0, 0, 1], 0))
+            .auth_rate_limit(Switch::Off);
         configure(&mut config);
         let server = runtime
             .block_on(taskserver::start(config))

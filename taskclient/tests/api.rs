@@ -27,8 +27,9 @@ impl TestServer {
 
     async fn with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = taskserver::Config::with_data_dir(dir.path().join("data"));
-        config.auth_rate_limit = Switch::Off;
+        let mut config = taskserver::Config::new(dir.path().join("data"))
+            .listen(([127, 0, 0, 1], 0))
+            .auth_rate_limit(Switch::Off);
         configure(&mut config);
         let server = taskserver::start(config).await.expect("server starts");
         let url = server.url();

@@ -1,9 +1,14 @@
-//! The server's configuration: one struct, from flags, the environment and
-//! `.env` (process environment wins), validated before anything starts.
+//! The server's configuration: one struct, validated before anything starts.
+//!
+//! The library builds it with [`Config::new`] and reads nothing from the
+//! process; only the `taskserver` binary fills it from flags, the environment
+//! and `.env` (process environment wins), through the clap attributes below.
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 use taskcore::auth::external::ExternalIssuer;
@@ -15,12 +20,46 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// A connection whose response writes make no progress for this long is closed.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The defaults, written once: the flags' defaults and [`Config::new`] both
+/// read them (a test checks that the two agree).
+pub mod defaults {
+    use super::*;
+
+    /// `--listen`.
+    pub const LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+    /// `--data-dir` of the binary (the library's [`Config::new`] takes one).
+    pub const DATA_DIR: &str = "./taskserver-data";
+    /// `--database-pool-size`.
+    pub const DATABASE_POOL_SIZE: usize = 16;
+    /// `--storage-timeout`.
+    pub const STORAGE_TIMEOUT: &str = "10s";
+    /// `--token-ttl`.
+    pub const TOKEN_TTL: &str = "15m";
+    /// `--refresh-ttl`.
+    pub const REFRESH_TTL: &str = "30d";
+    /// `--refresh-reuse-grace`.
+    pub const REFRESH_REUSE_GRACE: &str = "10s";
+    /// `--cors-origin`.
+    pub const CORS_ORIGIN: &str = "http://localhost:3000";
+    /// `--auth-rate-limit`.
+    pub const AUTH_RATE_LIMIT: Switch = Switch::On;
+    /// `--max-tasks-per-user`.
+    pub const MAX_TASKS_PER_USER: u64 = 100_000;
+    /// `--log-format`.
+    pub const LOG_FORMAT: LogFormat = LogFormat::Text;
+    /// `--cache-mb`.
+    pub const CACHE_MB: u64 = 16;
+}
+
 /// `taskserver`: a multi-user task API on an embedded store.
-#[derive(Clone, Debug, Parser)]
-#[command(name = "taskserver", version, about, long_about = None)]
+///
+/// Build it with [`Config::new`] and the builder methods (or set the public
+/// fields); the clap attributes are the binary's flags and are read only by
+/// its `main`.
+#[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "TASKSERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "TASKSERVER_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
 
     /// Directory of the embedded store (created with mode 0700); unused
@@ -28,7 +67,7 @@ pub struct Config {
     #[arg(
         long,
         env = "TASKSERVER_DATA_DIR",
-        default_value = "./taskserver-data",
+        default_value = defaults::DATA_DIR,
         global = true
     )]
     pub data_dir: PathBuf,
@@ -42,7 +81,7 @@ pub struct Config {
     #[arg(
         long,
         env = "TASKSERVER_DATABASE_POOL_SIZE",
-        default_value_t = 16,
+        default_value_t = defaults::DATABASE_POOL_SIZE,
         global = true
     )]
     pub database_pool_size: usize,
@@ -54,7 +93,7 @@ pub struct Config {
     #[arg(
         long,
         env = "TASKSERVER_STORAGE_TIMEOUT",
-        default_value = "10s",
+        default_value = defaults::STORAGE_TIMEOUT,
         value_parser = parse_duration,
         global = true
     )]
@@ -62,20 +101,20 @@ pub struct Config {
 
     /// HS256 key for access tokens, at least 32 bytes; generated once and kept
     /// in the store when absent. Prefer the environment or `.env` to the flag.
-    #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<Secret>,
+    #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_secret: Option<SecretString>,
 
     /// Access-token lifetime (`15m`, `1h`, `30s`, ...).
-    #[arg(long, env = "TASKSERVER_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, env = "TASKSERVER_TOKEN_TTL", default_value = defaults::TOKEN_TTL, value_parser = parse_duration)]
     pub token_ttl: Duration,
 
     /// Refresh-token lifetime.
-    #[arg(long, env = "TASKSERVER_REFRESH_TTL", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, env = "TASKSERVER_REFRESH_TTL", default_value = defaults::REFRESH_TTL, value_parser = parse_duration)]
     pub refresh_ttl: Duration,
 
     /// How long after its rotation a reused refresh token is refused without
     /// revoking its session.
-    #[arg(long, env = "TASKSERVER_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "TASKSERVER_REFRESH_REUSE_GRACE", default_value = defaults::REFRESH_REUSE_GRACE, value_parser = parse_duration)]
     pub refresh_reuse_grace: Duration,
 
     /// Browser origins allowed by CORS (repeatable).
@@ -83,7 +122,7 @@ pub struct Config {
         long = "cors-origin",
         env = "TASKSERVER_CORS_ORIGINS",
         value_delimiter = ',',
-        default_value = "http://localhost:3000"
+        default_value = defaults::CORS_ORIGIN
     )]
     pub cors_origins: Vec<String>,
 
@@ -92,15 +131,15 @@ pub struct Config {
     pub no_registration: bool,
 
     /// Rate limits on login, register and refresh.
-    #[arg(long, env = "TASKSERVER_AUTH_RATE_LIMIT", default_value = "on")]
+    #[arg(long, env = "TASKSERVER_AUTH_RATE_LIMIT", default_value_t = defaults::AUTH_RATE_LIMIT)]
     pub auth_rate_limit: Switch,
 
     /// Addresses or CIDRs of proxies whose `X-Forwarded-For` names the client.
-    #[arg(long = "trusted-proxies", env = "TASKSERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = Cidr::parse)]
-    pub trusted_proxies: Vec<Cidr>,
+    #[arg(long = "trusted-proxies", env = "TASKSERVER_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Most live tasks one user may have.
-    #[arg(long, env = "TASKSERVER_MAX_TASKS_PER_USER", default_value_t = 100_000)]
+    #[arg(long, env = "TASKSERVER_MAX_TASKS_PER_USER", default_value_t = defaults::MAX_TASKS_PER_USER)]
     pub max_tasks_per_user: u64,
 
     /// Most open connections; past it new ones are closed at once. Default:
@@ -119,7 +158,7 @@ pub struct Config {
     #[arg(
         long,
         env = "TASKSERVER_LOG_FORMAT",
-        default_value = "text",
+        default_value_t = defaults::LOG_FORMAT,
         global = true
     )]
     pub log_format: LogFormat,
@@ -140,8 +179,8 @@ pub struct Config {
 
     /// Trust HS256 tokens signed with this secret shared with an external
     /// issuer, at least 32 bytes. Prefer the environment or `.env` to the flag.
-    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true)]
-    pub jwt_external_secret: Option<Secret>,
+    #[arg(long, env = "TASKSERVER_JWT_EXTERNAL_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_external_secret: Option<SecretString>,
 
     /// The `iss` external tokens must have.
     #[arg(long, env = "TASKSERVER_JWT_ISSUER")]
@@ -157,27 +196,82 @@ pub struct Config {
     // ----- end of external identity providers -----
     /// Memory the store may use for its cache, in MiB (the process needs
     /// about 100 MiB more on a store of a million tasks).
-    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = 16, global = true)]
+    #[arg(long, env = "TASKSERVER_CACHE_MB", default_value_t = defaults::CACHE_MB, global = true)]
     pub cache_mb: u64,
 }
 
 impl Config {
-    /// The defaults, on a given data directory and an ephemeral port: what
-    /// tests and embedding applications start from.
-    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let mut config = Self::parse_from(["taskserver", "--listen", "127.0.0.1:0"]);
-        config.data_dir = data_dir.into();
-        config
+    /// The binary's defaults on `data_dir`, read from nothing else: neither
+    /// flags nor the environment (an exported `DATABASE_URL` or
+    /// `TASKSERVER_*` does not reach an embedding application or a test).
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: defaults::LISTEN,
+            data_dir: data_dir.into(),
+            database_url: None,
+            database_pool_size: defaults::DATABASE_POOL_SIZE,
+            storage_timeout: default_duration(defaults::STORAGE_TIMEOUT),
+            jwt_secret: None,
+            token_ttl: default_duration(defaults::TOKEN_TTL),
+            refresh_ttl: default_duration(defaults::REFRESH_TTL),
+            refresh_reuse_grace: default_duration(defaults::REFRESH_REUSE_GRACE),
+            cors_origins: vec![defaults::CORS_ORIGIN.to_string()],
+            no_registration: false,
+            auth_rate_limit: defaults::AUTH_RATE_LIMIT,
+            trusted_proxies: Vec::new(),
+            max_tasks_per_user: defaults::MAX_TASKS_PER_USER,
+            max_connections: None,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
+            log_format: defaults::LOG_FORMAT,
+            jwt_jwks_url: None,
+            jwt_public_keys: Vec::new(),
+            jwt_external_secret: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            no_local_accounts: false,
+            cache_mb: defaults::CACHE_MB,
+        }
+    }
+
+    /// Listens on `addr` (port 0 picks a free port).
+    pub fn listen(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.listen = addr.into();
+        self
+    }
+
+    /// Keeps everything in the PostgreSQL database at `url` instead of the
+    /// embedded store.
+    pub fn database_url(mut self, url: DatabaseUrl) -> Self {
+        self.database_url = Some(url);
+        self
+    }
+
+    /// Signs access tokens with `secret` instead of the one kept in the store.
+    pub fn jwt_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.jwt_secret = Some(secret.into());
+        self
+    }
+
+    /// Turns the rate limits on login, register and refresh on or off.
+    pub fn auth_rate_limit(mut self, switch: Switch) -> Self {
+        self.auth_rate_limit = switch;
+        self
+    }
+
+    /// At most `max` live tasks per user.
+    pub fn max_tasks_per_user(mut self, max: u64) -> Self {
+        self.max_tasks_per_user = max;
+        self
     }
 
     /// Checks what flags alone cannot: one sentence per problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(secret) = &self.jwt_secret
-            && secret.0.len() < MIN_SECRET_BYTES
+            && secret.expose_secret().len() < MIN_SECRET_BYTES
         {
             return Err(ConfigError(format!(
                 "the JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
-                secret.0.len()
+                secret.expose_secret().len()
             )));
         }
         if self.token_ttl < Duration::from_secs(1) {
@@ -276,13 +370,14 @@ impl Config {
             })?;
         }
         if let Some(secret) = &self.jwt_external_secret {
-            if secret.0.len() < MIN_SECRET_BYTES {
+            let secret = secret.expose_secret();
+            if secret.len() < MIN_SECRET_BYTES {
                 return Err(ConfigError(format!(
                     "the external JWT secret is {} bytes long; it must be at least {MIN_SECRET_BYTES} bytes",
-                    secret.0.len()
+                    secret.len()
                 )));
             }
-            external = external.with_secret(secret.0.as_bytes());
+            external = external.with_secret(secret.as_bytes());
         }
         Ok(Some(external))
     }
@@ -339,25 +434,14 @@ fn valid_origin(origin: &str) -> bool {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// A secret string that never prints.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_string()))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
+/// A secret flag's value, kept in a [`SecretString`] (never printed, zeroed on drop).
+fn parse_secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(text.into())
 }
 
 /// A PostgreSQL connection URL. It may hold a password: its `Debug` and
-/// `Display` show the host and database only.
+/// `Display` show the host and database only. Our own rather than a
+/// `SecretString`, which would hide the host and database logs need.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
 
@@ -414,55 +498,41 @@ pub enum LogFormat {
     Json,
 }
 
-/// An address range: `10.0.0.0/8`, `::1/128`, or a bare address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
+// The flags' defaults print these (`default_value_t`), so they are written once.
+impl fmt::Display for Switch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_value(self, f)
+    }
 }
 
-impl Cidr {
-    /// Parses `ADDR` or `ADDR/PREFIX`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("`{text}` is not an IP address or CIDR"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{text}` has a prefix length out of range"))?,
-            None => max,
-        };
-        Ok(Self { network, prefix })
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_value(self, f)
     }
+}
 
-    /// Whether `ip` is inside this range.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+/// A value's name as its flag spells it.
+fn display_value(value: &impl ValueEnum, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match value.to_possible_value() {
+        Some(name) => f.write_str(name.get_name()),
+        None => Ok(()),
     }
+}
+
+/// One `--trusted-proxies` entry: `10.0.0.0/8`, `::1/128`, or a bare
+/// address (a range of one).
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    text.parse::<IpNet>()
+        .map_err(|_| match text.split_once('/') {
+            Some((addr, _)) if addr.parse::<IpAddr>().is_ok() => {
+                format!("`{text}` has a prefix length out of range")
+            }
+            _ => format!("`{text}` is not an IP address or CIDR"),
+        })
 }
 
 /// IPv4-mapped IPv6 addresses count as IPv4.
@@ -471,6 +541,11 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     }
+}
+
+/// One of the [`defaults`] durations; a test parses every one of them.
+fn default_duration(text: &str) -> Duration {
+    parse_duration(text).expect("the built-in default durations parse")
 }
 
 /// Parses `15m`, `30d`, `10s`, `1h30m`; a bare number is seconds.
@@ -486,22 +561,100 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// The flags' defaults, parsed as the binary parses them but with every
+    /// `env = ...` removed, so that the test's own environment is not read.
+    fn flag_defaults() -> Config {
+        use clap::FromArgMatches;
+        let command =
+            Config::augment_args(clap::Command::new("taskserver")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["taskserver"])
+            .expect("the defaults parse");
+        Config::from_arg_matches(&matches).expect("a config")
+    }
+
+    #[test]
+    fn new_has_the_binary_defaults() {
+        assert_eq!(
+            format!("{:?}", Config::new(defaults::DATA_DIR)),
+            format!("{:?}", flag_defaults())
+        );
+    }
+
+    /// Set in the child process [`new_reads_nothing_from_the_environment`] starts.
+    const CHILD: &str = "TASKSERVER_CONFIG_TEST_CHILD";
+
+    /// Runs in a child whose environment sets what the binary would read;
+    /// does nothing in a plain test run.
+    #[test]
+    fn new_in_an_environment_that_sets_flags() {
+        if std::env::var_os(CHILD).is_none() {
+            return;
+        }
+        let config = Config::new("/tmp/x");
+        assert!(config.database_url.is_none(), "{config:?}");
+        assert_eq!(config.max_tasks_per_user, defaults::MAX_TASKS_PER_USER);
+        assert_eq!(config.listen, defaults::LISTEN);
+    }
+
+    /// An embedding application or a test run with `DATABASE_URL` or any
+    /// `TASKSERVER_*` exported gets the defaults all the same. The variables
+    /// are set on a child process (this test binary, running the test above)
+    /// rather than here, which would take `unsafe` and race other tests.
+    #[test]
+    fn new_reads_nothing_from_the_environment() {
+        let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "config::tests::new_in_an_environment_that_sets_flags",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .env("DATABASE_URL", "postgres://app@db.invalid:5432/tasks")
+            .env("TASKSERVER_MAX_TASKS_PER_USER", "7")
+            .env("TASKSERVER_LISTEN", "127.0.0.1:9")
+            .output()
+            .expect("the test binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test:\n{stdout}"
+        );
+    }
+
     #[test]
     fn cidrs_match_their_ranges() {
-        let net = Cidr::parse("10.1.0.0/16").expect("valid");
-        assert!(net.contains("10.1.200.3".parse().expect("ip")));
-        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        let net = parse_trusted_proxy("10.1.0.0/16").expect("valid");
+        assert!(net.contains(&ip("10.1.200.3")));
+        assert!(!net.contains(&ip("10.2.0.1")));
         assert!(
-            Cidr::parse("::1")
+            parse_trusted_proxy(" ::1")
                 .expect("valid")
-                .contains("::1".parse().expect("ip"))
+                .contains(&ip("::1"))
         );
         assert!(
-            Cidr::parse("0.0.0.0/0")
+            !parse_trusted_proxy("::1")
                 .expect("valid")
-                .contains("8.8.8.8".parse().expect("ip"))
+                .contains(&ip("::2"))
         );
-        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(
+            parse_trusted_proxy("0.0.0.0/0")
+                .expect("valid")
+                .contains(&ip("8.8.8.8"))
+        );
+        // Host bits after the prefix are ignored, as before.
+        assert!(
+            parse_trusted_proxy("10.1.2.3/16")
+                .expect("valid")
+                .contains(&ip("10.1.9.9"))
+        );
+        let error = parse_trusted_proxy("10.0.0.0/33").expect_err("too long");
+        assert!(error.contains("prefix length out of range"), "{error}");
+        let error = parse_trusted_proxy("proxy.internal").expect_err("a name");
+        assert!(error.contains("not an IP address or CIDR"), "{error}");
     }
 
     #[test]
@@ -516,7 +669,7 @@ mod tests {
 
     #[test]
     fn zero_connections_are_refused() {
-        let mut config = Config::with_data_dir("/tmp/x");
+        let mut config = Config::new("/tmp/x");
         config.max_connections = Some(0);
         assert!(
             config
@@ -531,8 +684,12 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        let mut config = Config::with_data_dir("/tmp/x");
-        config.jwt_secret = Some(Secret("short".into()));
+        let mut config = Config::new("/tmp/x");
+        config.jwt_secret = Some("short".into());
+        assert!(
+            !format!("{config:?}").contains("short"),
+            "secrets never print"
+        );
         assert!(
             config
                 .validate()

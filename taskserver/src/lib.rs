@@ -8,7 +8,7 @@
 //! use taskserver::{AppState, Config, routes};
 //! use warp::Filter;
 //!
-//! let config = Config::with_data_dir("./taskserver-data");
+//! let config = Config::new("./taskserver-data");
 //! let store = taskcore::SledStore::open(taskcore::SledConfig::new(&config.data_dir))?;
 //! let state = AppState::new(config, Arc::new(store)).await?;
 //! let app = routes(state).or(warp::path("hello").map(|| "hi"));

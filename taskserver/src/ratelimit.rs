@@ -1,7 +1,8 @@
 //! Rate limits on login, register and refresh, per server process, in
 //! bounded memory: fixed windows keyed by client address and email.
 
-use crate::config::{Cidr, canonical};
+use crate::config::canonical;
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -27,8 +28,9 @@ impl ClientKey {
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the
 /// last address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    // IPv4-mapped IPv6 peers match IPv4 ranges.
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&canonical(ip)));
     if !is_trusted(peer) {
         return peer;
     }
@@ -166,7 +168,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted = [Cidr::parse("10.0.0.0/8").expect("cidr")];
+        let trusted = [crate::config::parse_trusted_proxy("10.0.0.0/8").expect("cidr")];
         assert_eq!(
             client_address(ip("1.2.3.4"), Some("9.9.9.9"), &trusted),
             ip("1.2.3.4")
@@ -178,6 +180,11 @@ mod tests {
         assert_eq!(
             client_address(ip("10.0.0.1"), None, &trusted),
             ip("10.0.0.1")
+        );
+        // An IPv4-mapped IPv6 peer is its IPv4 address.
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.1"), Some("5.5.5.5"), &trusted),
+            ip("5.5.5.5")
         );
     }
 

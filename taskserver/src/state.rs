@@ -5,6 +5,7 @@ use crate::http::metrics::Metrics;
 use crate::jwks::JwksFetcher;
 use crate::ratelimit::AuthLimits;
 use crate::server::StartError;
+use secrecy::ExposeSecret;
 use std::ops::Deref;
 use std::sync::Arc;
 use taskcore::TaskStore;
@@ -45,7 +46,7 @@ impl AppState {
     /// [`start`](crate::start), or on the first token that needs it.
     pub async fn new(config: Config, store: Arc<dyn TaskStore>) -> Result<Self, StartError> {
         let secret = match &config.jwt_secret {
-            Some(secret) => secret.0.as_bytes().to_vec(),
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
             None => store
                 .jwt_secret(&tokens::new_jwt_secret)
                 .await

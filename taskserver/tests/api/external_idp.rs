@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use taskserver::Config;
-use taskserver::config::Secret;
 use warp::Filter;
 
 /// The provider's `iss` and the audience it issues tokens for.
@@ -432,7 +431,7 @@ async fn a_shared_secret_and_pem_public_keys_verify_external_tokens() {
     std::fs::write(&rsa_pem, k.rsa.public_pem()).expect("write");
     let app = spawn_with(|c| {
         c.jwt_public_keys = vec![ed_pem, rsa_pem];
-        c.jwt_external_secret = Some(Secret(EXTERNAL_SECRET.into()));
+        c.jwt_external_secret = Some(EXTERNAL_SECRET.into());
         c.jwt_issuer = Some(ISS.into());
         c.jwt_audience = Some(AUD.into());
     })
@@ -760,8 +759,7 @@ async fn an_app_mounting_the_filters_itself_gets_the_key_set_loaded() {
     use std::sync::Arc;
     let provider = Provider::start(standard_set(), true).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::with_data_dir(dir.path().join("data"));
-    config.jwt_secret = Some(taskserver::config::Secret(SECRET.into()));
+    let mut config = Config::new(dir.path().join("data")).jwt_secret(SECRET);
     config.jwt_jwks_url = Some(provider.url.clone());
     config.jwt_issuer = Some(ISS.into());
     config.jwt_audience = Some(AUD.into());

@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::time::Duration;
 use taskserver::Config;
-use taskserver::config::{Secret, Switch};
+use taskserver::config::Switch;
 
 /// The HS256 key every in-process test server signs with, so tests can forge tokens.
 pub const SECRET: &str = "integration-tests-secret-0123456789abcdef";
+/// Where in-process test servers listen: a free port on loopback.
+pub const EPHEMERAL: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 /// The password of every fixture user.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -59,9 +61,10 @@ pub async fn spawn_app() -> App {
 /// A test server whose configuration `tweak` adjusts first.
 pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> App {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::with_data_dir(dir.path().join("data"));
-    config.jwt_secret = Some(Secret(SECRET.into()));
-    config.auth_rate_limit = Switch::Off;
+    let mut config = Config::new(dir.path().join("data"))
+        .listen(EPHEMERAL)
+        .jwt_secret(SECRET)
+        .auth_rate_limit(Switch::Off);
     let database = match crate::BACKEND {
         Backend::Sled => None,
         Backend::Postgres => Some(test_database().await),

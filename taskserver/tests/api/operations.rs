@@ -446,8 +446,7 @@ async fn the_filters_mount_in_another_warp_app_and_leave_other_paths_to_it() {
     use std::sync::Arc;
     use warp::Filter;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = taskserver::Config::with_data_dir(dir.path().join("data"));
-    config.jwt_secret = Some(taskserver::config::Secret(SECRET.into()));
+    let config = taskserver::Config::new(dir.path().join("data")).jwt_secret(SECRET);
     let store =
         taskcore::SledStore::open(taskcore::SledConfig::new(&config.data_dir)).expect("store");
     let state = taskserver::AppState::new(config, Arc::new(store))

@@ -3,12 +3,12 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::json;
-use taskserver::config::{Cidr, Switch};
+use taskserver::config::{Switch, parse_trusted_proxy};
 
 async fn limited_app(trusted: &[&str]) -> App {
-    let proxies: Vec<Cidr> = trusted
+    let proxies: Vec<_> = trusted
         .iter()
-        .map(|p| Cidr::parse(p).expect("cidr"))
+        .map(|p| parse_trusted_proxy(p).expect("cidr"))
         .collect();
     spawn_with(move |c| {
         c.auth_rate_limit = Switch::On;
