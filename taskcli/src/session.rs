@@ -2,7 +2,10 @@
 
 use crate::cli::Global;
 use crate::config::{ServerSettings, Settings, config_dir};
-use crate::credentials::{FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring};
+use crate::credentials::{
+    FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring, open_keyring_of,
+    open_keyrings,
+};
 use crate::error::{CliError, CliResult, Doing, from_api};
 use crate::render::Output;
 use std::path::PathBuf;
@@ -129,32 +132,97 @@ impl Context {
         })
     }
 
-    /// The stored login for this server and the store that holds it.
-    pub fn stored_login(&self) -> CliResult<Option<(Arc<Store>, StoredLogin)>> {
-        let dir = self.dir()?;
-        let recorded = self.server_settings()?.storage;
-        let file = Store::File(FileStore::in_dir(&dir));
-        let candidates: Vec<Store> = match recorded.as_deref() {
-            Some("file") => vec![file],
-            Some(kind) => match open_keyring(KeyringKind::from_id(kind)) {
-                Ok(keyring) => vec![Store::Keyring(keyring)],
-                Err(_) => Vec::new(),
-            },
-            // Nothing recorded (settings lost?): look everywhere, cheapest first.
-            None => {
-                let mut stores = vec![file];
-                if let Ok(keyring) = open_keyring(None) {
-                    stores.push(Store::Keyring(keyring));
-                }
-                stores
-            }
-        };
-        for store in candidates {
-            if let Some(login) = store.load(&self.server)? {
-                return Ok(Some((Arc::new(store), login)));
+    /// Every store that may hold a login: the file, then each keyring that opens.
+    fn all_stores(&self) -> CliResult<Vec<Store>> {
+        let mut stores = vec![Store::File(FileStore::in_dir(&self.dir()?))];
+        stores.extend(open_keyrings().into_iter().map(Store::Keyring));
+        Ok(stores)
+    }
+
+    /// This server's logins in `stores`, one per distinct token.
+    fn logins_in(&self, stores: Vec<Store>) -> CliResult<Vec<(Arc<Store>, StoredLogin)>> {
+        let mut found: Vec<(Arc<Store>, StoredLogin)> = Vec::new();
+        for store in stores {
+            if let Some(login) = store.load(&self.server)?
+                && !found
+                    .iter()
+                    .any(|(_, seen)| seen.access_token == login.access_token)
+            {
+                found.push((Arc::new(store), login));
             }
         }
-        Ok(None)
+        Ok(found)
+    }
+
+    /// The stored login for this server and the store that holds it: only
+    /// the store recorded at login is read. Without a record (settings
+    /// lost), every store is, and logins in more than one are refused:
+    /// picking one could run the command as another user.
+    pub fn stored_login(&self) -> CliResult<Option<(Arc<Store>, StoredLogin)>> {
+        let recorded = self.server_settings()?.storage;
+        let candidates: Vec<Store> = match recorded.as_deref() {
+            Some("file") => vec![Store::File(FileStore::in_dir(&self.dir()?))],
+            Some(id) => {
+                let kind = KeyringKind::from_id(id).ok_or_else(|| {
+                    CliError::auth(format!(
+                        "The settings say the tokens for {} are in `{id}`, which taskcli does not know; log in again.",
+                        self.server
+                    ))
+                })?;
+                // That keyring and no other: another one may hold someone else's login.
+                let keyring = open_keyring_of(kind).map_err(|reason| {
+                    CliError::auth(format!(
+                        "The tokens for {} are kept in {}, which is not available now ({reason}).",
+                        self.server,
+                        kind.describe()
+                    ))
+                })?;
+                vec![Store::Keyring(keyring)]
+            }
+            None => self.all_stores()?,
+        };
+        let mut found = self.logins_in(candidates)?;
+        if found.len() > 1 {
+            let places: Vec<String> = found.iter().map(|(store, _)| store.describe()).collect();
+            return Err(CliError::auth(format!(
+                "There are logins to {} in more than one place ({}) and taskcli cannot tell which one is current; run `taskcli auth logout`, then log in again.",
+                self.server,
+                places.join(" and ")
+            )));
+        }
+        Ok(found.pop())
+    }
+
+    /// This server's logins in every store (after a login there is one; old
+    /// versions of taskcli could leave one per store).
+    pub fn all_stored_logins(&self) -> CliResult<Vec<(Arc<Store>, StoredLogin)>> {
+        self.logins_in(self.all_stores()?)
+    }
+
+    /// Deletes these logins and forgets where this server's tokens were kept.
+    pub fn delete_logins(&self, logins: &[(Arc<Store>, StoredLogin)]) -> CliResult<()> {
+        for (store, _) in logins {
+            store.delete(&self.server)?;
+        }
+        self.forget_login()
+    }
+
+    /// After a login kept in `kept`: a login for this server in any other
+    /// store is stale, and must not come back after a logout. Failing to
+    /// delete it only warns: the settings point at `kept` from now on.
+    pub fn delete_other_logins(&self, kept: &Store) -> CliResult<()> {
+        for store in self.all_stores()? {
+            if store.id() != kept.id()
+                && let Err(e) = store.delete(&self.server)
+            {
+                eprintln!(
+                    "warning: an older login to {} in {} could not be deleted: {e}",
+                    self.server,
+                    store.describe()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Records a successful login: its store, and this server as the default.

@@ -239,6 +239,31 @@ pub fn open_keyring(preferred: Option<KeyringKind>) -> Result<KeyringStore, Stri
     Err(reasons.join("; "))
 }
 
+/// Opens exactly the keyring `kind` (reads use the one recorded at login,
+/// never another that might hold someone else's tokens).
+pub fn open_keyring_of(kind: KeyringKind) -> Result<KeyringStore, String> {
+    if std::env::var("TASKCLI_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("none")) {
+        return Err("TASKCLI_KEYRING=none".into());
+    }
+    open(kind).map(|store| KeyringStore::new(store, kind, keyring_timeout()))
+}
+
+/// Every keyring of this platform that opens: a logout clears them all, so a
+/// login left in one cannot take over after the user logged out.
+pub fn open_keyrings() -> Vec<KeyringStore> {
+    if std::env::var("TASKCLI_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("none")) {
+        return Vec::new();
+    }
+    KeyringKind::candidates()
+        .iter()
+        .filter_map(|&kind| {
+            open(kind)
+                .ok()
+                .map(|store| KeyringStore::new(store, kind, keyring_timeout()))
+        })
+        .collect()
+}
+
 fn open(kind: KeyringKind) -> Result<Arc<CredentialStore>, String> {
     match kind {
         #[cfg(target_os = "linux")]
