@@ -1,7 +1,7 @@
 //! Which server, which tokens, and a client that uses (and keeps) them.
 
 use crate::cli::Global;
-use crate::config::{ServerSettings, Settings, config_dir};
+use crate::config::{ServerSettings, Settings};
 use crate::credentials::{
     FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring, open_keyring_of,
     open_keyrings,
@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use taskclient::{Client, DEFAULT_BASE_URL};
 
+use crate::env::Environment;
+
 /// The environment variable that bypasses all token storage.
-pub const TOKEN_ENV: &str = "TASKCLI_TOKEN";
+pub use crate::env::TOKEN as TOKEN_ENV;
 
 /// Refresh ahead of expiry by this much, so a request does not race the clock.
 const REFRESH_MARGIN: Duration = Duration::from_secs(10);
@@ -26,7 +28,7 @@ pub struct Context {
     /// How to print.
     pub out: Output,
     insecure_storage: bool,
-    env_token: Option<String>,
+    env: Environment,
 }
 
 /// Where the tokens of a client came from.
@@ -56,11 +58,12 @@ impl Origin {
 }
 
 impl Context {
-    /// Resolves the server and reads the environment.
-    pub fn new(global: &Global) -> CliResult<Self> {
-        let configured = match &global.server {
+    /// Resolves the server: `--server`, `TASKCLI_SERVER`, the last login's, the default.
+    pub fn new(global: &Global, env: Environment) -> CliResult<Self> {
+        let configured = match global.server.as_ref().or(env.server.as_ref()) {
             Some(url) => url.clone(),
-            None => config_dir()
+            None => env
+                .config_dir()
                 .ok()
                 .and_then(|dir| Settings::load(&dir).default_server)
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
@@ -73,31 +76,27 @@ impl Context {
             })?
             .base_url()
             .to_string();
-        let env_token = std::env::var(TOKEN_ENV)
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
         Ok(Self {
             server,
-            out: Output::detect(global.json),
+            out: Output::detect(global.json, env.no_color),
             insecure_storage: global.insecure_storage,
-            env_token,
+            env,
         })
     }
 
     /// Whether `TASKCLI_TOKEN` is in use.
     pub fn env_token(&self) -> Option<&str> {
-        self.env_token.as_deref()
+        self.env.token.as_deref()
     }
 
     /// Turns an SDK error into the user's sentence.
     pub fn api_error(&self, error: taskclient::Error, doing: Doing<'_>) -> CliError {
-        from_api(error, &self.server, self.env_token.is_some(), doing)
+        from_api(error, &self.server, self.env.token.is_some(), doing)
     }
 
     /// The configuration directory.
     pub fn dir(&self) -> CliResult<PathBuf> {
-        config_dir()
+        self.env.config_dir()
     }
 
     /// A client without tokens.
@@ -125,7 +124,7 @@ impl Context {
             return Ok(Store::File(FileStore::in_dir(&dir)));
         }
         let preferred = recorded.as_deref().and_then(KeyringKind::from_id);
-        open_keyring(preferred).map(Store::Keyring).map_err(|reason| {
+        open_keyring(self.env.keyring, preferred).map(Store::Keyring).map_err(|reason| {
             CliError::failure(format!(
                 "No OS keyring is available here ({reason}); run the command again with --insecure-storage to keep the tokens in a file readable only by you."
             ))
@@ -135,7 +134,11 @@ impl Context {
     /// Every store that may hold a login: the file, then each keyring that opens.
     fn all_stores(&self) -> CliResult<Vec<Store>> {
         let mut stores = vec![Store::File(FileStore::in_dir(&self.dir()?))];
-        stores.extend(open_keyrings().into_iter().map(Store::Keyring));
+        stores.extend(
+            open_keyrings(self.env.keyring)
+                .into_iter()
+                .map(Store::Keyring),
+        );
         Ok(stores)
     }
 
@@ -170,7 +173,7 @@ impl Context {
                     ))
                 })?;
                 // That keyring and no other: another one may hold someone else's login.
-                let keyring = open_keyring_of(kind).map_err(|reason| {
+                let keyring = open_keyring_of(self.env.keyring, kind).map_err(|reason| {
                     CliError::auth(format!(
                         "The tokens for {} are kept in {}, which is not available now ({reason}).",
                         self.server,
@@ -261,7 +264,7 @@ impl Context {
     /// login, refreshed first if it is about to expire. Tokens the client
     /// refreshes later are written back to their store.
     pub async fn client(&self) -> CliResult<(Client, Origin)> {
-        if let Some(token) = &self.env_token {
+        if let Some(token) = &self.env.token {
             let client = Client::builder()
                 .base_url(&self.server)
                 .access_token(token.clone())
