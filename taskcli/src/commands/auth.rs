@@ -171,7 +171,7 @@ async fn logout(ctx: &Context) -> CliResult {
             Ok(())
         }
         Some(e) => Err(CliError::failure(format!(
-            "The stored tokens were deleted, but the session could not be revoked on the server: {}",
+            "The stored tokens were deleted, but the session could not be revoked on the server. {}",
             ctx.api_error(e, Doing::General)
         ))),
     }

@@ -3,7 +3,7 @@
 //! keyring that does not answer (a stuck D-Bus service) cannot hang the CLI.
 
 use super::{SERVICE, StoredLogin};
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, seconds, sentence};
 use keyring_core::{CredentialStore, Entry};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -136,9 +136,9 @@ impl KeyringStore {
     fn unavailable(&self, what: &str, error: Bounded) -> CliError {
         CliError::failure(match error {
             Bounded::TimedOut => format!(
-                "{} did not answer within {} seconds while {what} the tokens; try again, or use --insecure-storage.",
+                "{} did not answer within {} while {what} the tokens; try again, or use --insecure-storage.",
                 capitalized(self.kind.describe()),
-                self.timeout.as_secs()
+                seconds(self.timeout.as_secs())
             ),
             Bounded::Failed(reason) => {
                 format!(
@@ -150,10 +150,10 @@ impl KeyringStore {
     }
 
     fn failed(&self, what: &str, error: &keyring_core::Error) -> CliError {
-        CliError::failure(format!(
-            "{} failed while {what} the tokens: {error}.",
+        CliError::failure(sentence(&format!(
+            "{} failed while {what} the tokens: {error}",
             capitalized(self.kind.describe())
-        ))
+        )))
     }
 
     /// The tokens for `server`, if any.
@@ -289,8 +289,8 @@ fn open(kind: KeyringKind, timeout: Duration) -> Result<Arc<CredentialStore>, St
                     first_line(&e.to_string())
                 )),
                 Err(Bounded::TimedOut) => Err(format!(
-                    "the Secret Service did not answer within {} seconds",
-                    timeout.as_secs()
+                    "the Secret Service did not answer within {}",
+                    seconds(timeout.as_secs())
                 )),
                 Err(Bounded::Failed(reason)) => {
                     Err(format!("the Secret Service failed ({reason})"))
