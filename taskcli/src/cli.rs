@@ -36,8 +36,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Server URL [default: the server of the last login, else http://127.0.0.1:8080]
-    #[arg(long, global = true, env = "TASKCLI_SERVER", value_name = "URL")]
+    /// Server URL [default: $TASKCLI_SERVER, else the server of the last login, else http://127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
 
     /// Print the API's JSON objects instead of text

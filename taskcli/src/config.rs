@@ -8,28 +8,6 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The directory of taskcli's files: `$XDG_CONFIG_HOME/taskcli`, else
-/// `~/.config/taskcli` (`%APPDATA%\taskcli` on Windows without either).
-pub fn config_dir() -> CliResult<PathBuf> {
-    let non_empty = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(xdg) = non_empty("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
-        return Ok(xdg.join("taskcli"));
-    }
-    if let Some(home) = non_empty("HOME") {
-        return Ok(home.join(".config").join("taskcli"));
-    }
-    if let Some(appdata) = non_empty("APPDATA") {
-        return Ok(appdata.join("taskcli"));
-    }
-    Err(CliError::failure(
-        "Cannot find a configuration directory: set HOME or XDG_CONFIG_HOME.",
-    ))
-}
-
 /// Settings that are not secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -92,7 +92,8 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
             } else {
                 "the connection failed".to_string()
             };
-            CliError::failure(format!("Could not reach the server at {server}: {reason}."))
+            // `sentence`: the reason may end in its own question mark.
+            CliError::failure(sentence(&format!("Could not reach the server at {server}: {reason}")))
         }
         ApiError::Unauthorized { problem } => {
             let code = problem.as_ref().and_then(|p| p.code.as_deref());
@@ -147,11 +148,11 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
             if details.is_empty() {
                 CliError::failure("The server rejected the request as invalid.")
             } else {
-                CliError::failure(format!("The server rejected the request: {}.", details.join("; ")))
+                CliError::failure(sentence(&format!("The server rejected the request: {}", details.join("; "))))
             }
         }
         ApiError::RateLimited { retry_after } => CliError::failure(match retry_after {
-            Some(wait) => format!("Too many attempts; try again in {} seconds.", wait.as_secs().max(1)),
+            Some(wait) => format!("Too many attempts; try again in {}.", seconds(wait.as_secs().max(1))),
             None => "Too many attempts; try again later.".to_string(),
         }),
         ApiError::Other { status, problem } => {
@@ -167,6 +168,15 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
             status.as_u16()
         )),
         ApiError::Config(message) => CliError::usage(sentence(&message)),
+    }
+}
+
+/// `1 second`, `5 seconds`.
+pub fn seconds(n: u64) -> String {
+    if n == 1 {
+        "1 second".to_string()
+    } else {
+        format!("{n} seconds")
     }
 }
 
@@ -241,5 +251,14 @@ mod tests {
             other.message,
             "The server answered 500 Internal Server Error."
         );
+        let limited = from_api(
+            ApiError::RateLimited {
+                retry_after: Some(std::time::Duration::from_millis(300)),
+            },
+            server,
+            false,
+            Doing::General,
+        );
+        assert_eq!(limited.message, "Too many attempts; try again in 1 second.");
     }
 }

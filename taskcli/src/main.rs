@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod credentials;
 mod dates;
+mod env;
 mod error;
 mod ids;
 mod render;
@@ -21,6 +22,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Usage errors exit 2 and --help/--version exit 0, inside clap.
     let cli = cli::Cli::parse();
+    // The only place the environment is read.
+    let env = env::Environment::from_process();
     if let cli::Command::Completions { shell } = cli.command {
         let mut command = cli::Cli::command();
         clap_complete::generate(shell, &mut command, "taskcli", &mut std::io::stdout());
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(error::Exit::Failure as u8);
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(cli, env)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // An empty message means each failure was reported as it happened.

@@ -32,9 +32,8 @@ pub struct TableMode {
 
 impl Output {
     /// From `--json`, whether stdout is a terminal, and `NO_COLOR`.
-    pub fn detect(json: bool) -> Self {
+    pub fn detect(json: bool, no_color: bool) -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Self {
             json,
             table: TableMode {

@@ -1,8 +1,11 @@
 //! Which server, which tokens, and a client that uses (and keeps) them.
 
 use crate::cli::Global;
-use crate::config::{ServerSettings, Settings, config_dir};
-use crate::credentials::{FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring};
+use crate::config::{ServerSettings, Settings};
+use crate::credentials::{
+    FileStore, KeyringKind, RefreshLock, Store, StoredLogin, open_keyring, open_keyring_of,
+    open_keyrings,
+};
 use crate::error::{CliError, CliResult, Doing, from_api};
 use crate::render::Output;
 use std::path::PathBuf;
@@ -10,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use taskclient::{Client, DEFAULT_BASE_URL};
 
+use crate::env::Environment;
+
 /// The environment variable that bypasses all token storage.
-pub const TOKEN_ENV: &str = "TASKCLI_TOKEN";
+pub use crate::env::TOKEN as TOKEN_ENV;
 
 /// Refresh ahead of expiry by this much, so a request does not race the clock.
 const REFRESH_MARGIN: Duration = Duration::from_secs(10);
@@ -23,7 +28,7 @@ pub struct Context {
     /// How to print.
     pub out: Output,
     insecure_storage: bool,
-    env_token: Option<String>,
+    env: Environment,
 }
 
 /// Where the tokens of a client came from.
@@ -53,11 +58,12 @@ impl Origin {
 }
 
 impl Context {
-    /// Resolves the server and reads the environment.
-    pub fn new(global: &Global) -> CliResult<Self> {
-        let configured = match &global.server {
+    /// Resolves the server: `--server`, `TASKCLI_SERVER`, the last login's, the default.
+    pub fn new(global: &Global, env: Environment) -> CliResult<Self> {
+        let configured = match global.server.as_ref().or(env.server.as_ref()) {
             Some(url) => url.clone(),
-            None => config_dir()
+            None => env
+                .config_dir()
                 .ok()
                 .and_then(|dir| Settings::load(&dir).default_server)
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
@@ -70,31 +76,27 @@ impl Context {
             })?
             .base_url()
             .to_string();
-        let env_token = std::env::var(TOKEN_ENV)
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
         Ok(Self {
             server,
-            out: Output::detect(global.json),
+            out: Output::detect(global.json, env.no_color),
             insecure_storage: global.insecure_storage,
-            env_token,
+            env,
         })
     }
 
     /// Whether `TASKCLI_TOKEN` is in use.
     pub fn env_token(&self) -> Option<&str> {
-        self.env_token.as_deref()
+        self.env.token.as_deref()
     }
 
     /// Turns an SDK error into the user's sentence.
     pub fn api_error(&self, error: taskclient::Error, doing: Doing<'_>) -> CliError {
-        from_api(error, &self.server, self.env_token.is_some(), doing)
+        from_api(error, &self.server, self.env.token.is_some(), doing)
     }
 
     /// The configuration directory.
     pub fn dir(&self) -> CliResult<PathBuf> {
-        config_dir()
+        self.env.config_dir()
     }
 
     /// A client without tokens.
@@ -122,39 +124,108 @@ impl Context {
             return Ok(Store::File(FileStore::in_dir(&dir)));
         }
         let preferred = recorded.as_deref().and_then(KeyringKind::from_id);
-        open_keyring(preferred).map(Store::Keyring).map_err(|reason| {
+        open_keyring(self.env.keyring, preferred).map(Store::Keyring).map_err(|reason| {
             CliError::failure(format!(
                 "No OS keyring is available here ({reason}); run the command again with --insecure-storage to keep the tokens in a file readable only by you."
             ))
         })
     }
 
-    /// The stored login for this server and the store that holds it.
-    pub fn stored_login(&self) -> CliResult<Option<(Arc<Store>, StoredLogin)>> {
-        let dir = self.dir()?;
-        let recorded = self.server_settings()?.storage;
-        let file = Store::File(FileStore::in_dir(&dir));
-        let candidates: Vec<Store> = match recorded.as_deref() {
-            Some("file") => vec![file],
-            Some(kind) => match open_keyring(KeyringKind::from_id(kind)) {
-                Ok(keyring) => vec![Store::Keyring(keyring)],
-                Err(_) => Vec::new(),
-            },
-            // Nothing recorded (settings lost?): look everywhere, cheapest first.
-            None => {
-                let mut stores = vec![file];
-                if let Ok(keyring) = open_keyring(None) {
-                    stores.push(Store::Keyring(keyring));
-                }
-                stores
-            }
-        };
-        for store in candidates {
-            if let Some(login) = store.load(&self.server)? {
-                return Ok(Some((Arc::new(store), login)));
+    /// Every store that may hold a login: the file, then each keyring that opens.
+    fn all_stores(&self) -> CliResult<Vec<Store>> {
+        let mut stores = vec![Store::File(FileStore::in_dir(&self.dir()?))];
+        stores.extend(
+            open_keyrings(self.env.keyring)
+                .into_iter()
+                .map(Store::Keyring),
+        );
+        Ok(stores)
+    }
+
+    /// This server's logins in `stores`, one per distinct token.
+    fn logins_in(&self, stores: Vec<Store>) -> CliResult<Vec<(Arc<Store>, StoredLogin)>> {
+        let mut found: Vec<(Arc<Store>, StoredLogin)> = Vec::new();
+        for store in stores {
+            if let Some(login) = store.load(&self.server)?
+                && !found
+                    .iter()
+                    .any(|(_, seen)| seen.access_token == login.access_token)
+            {
+                found.push((Arc::new(store), login));
             }
         }
-        Ok(None)
+        Ok(found)
+    }
+
+    /// The stored login for this server and the store that holds it: only
+    /// the store recorded at login is read. Without a record (settings
+    /// lost), every store is, and logins in more than one are refused:
+    /// picking one could run the command as another user.
+    pub fn stored_login(&self) -> CliResult<Option<(Arc<Store>, StoredLogin)>> {
+        let recorded = self.server_settings()?.storage;
+        let candidates: Vec<Store> = match recorded.as_deref() {
+            Some("file") => vec![Store::File(FileStore::in_dir(&self.dir()?))],
+            Some(id) => {
+                let kind = KeyringKind::from_id(id).ok_or_else(|| {
+                    CliError::auth(format!(
+                        "The settings say the tokens for {} are in `{id}`, which taskcli does not know; log in again.",
+                        self.server
+                    ))
+                })?;
+                // That keyring and no other: another one may hold someone else's login.
+                let keyring = open_keyring_of(self.env.keyring, kind).map_err(|reason| {
+                    CliError::auth(format!(
+                        "The tokens for {} are kept in {}, which is not available now ({reason}).",
+                        self.server,
+                        kind.describe()
+                    ))
+                })?;
+                vec![Store::Keyring(keyring)]
+            }
+            None => self.all_stores()?,
+        };
+        let mut found = self.logins_in(candidates)?;
+        if found.len() > 1 {
+            let places: Vec<String> = found.iter().map(|(store, _)| store.describe()).collect();
+            return Err(CliError::auth(format!(
+                "There are logins to {} in more than one place ({}) and taskcli cannot tell which one is current; run `taskcli auth logout`, then log in again.",
+                self.server,
+                places.join(" and ")
+            )));
+        }
+        Ok(found.pop())
+    }
+
+    /// This server's logins in every store (after a login there is one; old
+    /// versions of taskcli could leave one per store).
+    pub fn all_stored_logins(&self) -> CliResult<Vec<(Arc<Store>, StoredLogin)>> {
+        self.logins_in(self.all_stores()?)
+    }
+
+    /// Deletes these logins and forgets where this server's tokens were kept.
+    pub fn delete_logins(&self, logins: &[(Arc<Store>, StoredLogin)]) -> CliResult<()> {
+        for (store, _) in logins {
+            store.delete(&self.server)?;
+        }
+        self.forget_login()
+    }
+
+    /// After a login kept in `kept`: a login for this server in any other
+    /// store is stale, and must not come back after a logout. Failing to
+    /// delete it only warns: the settings point at `kept` from now on.
+    pub fn delete_other_logins(&self, kept: &Store) -> CliResult<()> {
+        for store in self.all_stores()? {
+            if store.id() != kept.id()
+                && let Err(e) = store.delete(&self.server)
+            {
+                eprintln!(
+                    "warning: an older login to {} in {} could not be deleted: {e}",
+                    self.server,
+                    store.describe()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Records a successful login: its store, and this server as the default.
@@ -193,7 +264,7 @@ impl Context {
     /// login, refreshed first if it is about to expire. Tokens the client
     /// refreshes later are written back to their store.
     pub async fn client(&self) -> CliResult<(Client, Origin)> {
-        if let Some(token) = &self.env_token {
+        if let Some(token) = &self.env.token {
             let client = Client::builder()
                 .base_url(&self.server)
                 .access_token(token.clone())

@@ -623,12 +623,10 @@ fn exit_codes_and_messages() {
         &[("TASKCLI_TOKEN", "x")],
     );
     down.fails(1);
-    assert!(
-        down.stderr
-            .starts_with("error: Could not reach the server at http://127.0.0.1:9"),
-        "{down:?}"
+    assert_eq!(
+        down.stderr, "error: Could not reach the server at http://127.0.0.1:9: is it running?\n",
+        "one sentence, one closing mark"
     );
-    assert_eq!(down.stderr.lines().count(), 1, "{down:?}");
 }
 
 #[test]
@@ -854,28 +852,7 @@ fn tokens_the_sdk_refreshes_are_written_back() {
 fn os_keyring_login_and_logout() {
     let env = Env::start();
     let email = "keyring@example.com";
-    let with_keyring = |args: &[&str], stdin: Option<&str>| {
-        let mut command = env.command(args);
-        command.env_remove("TASKCLI_KEYRING");
-        match stdin {
-            Some(input) => {
-                let mut child = command
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("spawn");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(input.as_bytes())
-                    .expect("write");
-                Run::from(child.wait_with_output().expect("ends"))
-            }
-            None => Run::from(command.output().expect("runs")),
-        }
-    };
+    let with_keyring = |args: &[&str], stdin: Option<&str>| with_keyring(&env, args, stdin);
     let login = with_keyring(
         &["auth", "register", "--email", email, "--password-stdin"],
         Some(&format!("{PASSWORD}\n")),
@@ -901,6 +878,123 @@ fn os_keyring_login_and_logout() {
     with_keyring(&["add", "kept in the keyring"], None).ok();
     with_keyring(&["auth", "logout"], None).ok();
     with_keyring(&["auth", "status"], None).fails(3);
+}
+
+/// `taskcli` with the OS keyring allowed (the harness keeps it away by default).
+fn with_keyring(env: &Env, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut command = env.command(args);
+    command.env_remove("TASKCLI_KEYRING");
+    match stdin {
+        Some(input) => {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write");
+            Run::from(child.wait_with_output().expect("ends"))
+        }
+        None => Run::from(command.output().expect("runs")),
+    }
+}
+
+/// Registers `email` with the tokens in the OS keyring; `false` (after saying
+/// so) where this machine has none.
+fn register_in_keyring(env: &Env, email: &str) -> bool {
+    let run = with_keyring(
+        env,
+        &["auth", "register", "--email", email, "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    if run.stderr.contains("No OS keyring is available") {
+        eprintln!(
+            "skipped: no OS keyring on this machine ({})",
+            run.stderr.trim()
+        );
+        return false;
+    }
+    run.ok();
+    true
+}
+
+/// One login in the keyring, another in the file, for the same server: a
+/// logout (whichever store it names) leaves nobody logged in, rather than
+/// the next command running as the other user.
+#[test]
+fn logout_forgets_the_server_in_every_store() {
+    let env = Env::start();
+    if !register_in_keyring(&env, "keyring-user@example.com") {
+        return;
+    }
+    with_keyring(
+        &env,
+        &[
+            "auth",
+            "register",
+            "--email",
+            "file-user@example.com",
+            "--password-stdin",
+            "--insecure-storage",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .ok();
+    let status = with_keyring(&env, &["auth", "status", "--json"], None)
+        .ok()
+        .json();
+    assert_eq!(status["user"]["email"], "file-user@example.com");
+    assert_eq!(status["storage"], "file");
+    let status = with_keyring(&env, &["auth", "status"], None)
+        .ok()
+        .stdout
+        .clone();
+    assert!(status.contains("kept in the file"), "{status}");
+
+    with_keyring(&env, &["auth", "logout", "--insecure-storage"], None).ok();
+    with_keyring(&env, &["list"], None).fails(3);
+    let status = with_keyring(&env, &["auth", "status"], None);
+    status.fails(3);
+    assert!(status.stderr.contains("Not logged in"), "{status:?}");
+}
+
+/// Logins for one server in two stores and no record of which is current
+/// (settings lost): a read refuses to pick one, and a logout clears both.
+#[test]
+fn two_stored_logins_for_one_server_are_never_picked_silently() {
+    let env = Env::start();
+    env.register("file-user@example.com");
+    let credentials = env.config_dir().join("credentials.json");
+    let file_login = std::fs::read(&credentials).expect("credentials file");
+    let settings = env.config_dir().join("config.json");
+    // Without settings the next login goes to the keyring, not the file.
+    std::fs::remove_file(&settings).expect("settings");
+    if !register_in_keyring(&env, "keyring-user@example.com") {
+        return;
+    }
+    // A login elsewhere replaces this server's login in the file.
+    assert!(
+        !credentials.exists()
+            || !std::fs::read_to_string(&credentials)
+                .expect("read")
+                .contains(&env.url),
+        "the keyring login left the file's login behind"
+    );
+    with_keyring(&env, &["list"], None).ok();
+    // Put the old file login back and lose the settings.
+    std::fs::write(&credentials, &file_login).expect("restore");
+    std::fs::remove_file(&settings).expect("settings");
+    let list = with_keyring(&env, &["list"], None);
+    list.fails(3);
+    assert!(list.stderr.contains("more than one place"), "{list:?}");
+    with_keyring(&env, &["auth", "logout"], None).ok();
+    with_keyring(&env, &["list"], None).fails(3);
+    assert!(!credentials.exists(), "the file login is gone too");
 }
 
 #[test]

@@ -9,6 +9,11 @@
 //!   opaque list cursors: the token logic that is not HTTP.
 //!
 //! Every task operation is scoped to one user: see [`store::UserTasks`].
+//!
+//! Without the default `server` feature only the domain types and the
+//! API's wire types (`auth::Session`, `auth::CreatedApiToken`,
+//! `store::ApiTokenInfo`) are built: what a client needs, with no store,
+//! no password hashing and no token signing.
 
 pub mod auth;
 pub mod domain;
@@ -17,4 +22,5 @@ pub mod store;
 pub use domain::*;
 #[cfg(feature = "postgres")]
 pub use store::{PgConfig, PgStore};
+#[cfg(feature = "server")]
 pub use store::{SledConfig, SledStore, StoreError, TaskStore, UserTasks};

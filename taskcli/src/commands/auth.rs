@@ -54,6 +54,7 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
     .map_err(|e| ctx.api_error(e, Doing::Credentials))?;
     store.save(&ctx.server, &StoredLogin::from_session(&session))?;
     ctx.remember_login(&store)?;
+    ctx.delete_other_logins(&store)?;
     let who = session
         .user
         .email
@@ -131,28 +132,46 @@ async fn logout(ctx: &Context) -> CliResult {
         ));
         return Ok(());
     }
-    let Some((store, login)) = ctx.stored_login()? else {
+    // Every store, not just the recorded one: a login left anywhere would
+    // make the next command run as whoever it belongs to.
+    let logins = ctx.all_stored_logins()?;
+    if logins.is_empty() {
         return Err(ctx.not_logged_in());
-    };
-    let client = taskclient::Client::builder()
-        .base_url(&ctx.server)
-        .tokens(login.pair())
-        .build()
-        .map_err(|e| ctx.api_error(e, Doing::General))?;
-    let revoked = client.logout().await;
+    }
+    let mut failure = None;
+    for (_, login) in &logins {
+        let client = taskclient::Client::builder()
+            .base_url(&ctx.server)
+            .tokens(login.pair())
+            .build()
+            .map_err(|e| ctx.api_error(e, Doing::General))?;
+        match client.logout().await {
+            Ok(()) | Err(ApiError::Unauthorized { .. }) => {}
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
     // The local tokens go whatever the server said: the user asked to log out.
-    store.delete(&ctx.server)?;
-    ctx.forget_login()?;
-    match revoked {
-        Ok(()) | Err(ApiError::Unauthorized { .. }) => {
-            ctx.out.line(format!(
-                "Logged out of {}; the stored tokens were deleted.",
-                ctx.server
-            ));
+    ctx.delete_logins(&logins)?;
+    match failure {
+        None => {
+            ctx.out.line(if logins.len() == 1 {
+                format!(
+                    "Logged out of {}; the stored tokens were deleted.",
+                    ctx.server
+                )
+            } else {
+                let places: Vec<String> =
+                    logins.iter().map(|(store, _)| store.describe()).collect();
+                format!(
+                    "Logged out of {}; the stored tokens were deleted from {}.",
+                    ctx.server,
+                    places.join(" and ")
+                )
+            });
             Ok(())
         }
-        Err(e) => Err(CliError::failure(format!(
-            "The stored tokens were deleted, but the session could not be revoked on the server: {}",
+        Some(e) => Err(CliError::failure(format!(
+            "The stored tokens were deleted, but the session could not be revoked on the server. {}",
             ctx.api_error(e, Doing::General)
         ))),
     }
@@ -192,9 +211,9 @@ async fn delete_account(ctx: &Context, args: DeleteAccountArgs) -> CliResult {
         .delete_account(password.as_deref())
         .await
         .map_err(|e| ctx.api_error(e, Doing::Credentials))?;
-    if let Origin::Stored(store) = &origin {
-        store.delete(&ctx.server)?;
-        ctx.forget_login()?;
+    if let Origin::Stored(_) = &origin {
+        // Every login to this server belonged to sessions that are gone now.
+        ctx.delete_logins(&ctx.all_stored_logins()?)?;
         ctx.out.line(format!(
             "Deleted the account {who} on {} with all its tasks and tokens; the stored tokens were deleted.",
             ctx.server

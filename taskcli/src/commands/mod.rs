@@ -4,12 +4,13 @@ mod auth;
 mod tasks;
 
 use crate::cli::{Cli, Command};
+use crate::env::Environment;
 use crate::error::CliResult;
 use crate::session::Context;
 
-/// Runs a parsed command line (other than `completions`).
-pub async fn run(cli: Cli) -> CliResult {
-    let ctx = Context::new(&cli.global)?;
+/// Runs a parsed command line (other than `completions`) in `env`.
+pub async fn run(cli: Cli, env: Environment) -> CliResult {
+    let ctx = Context::new(&cli.global, env)?;
     match cli.command {
         Command::Auth(command) => auth::run(&ctx, command).await,
         Command::Add(args) => tasks::add(&ctx, args).await,

@@ -3,22 +3,31 @@
 //! keyring that does not answer (a stuck D-Bus service) cannot hang the CLI.
 
 use super::{SERVICE, StoredLogin};
-use crate::error::{CliError, CliResult};
+use crate::error::{CliError, CliResult, seconds, sentence};
 use keyring_core::{CredentialStore, Entry};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// How long one keyring call may take, unless `TASKCLI_KEYRING_TIMEOUT` says otherwise (in seconds).
+/// How long one keyring call may take, unless `TASKCLI_KEYRING_TIMEOUT` says otherwise.
 pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn keyring_timeout() -> Duration {
-    std::env::var("TASKCLI_KEYRING_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| (1..=600).contains(s))
-        .map(Duration::from_secs)
-        .unwrap_or(KEYRING_TIMEOUT)
+/// What the environment says about keyrings (see [`crate::env`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyringConfig {
+    /// `false` with `TASKCLI_KEYRING=none`: no keyring is even opened.
+    pub enabled: bool,
+    /// How long one keyring call may take.
+    pub timeout: Duration,
+}
+
+impl Default for KeyringConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: KEYRING_TIMEOUT,
+        }
+    }
 }
 
 /// Which keyring holds the tokens.
@@ -127,9 +136,9 @@ impl KeyringStore {
     fn unavailable(&self, what: &str, error: Bounded) -> CliError {
         CliError::failure(match error {
             Bounded::TimedOut => format!(
-                "{} did not answer within {} seconds while {what} the tokens; try again, or use --insecure-storage.",
+                "{} did not answer within {} while {what} the tokens; try again, or use --insecure-storage.",
                 capitalized(self.kind.describe()),
-                self.timeout.as_secs()
+                seconds(self.timeout.as_secs())
             ),
             Bounded::Failed(reason) => {
                 format!(
@@ -141,10 +150,10 @@ impl KeyringStore {
     }
 
     fn failed(&self, what: &str, error: &keyring_core::Error) -> CliError {
-        CliError::failure(format!(
-            "{} failed while {what} the tokens: {error}.",
+        CliError::failure(sentence(&format!(
+            "{} failed while {what} the tokens: {error}",
             capitalized(self.kind.describe())
-        ))
+        )))
     }
 
     /// The tokens for `server`, if any.
@@ -215,8 +224,11 @@ pub fn bounded<T: Send + 'static>(
 /// Opens the first keyring of this platform that works, trying `preferred`
 /// (the one that holds this server's tokens) first. `Err` says, in a few
 /// words, why none is available.
-pub fn open_keyring(preferred: Option<KeyringKind>) -> Result<KeyringStore, String> {
-    if std::env::var("TASKCLI_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("none")) {
+pub fn open_keyring(
+    config: KeyringConfig,
+    preferred: Option<KeyringKind>,
+) -> Result<KeyringStore, String> {
+    if !config.enabled {
         return Err("TASKCLI_KEYRING=none".into());
     }
     let mut order: Vec<KeyringKind> = preferred.into_iter().collect();
@@ -228,8 +240,8 @@ pub fn open_keyring(preferred: Option<KeyringKind>) -> Result<KeyringStore, Stri
     );
     let mut reasons = Vec::new();
     for kind in order {
-        match open(kind) {
-            Ok(store) => return Ok(KeyringStore::new(store, kind, keyring_timeout())),
+        match open(kind, config.timeout) {
+            Ok(store) => return Ok(KeyringStore::new(store, kind, config.timeout)),
             Err(reason) => reasons.push(reason),
         }
     }
@@ -239,11 +251,37 @@ pub fn open_keyring(preferred: Option<KeyringKind>) -> Result<KeyringStore, Stri
     Err(reasons.join("; "))
 }
 
-fn open(kind: KeyringKind) -> Result<Arc<CredentialStore>, String> {
+/// Opens exactly the keyring `kind` (reads use the one recorded at login,
+/// never another that might hold someone else's tokens).
+pub fn open_keyring_of(config: KeyringConfig, kind: KeyringKind) -> Result<KeyringStore, String> {
+    if !config.enabled {
+        return Err("TASKCLI_KEYRING=none".into());
+    }
+    open(kind, config.timeout).map(|store| KeyringStore::new(store, kind, config.timeout))
+}
+
+/// Every keyring of this platform that opens: a logout clears them all, so a
+/// login left in one cannot take over after the user logged out.
+pub fn open_keyrings(config: KeyringConfig) -> Vec<KeyringStore> {
+    if !config.enabled {
+        return Vec::new();
+    }
+    KeyringKind::candidates()
+        .iter()
+        .filter_map(|&kind| {
+            open(kind, config.timeout)
+                .ok()
+                .map(|store| KeyringStore::new(store, kind, config.timeout))
+        })
+        .collect()
+}
+
+// Only the Secret Service is opened under a timeout (on Linux).
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn open(kind: KeyringKind, timeout: Duration) -> Result<Arc<CredentialStore>, String> {
     match kind {
         #[cfg(target_os = "linux")]
         KeyringKind::SecretService => {
-            let timeout = keyring_timeout();
             match bounded(timeout, zbus_secret_service_keyring_store::Store::new) {
                 Ok(Ok(store)) => Ok(store),
                 Ok(Err(e)) => Err(format!(
@@ -251,8 +289,8 @@ fn open(kind: KeyringKind) -> Result<Arc<CredentialStore>, String> {
                     first_line(&e.to_string())
                 )),
                 Err(Bounded::TimedOut) => Err(format!(
-                    "the Secret Service did not answer within {} seconds",
-                    timeout.as_secs()
+                    "the Secret Service did not answer within {}",
+                    seconds(timeout.as_secs())
                 )),
                 Err(Bounded::Failed(reason)) => {
                     Err(format!("the Secret Service failed ({reason})"))

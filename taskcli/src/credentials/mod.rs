@@ -7,7 +7,10 @@ mod keyring;
 mod lock;
 
 pub use self::file::FileStore;
-pub use self::keyring::{KeyringKind, KeyringStore, open_keyring};
+pub use self::keyring::{
+    KEYRING_TIMEOUT, KeyringConfig, KeyringKind, KeyringStore, open_keyring, open_keyring_of,
+    open_keyrings,
+};
 pub use self::lock::RefreshLock;
 
 use crate::error::CliResult;

@@ -2,34 +2,50 @@
 //! rotation and reuse detection, logout, the per-request bearer check, and
 //! API tokens. Also the primitives: password hashing, token signing, cursors.
 
+#[cfg(feature = "server")]
 pub mod cursor;
+#[cfg(feature = "server")]
 pub mod external;
+#[cfg(feature = "server")]
 pub mod password;
+#[cfg(feature = "server")]
 pub mod tokens;
 
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
     ApiTokenId, Email, ExternalIdentity, Password, SessionId, Timestamp, User, UserId,
 };
+#[cfg(feature = "server")]
 use crate::store::{
     ApiTokenInfo, NewApiToken, NewSession, RefreshOutcome, RefreshRequest, StoreError, TaskStore,
 };
+#[cfg(feature = "server")]
 use external::{ExternalError, ExternalIssuer};
+#[cfg(feature = "server")]
 use password::{HashingPool, PasswordError};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "server")]
 use std::sync::Arc;
+#[cfg(feature = "server")]
 use std::time::Duration;
+#[cfg(feature = "server")]
 use tokens::{API_TOKEN_PREFIX, AccessTokens};
 
 /// A session ends at most this long after its login, however often it is refreshed.
+#[cfg(feature = "server")]
 pub const SESSION_MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 /// How often a used API token's `last_used_at` is written, in microseconds.
+#[cfg(feature = "server")]
 const API_TOKEN_TOUCH_MICROS: i64 = 60 * 1_000_000;
 /// Live sessions one user may have; logging in past it ends the oldest.
+#[cfg(feature = "server")]
 pub const MAX_SESSIONS_PER_USER: usize = 100;
 /// Live API tokens one user may have; creating one past it is refused.
+#[cfg(feature = "server")]
 pub const MAX_API_TOKENS_PER_USER: usize = 100;
 
 /// Lifetimes and limits of tokens.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
     /// Access-token lifetime.
@@ -97,6 +113,7 @@ impl std::fmt::Debug for CreatedApiToken {
 }
 
 /// Who is making a request, and with what kind of credential.
+#[cfg(feature = "server")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The user.
@@ -106,6 +123,7 @@ pub struct Principal {
 }
 
 /// The kind of bearer token a request carried.
+#[cfg(feature = "server")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Credential {
     /// An access token of a login session.
@@ -118,6 +136,7 @@ pub enum Credential {
 }
 
 /// Why an authentication step failed.
+#[cfg(feature = "server")]
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// Unknown email or wrong password (deliberately the same).
@@ -150,6 +169,7 @@ pub enum AuthError {
     Internal(String),
 }
 
+#[cfg(feature = "server")]
 impl From<PasswordError> for AuthError {
     fn from(e: PasswordError) -> Self {
         match e {
@@ -160,6 +180,7 @@ impl From<PasswordError> for AuthError {
 }
 
 /// Accounts and tokens over a [`TaskStore`].
+#[cfg(feature = "server")]
 pub struct Accounts {
     store: Arc<dyn TaskStore>,
     tokens: AccessTokens,
@@ -169,6 +190,7 @@ pub struct Accounts {
     local_tokens: bool,
 }
 
+#[cfg(feature = "server")]
 impl Accounts {
     /// Accounts on `store`, signing with `secret`, hashing on `hashing`.
     pub fn new(

@@ -8,33 +8,46 @@
 //! is no operation that reaches a task by its id alone, so one user's request
 //! cannot touch another user's tasks even by mistake.
 
+#[cfg(feature = "server")]
 pub mod bounded;
+#[cfg(feature = "server")]
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "server")]
 mod sled;
+#[cfg(feature = "server")]
 pub mod transfer;
 
+#[cfg(feature = "server")]
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgConfig, PgStore};
+#[cfg(feature = "server")]
 pub use self::sled::{SledConfig, SledStore};
+#[cfg(feature = "server")]
 pub use self::transfer::{
     ApiTokenExport, ExportRecord, ExportReport, ImportReport, RecordCounts, TaskExport, UserExport,
 };
 
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
     Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
 };
+#[cfg(feature = "server")]
 use async_trait::async_trait;
+#[cfg(feature = "server")]
 use std::time::Duration;
 
 /// The version of the on-disk layout this code writes and reads.
+#[cfg(feature = "server")]
 pub const FORMAT_VERSION: u32 = 2;
 
 /// A SHA-256 digest of a refresh token or an API token: stores keep only these.
+#[cfg(feature = "server")]
 pub type TokenHash = [u8; 32];
 
 /// What can go wrong in a store.
+#[cfg(feature = "server")]
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The task (or token) does not exist for this owner.
@@ -71,6 +84,7 @@ pub enum StoreError {
 }
 
 /// A new login session, with its first refresh token.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug)]
 pub struct NewSession {
     /// Session id (the `sid` claim).
@@ -88,6 +102,7 @@ pub struct NewSession {
 }
 
 /// A live session, as the per-request token check sees it.
+#[cfg(feature = "server")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     /// Session id.
@@ -99,6 +114,7 @@ pub struct SessionInfo {
 }
 
 /// A refresh request: the presented token and the one that replaces it.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug)]
 pub struct RefreshRequest {
     /// Hash of the token presented.
@@ -113,6 +129,7 @@ pub struct RefreshRequest {
     pub reuse_grace: Duration,
 }
 
+#[cfg(feature = "server")]
 impl RefreshRequest {
     /// Whether presenting a token that was rotated at `used_at` is within
     /// the reuse grace. Measured from when the reuse is seen, not from when
@@ -127,6 +144,7 @@ impl RefreshRequest {
 
 /// Locks a mutex, carrying on after a panic elsewhere: the stores guard only
 /// counters, queues and caches that stay consistent at every step.
+#[cfg(feature = "server")]
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -134,6 +152,7 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 }
 
 /// What a refresh did.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// The token was current: it is now used, the replacement is current.
@@ -154,6 +173,7 @@ pub enum RefreshOutcome {
 }
 
 /// One page of tasks, already serialized as the API's JSON array.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskPageJson {
     /// `[{task}, {task}, ...]`, exactly as the API returns them.
@@ -166,6 +186,7 @@ pub struct TaskPageJson {
 }
 
 /// A new API token (its value is hashed before it gets here).
+#[cfg(feature = "server")]
 #[derive(Clone, Debug)]
 pub struct NewApiToken {
     /// Token id.
@@ -183,6 +204,7 @@ pub struct NewApiToken {
 }
 
 /// A live API token, as the bearer check finds it.
+#[cfg(feature = "server")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApiTokenUse {
     /// Token id.
@@ -210,6 +232,7 @@ pub struct ApiTokenInfo {
 
 /// The storage behind the server. Implementations must make each method
 /// atomic, and must not return from a write until it is durable.
+#[cfg(feature = "server")]
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
     // ----- users -----
@@ -418,6 +441,7 @@ pub trait TaskStore: Send + Sync + 'static {
     }
 }
 
+#[cfg(feature = "server")]
 impl dyn TaskStore {
     /// The tasks of one user: the only handle task operations need.
     pub fn tasks_of(&self, owner: UserId) -> UserTasks<'_> {
@@ -426,12 +450,14 @@ impl dyn TaskStore {
 }
 
 /// A handle on one user's tasks; see [`TaskStore`].
+#[cfg(feature = "server")]
 #[derive(Clone, Copy)]
 pub struct UserTasks<'a> {
     store: &'a dyn TaskStore,
     owner: UserId,
 }
 
+#[cfg(feature = "server")]
 impl UserTasks<'_> {
     /// Whose tasks these are.
     pub fn owner(&self) -> UserId {
