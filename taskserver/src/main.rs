@@ -1,6 +1,7 @@
 //! The `taskserver` binary: configuration, logs, serve, shut down on a signal.
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use taskserver::Config;
 use taskserver::commands::Command;
@@ -96,8 +97,11 @@ async fn serve(config: Config) -> ExitCode {
 
 fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal, and never with NO_COLOR.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

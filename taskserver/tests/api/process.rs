@@ -319,6 +319,10 @@ async fn logs_never_contain_passwords_tokens_or_the_secret() {
             logs.lines().count() > 1,
             "{format}: the server logs something at debug: {logs}"
         );
+        assert!(
+            !logs.contains('\u{1b}'),
+            "{format}: no colour codes when stderr is not a terminal: {logs}"
+        );
         let secrets = [
             PASSWORD,
             "a wrong password",
