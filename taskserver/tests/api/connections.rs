@@ -239,6 +239,13 @@ fn the_connection_limit_follows_the_open_file_limit() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let bin = Bin::start(with_secret(cmd));
+    // stderr is read on its own thread: the lines may trail `listening on`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !bin.output().contains("max_connections=")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log = without_colours(&bin.output());
     assert!(log.contains("open_files=128"), "{log}");
     // 128 less a quarter kept for the server's own files.
