@@ -1,5 +1,10 @@
 //! Rate limits on login, register and refresh, per server process, in
 //! bounded memory: fixed windows keyed by client address and email.
+//!
+//! Not `governor`: its GCRA spreads a quota evenly (10 per 15 minutes
+//! becomes one every 90 s after a burst), while the contract counts
+//! attempts per window, and a window's count must also be read without
+//! spending (a 429 for the right password after ten failures).
 
 use crate::config::canonical;
 use ipnet::IpNet;
