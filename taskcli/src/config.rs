@@ -66,23 +66,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> CliResult<()> {
         .parent()
         .ok_or_else(|| CliError::failure(format!("{} has no directory.", path.display())))?;
     create_private_dir(dir).map_err(fail)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = open_private(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)?;
-        restrict(path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(fail)
+    // tempfile makes the file owner-only (0600) and unique in the
+    // directory; persisting renames it over `path` in one step.
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    temp.write_all(bytes).map_err(fail)?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    restrict(path).map_err(fail)
 }
 
 /// Creates a directory (and its parents) with mode 0700 where new.

@@ -54,7 +54,7 @@ pub enum Command {
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// The store failed or refused.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// A file could not be read or written.
     #[error("{path}: {reason}")]
@@ -229,22 +229,25 @@ fn write_lines(path: &Path, mut rx: mpsc::Receiver<ExportRecord>) -> Result<(), 
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&partial).map_err(fail)?;
-    let mut out = BufWriter::new(file);
+    // tempfile makes the file owner-only (0600) and unique beside the
+    // target; persisting renames it over the target in one step.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let partial = tempfile::Builder::new()
+        .prefix(".export-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    let mut out = BufWriter::new(partial);
     while let Some(record) = rx.blocking_recv() {
         serde_json::to_writer(&mut out, &record).map_err(|e| fail(e.into()))?;
         out.write_all(b"\n").map_err(fail)?;
     }
-    let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&partial, path).map_err(fail)?;
+    let partial = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    partial.as_file().sync_all().map_err(fail)?;
+    partial.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
@@ -280,5 +283,5 @@ async fn read_export(path: &Path) -> Result<Vec<ExportRecord>, CommandError> {
 fn joined<T>(
     result: Result<Result<T, StoreError>, tokio::task::JoinError>,
 ) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Backend(format!("the export failed: {e}")))?
+    result.map_err(|e| StoreError::backend(format!("the export failed: {e}")))?
 }
