@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 let owner = owners[(i % owners.len() as u64) as usize];
                 let draft = TaskDraft::new(&format!("Seeded task {i}"))
-                    .map_err(|e| taskcore::StoreError::Backend(e.to_string()))?;
+                    .map_err(|e| taskcore::StoreError::backend(e.to_string()))?;
                 store.create_task(owner, draft, u64::MAX).await?;
             }
         }));

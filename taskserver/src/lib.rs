@@ -31,6 +31,7 @@ mod state;
 pub mod stores;
 
 pub use config::Config;
+pub use http::problem::Chain as ErrorChain;
 pub use http::{PeerAddr, routes};
 pub use server::{RunningServer, StartError, start};
 pub use state::{AppState, Shared};

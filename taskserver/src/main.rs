@@ -45,7 +45,7 @@ struct Cli {
 
 async fn run_tool(command: Command, config: Config) -> ExitCode {
     if let Err(e) = config.validate() {
-        eprintln!("taskserver: {e}");
+        eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
         return ExitCode::FAILURE;
     }
     match taskserver::commands::run(command, &config).await {
@@ -54,7 +54,7 @@ async fn run_tool(command: Command, config: Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("taskserver: {e}");
+            eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
             ExitCode::FAILURE
         }
     }
@@ -64,7 +64,7 @@ async fn serve(config: Config) -> ExitCode {
     let server = match taskserver::start(config).await {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("taskserver: {e}");
+            eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };

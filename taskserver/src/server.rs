@@ -121,7 +121,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     let store = crate::stores::open(&config)
         .await
-        .map_err(|e| StartError::Store(e.to_string()))?;
+        .map_err(|e| StartError::Store(crate::ErrorChain(&e).to_string()))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind {

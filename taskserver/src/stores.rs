@@ -41,7 +41,7 @@ pub async fn open_sled(dir: &Path, cache_mb: u64) -> Result<Arc<dyn TaskStore>, 
     };
     let store = tokio::task::spawn_blocking(move || SledStore::open(sled))
         .await
-        .map_err(|e| StoreError::Backend(format!("opening the store failed: {e}")))??;
+        .map_err(|e| StoreError::backend(format!("opening the store failed: {e}")))??;
     Ok(Arc::new(store))
 }
 
@@ -65,7 +65,7 @@ pub async fn open_postgres(
     url: &DatabaseUrl,
     _pool_size: usize,
 ) -> Result<Arc<dyn TaskStore>, StoreError> {
-    Err(StoreError::Backend(format!(
+    Err(StoreError::backend(format!(
         "cannot use {url}: this taskserver was built without the `postgres` feature"
     )))
 }

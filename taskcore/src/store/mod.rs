@@ -78,9 +78,36 @@ pub enum StoreError {
     /// applied.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
-    /// The backend failed (I/O, connection, ...).
-    #[error("storage failure: {0}")]
-    Backend(String),
+    /// The backend failed (I/O, a statement, ...).
+    #[error("storage failure: {message}")]
+    Backend {
+        /// What failed, in words.
+        message: String,
+        /// The backend's own error, when there is one, so a log shows the chain.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// A backend failure described in words alone.
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A backend failure with the backend's own error as its source.
+    pub fn backend_caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Backend {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// A new login session, with its first refresh token.
@@ -387,7 +414,7 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<TaskPageJson, StoreError> {
         let page = self.list_tasks(owner, query, after).await?;
         let tasks = serde_json::to_vec(&page.tasks)
-            .map_err(|e| StoreError::Backend(format!("cannot encode tasks: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("cannot encode tasks: {e}")))?;
         Ok(TaskPageJson {
             tasks: tasks.into(),
             count: page.tasks.len(),

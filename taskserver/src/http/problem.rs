@@ -11,8 +11,9 @@ use std::fmt;
 use taskcore::auth::AuthError;
 use taskcore::{StoreError, ValidationErrors};
 
-/// An error and its causes, joined with ": ", for a log line.
-pub(crate) struct Chain<'a>(pub &'a (dyn Error + 'static));
+/// An error and its causes, joined with ": ", for a log line or a
+/// message that must say why all the way down.
+pub struct Chain<'a>(pub &'a (dyn Error + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -375,7 +376,7 @@ impl From<StoreError> for ApiError {
             StoreError::ApiTokenLimitReached => Self::ApiTokenLimitReached,
             other @ (StoreError::Incompatible(_)
             | StoreError::ImportConflict(_)
-            | StoreError::Backend(_)) => Self::Internal(Box::new(other)),
+            | StoreError::Backend { .. }) => Self::Internal(Box::new(other)),
         }
     }
 }

@@ -71,7 +71,7 @@ impl PgStore {
         }
         created
             .await
-            .map_err(|_| StoreError::Backend("the create was abandoned".into()))?
+            .map_err(|_| StoreError::backend("the create was abandoned"))?
     }
 
     /// Commits batches until the owner's queue is empty, then retires it.
@@ -100,7 +100,7 @@ impl PgStore {
                 }
                 Err(e) => {
                     for pending in batch {
-                        let _ = pending.reply.send(Err(StoreError::Backend(e.to_string())));
+                        let _ = pending.reply.send(Err(StoreError::backend(e.to_string())));
                     }
                 }
             }

@@ -69,7 +69,7 @@ pub(super) async fn apply_through(
             continue;
         }
         tx.batch_execute(sql).await.map_err(|e| {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "migration {version} ({name}) failed: {}",
                 super::cause(&e)
             ))

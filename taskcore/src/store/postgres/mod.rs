@@ -84,7 +84,7 @@ impl PgConfig {
     /// The parsed connection settings (with a connect timeout when none is given).
     fn parsed(&self) -> Result<tokio_postgres::Config, StoreError> {
         let mut config: tokio_postgres::Config = self.url.parse().map_err(|e| {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "the database URL {} is not valid: {e}",
                 redact(&self.url)
             ))
@@ -174,11 +174,10 @@ fn cause(error: &tokio_postgres::Error) -> String {
 
 /// A driver failure as a store error.
 fn db(error: tokio_postgres::Error) -> StoreError {
-    let message = format!("PostgreSQL: {}", cause(&error));
     if unavailable(&error) {
-        StoreError::Unavailable(message)
+        StoreError::Unavailable(format!("PostgreSQL: {}", cause(&error)))
     } else {
-        StoreError::Backend(message)
+        StoreError::backend_caused_by("PostgreSQL", error)
     }
 }
 
@@ -242,7 +241,7 @@ async fn connect_one(
     config: &tokio_postgres::Config,
 ) -> Result<tokio_postgres::Client, StoreError> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        StoreError::Backend(format!(
+        StoreError::backend(format!(
             "cannot connect to PostgreSQL at {}: {}",
             target(config),
             cause(&e)
@@ -318,7 +317,7 @@ impl PgStore {
                 })
             }))
             .build()
-            .map_err(|e| StoreError::Backend(format!("cannot set up the connection pool: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("cannot set up the connection pool: {e}")))?;
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
@@ -518,7 +517,7 @@ impl TaskStore for PgStore {
             .update_task_impl(owner, task, patch, precondition.clone());
         tokio::spawn(update)
             .await
-            .map_err(|e| StoreError::Backend(format!("an update failed: {e}")))?
+            .map_err(|e| StoreError::backend(format!("an update failed: {e}")))?
     }
 
     async fn delete_task(

@@ -310,8 +310,8 @@ impl PgStore {
                 return Err(StoreError::VersionMismatch);
             }
         }
-        Err(StoreError::Backend(
-            "a task kept changing while it was being deleted".into(),
+        Err(StoreError::backend(
+            "a task kept changing while it was being deleted",
         ))
     }
 

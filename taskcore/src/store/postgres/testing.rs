@@ -39,7 +39,7 @@ impl TestDatabase {
         client
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot create {name}: {}", cause(&e))))?;
+            .map_err(|e| StoreError::backend(format!("cannot create {name}: {}", cause(&e))))?;
         Ok(TestDatabase {
             url: with_database(base_url, &name),
             base_url: base_url.to_owned(),

@@ -45,7 +45,7 @@ impl PgStore {
             async move {
                 out.send(record)
                     .await
-                    .map_err(|_| StoreError::Backend("the export's reader stopped".into()))
+                    .map_err(|_| StoreError::backend("the export's reader stopped"))
             }
         };
         let users = tx

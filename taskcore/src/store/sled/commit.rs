@@ -109,7 +109,7 @@ impl GroupCommit {
         let status = status
             .wait_for(|s| s.flushed >= sequence || s.failure.is_some())
             .await
-            .map_err(|_| StoreError::Backend("the store's flusher has stopped".into()))?;
+            .map_err(|_| StoreError::backend("the store's flusher has stopped"))?;
         match &status.failure {
             Some(failure) => Err(failed(failure)),
             None => Ok(()),

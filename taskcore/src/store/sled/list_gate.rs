@@ -48,7 +48,7 @@ impl ListGate {
         };
         gate.acquire_owned()
             .await
-            .map_err(|_| StoreError::Backend("the list gate closed".into()))
+            .map_err(|_| StoreError::backend("the list gate closed"))
     }
 }
 

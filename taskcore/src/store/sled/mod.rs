@@ -198,7 +198,7 @@ impl SledStore {
         // A deletion a crash interrupted is finished before anyone can look.
         trees.finish_deletions()?;
         let io = |what: &str, e: std::io::Error| {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "{what} in the data directory {}: {e}",
                 path.display()
             ))
@@ -214,7 +214,7 @@ impl SledStore {
             file,
             blobs: path.join("blobs"),
         })
-        .map_err(|e| StoreError::Backend(format!("cannot start the flusher thread: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("cannot start the flusher thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -243,7 +243,7 @@ impl SledStore {
 
 fn prepare_directory(path: &Path) -> Result<(), StoreError> {
     let fail = |e: std::io::Error| {
-        StoreError::Backend(format!(
+        StoreError::backend(format!(
             "cannot create the data directory {}: {e}",
             path.display()
         ))
@@ -314,12 +314,12 @@ fn open_error(path: &Path, error: sled::Error) -> StoreError {
             if e.kind() == std::io::ErrorKind::WouldBlock
                 || e.to_string().contains("could not acquire lock") =>
         {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "the data directory {} is in use by another process (stop it, or use another directory)",
                 path.display()
             ))
         }
-        sled::Error::Io(e) => StoreError::Backend(format!(
+        sled::Error::Io(e) => StoreError::backend(format!(
             "cannot open the data directory {}: {e}",
             path.display()
         )),
@@ -330,7 +330,7 @@ fn open_error(path: &Path, error: sled::Error) -> StoreError {
         sled::Error::Corruption { .. } => {
             StoreError::Incompatible(format!("the data directory {} is damaged", path.display()))
         }
-        other => StoreError::Backend(format!(
+        other => StoreError::backend(format!(
             "cannot open the data directory {}: {other}",
             path.display()
         )),
@@ -385,12 +385,12 @@ async fn off_runtime<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Backend(format!("a store thread failed: {e}")))?
+        .map_err(|e| StoreError::backend(format!("a store thread failed: {e}")))?
 }
 
 /// A sled failure.
 fn backend(error: sled::Error) -> StoreError {
-    StoreError::Backend(error.to_string())
+    StoreError::backend_caused_by("sled", error)
 }
 
 /// A key or index value of the wrong shape.

@@ -98,7 +98,7 @@ impl ApiTokenRecord {
 /// Encodes a record.
 pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+        .map_err(|e| StoreError::backend(format!("cannot encode a record: {e}")))
 }
 
 /// Decodes a record; a record that does not decode is damaged data.

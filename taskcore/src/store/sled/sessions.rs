@@ -319,8 +319,8 @@ impl Inner {
                 Err(TransactionError::Storage(e)) => return Err(backend(e)),
             }
         }
-        Err(StoreError::Backend(
-            "a refresh token kept changing under rotation".into(),
+        Err(StoreError::backend(
+            "a refresh token kept changing under rotation",
         ))
     }
 

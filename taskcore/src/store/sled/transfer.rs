@@ -25,7 +25,7 @@ impl Inner {
         let mut send = |record: ExportRecord| {
             sent.add(&record);
             out.blocking_send(record)
-                .map_err(|_| StoreError::Backend("the export's reader stopped".into()))
+                .map_err(|_| StoreError::backend("the export's reader stopped"))
         };
         for item in self.trees.users.iter() {
             let (key, value) = item.map_err(backend)?;
