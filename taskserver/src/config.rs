@@ -591,7 +591,7 @@ mod tests {
         if std::env::var_os(CHILD).is_none() {
             return;
         }
-        let config = Config::new("/tmp/x");
+        let config = Config::new("data");
         assert!(config.database_url.is_none(), "{config:?}");
         assert_eq!(config.max_tasks_per_user, defaults::MAX_TASKS_PER_USER);
         assert_eq!(config.listen, defaults::LISTEN);
@@ -669,7 +669,7 @@ mod tests {
 
     #[test]
     fn zero_connections_are_refused() {
-        let mut config = Config::new("/tmp/x");
+        let mut config = Config::new("data");
         config.max_connections = Some(0);
         assert!(
             config
@@ -684,7 +684,7 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        let mut config = Config::new("/tmp/x");
+        let mut config = Config::new("data");
         config.jwt_secret = Some("short".into());
         assert!(
             !format!("{config:?}").contains("short"),
