@@ -83,6 +83,13 @@ async fn a_full_disk_is_503_shows_nothing_unsaved_stops_and_loses_nothing_acknow
         }
         assert!(acknowledged.len() < 20_000, "8 MiB never filled up");
     };
+    assert_eq!(
+        refused.status,
+        503,
+        "{}; the server's log:\n{}",
+        refused.short(),
+        bin.output()
+    );
     refused.problem(503, "storage_unavailable");
     assert!(refused.header("retry-after").is_some());
     assert!(!acknowledged.is_empty(), "some writes fit first");

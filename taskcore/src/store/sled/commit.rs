@@ -116,6 +116,18 @@ impl GroupCommit {
         }
     }
 
+    /// Marks the store failed as a failed flush does: sled reported an I/O
+    /// error while applying a write, so memory may now hold what the disk
+    /// never will (sled then fails its flushes too, but only once asked).
+    pub fn fail(&self, reason: &str) {
+        self.shared.status.send_modify(|status| {
+            if status.failure.is_none() {
+                tracing::error!(%reason, "writing to the store failed");
+                status.failure = Some(reason.to_string());
+            }
+        });
+    }
+
     /// Whether every flush so far succeeded.
     pub fn health(&self) -> Result<(), StoreError> {
         match &self.shared.status.borrow().failure {

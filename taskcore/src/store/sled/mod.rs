@@ -234,6 +234,16 @@ impl SledStore {
         &self.inner.path
     }
 
+    /// Passes a write's result on; a write that failed for the storage's
+    /// sake fails the store, as a failed flush does, so nothing it may
+    /// have left in memory is ever shown.
+    fn applied<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Unavailable(reason)) = &result {
+            self.inner.commit.fail(reason);
+        }
+        result
+    }
+
     /// Waits until every change made so far is durable.
     async fn durable<T>(&self, value: T) -> Result<T, StoreError> {
         self.inner.commit.wait().await?;
@@ -388,9 +398,13 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|e| StoreError::backend(format!("a store thread failed: {e}")))?
 }
 
-/// A sled failure.
+/// A sled failure; an I/O error (a full disk, a failing device) means the
+/// store cannot serve.
 fn backend(error: sled::Error) -> StoreError {
-    StoreError::backend_caused_by("sled", error)
+    match error {
+        sled::Error::Io(_) => StoreError::Unavailable(format!("sled: {error}")),
+        other => StoreError::backend_caused_by("sled", other),
+    }
 }
 
 /// A key or index value of the wrong shape.
@@ -440,7 +454,7 @@ fn get<T: serde::de::DeserializeOwned>(
 impl TaskStore for SledStore {
     async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError> {
         self.inner.commit.health()?;
-        let user = self.inner.create_user(email, password_hash)?;
+        let user = self.applied(self.inner.create_user(email, password_hash))?;
         self.durable(user).await
     }
 
@@ -464,7 +478,7 @@ impl TaskStore for SledStore {
             return Ok(user);
         }
         self.inner.commit.health()?;
-        let user = self.inner.create_external_user(identity, email)?;
+        let user = self.applied(self.inner.create_external_user(identity, email))?;
         self.durable(user).await
     }
 
@@ -472,7 +486,7 @@ impl TaskStore for SledStore {
         self.inner.commit.health()?;
         // Scans and batch removals of every task of the user: off the runtime.
         let store = self.clone();
-        let existed = off_runtime(move || store.inner.delete_user(id)).await?;
+        let existed = self.applied(off_runtime(move || store.inner.delete_user(id)).await)?;
         self.durable(existed).await
     }
 
@@ -482,7 +496,7 @@ impl TaskStore for SledStore {
         max_sessions: usize,
     ) -> Result<(), StoreError> {
         self.inner.commit.health()?;
-        self.inner.create_session(&session, max_sessions)?;
+        self.applied(self.inner.create_session(&session, max_sessions))?;
         self.durable(()).await
     }
 
@@ -505,7 +519,7 @@ impl TaskStore for SledStore {
 
     async fn refresh(&self, request: RefreshRequest) -> Result<RefreshOutcome, StoreError> {
         self.inner.commit.health()?;
-        let (outcome, wrote) = self.inner.refresh(&request)?;
+        let (outcome, wrote) = self.applied(self.inner.refresh(&request))?;
         if wrote {
             self.inner.commit.wait().await?;
         }
@@ -514,7 +528,7 @@ impl TaskStore for SledStore {
 
     async fn revoke_session(&self, id: SessionId) -> Result<bool, StoreError> {
         self.inner.commit.health()?;
-        let existed = self.inner.revoke_session(id)?;
+        let existed = self.applied(self.inner.revoke_session(id))?;
         if existed {
             self.inner.commit.wait().await?;
         }
@@ -523,7 +537,7 @@ impl TaskStore for SledStore {
 
     async fn prune_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.commit.health()?;
-        let removed = self.inner.prune_expired(now)?;
+        let removed = self.applied(self.inner.prune_expired(now))?;
         if removed > 0 {
             self.inner.commit.wait().await?;
         }
@@ -536,7 +550,7 @@ impl TaskStore for SledStore {
         max_live: usize,
     ) -> Result<ApiTokenInfo, StoreError> {
         self.inner.commit.health()?;
-        let info = self.inner.create_api_token(&token, max_live)?;
+        let info = self.applied(self.inner.create_api_token(&token, max_live))?;
         self.durable(info).await
     }
 
@@ -570,7 +584,7 @@ impl TaskStore for SledStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.inner.commit.health()?;
-        self.inner.revoke_api_token(user, id, now)?;
+        self.applied(self.inner.revoke_api_token(user, id, now))?;
         self.durable(()).await
     }
 
@@ -581,7 +595,7 @@ impl TaskStore for SledStore {
         max_live: u64,
     ) -> Result<Task, StoreError> {
         self.inner.commit.health()?;
-        let task = self.inner.create_task(owner, &draft, max_live)?;
+        let task = self.applied(self.inner.create_task(owner, &draft, max_live))?;
         self.durable(task).await
     }
 
@@ -598,7 +612,8 @@ impl TaskStore for SledStore {
         precondition: &Precondition,
     ) -> Result<Task, StoreError> {
         self.inner.commit.health()?;
-        let (task, changed) = self.inner.update_task(owner, task, &patch, precondition)?;
+        let (task, changed) =
+            self.applied(self.inner.update_task(owner, task, &patch, precondition))?;
         if changed {
             self.inner.commit.wait().await?;
         }
@@ -612,7 +627,7 @@ impl TaskStore for SledStore {
         precondition: &Precondition,
     ) -> Result<(), StoreError> {
         self.inner.commit.health()?;
-        self.inner.delete_task(owner, task, precondition)?;
+        self.applied(self.inner.delete_task(owner, task, precondition))?;
         self.durable(()).await
     }
 
@@ -677,7 +692,7 @@ impl TaskStore for SledStore {
     async fn import(&self, records: Vec<ExportRecord>) -> Result<ImportReport, StoreError> {
         self.inner.commit.health()?;
         let store = self.clone();
-        let report = off_runtime(move || store.inner.import(&records)).await?;
+        let report = self.applied(off_runtime(move || store.inner.import(&records)).await)?;
         self.durable(report).await
     }
 
