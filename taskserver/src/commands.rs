@@ -88,7 +88,7 @@ fn incomplete_export(done: &str, unreadable: &[String]) -> String {
     }
     if unreadable.len() > CONFLICTS_SHOWN {
         message.push_str(&format!(
-            "\n  ... and {} more (the log names each)",
+            "\n  ... and {} more",
             unreadable.len() - CONFLICTS_SHOWN
         ));
     }

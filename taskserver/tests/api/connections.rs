@@ -36,19 +36,6 @@ fn health_on(mut stream: TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// The log with ANSI colour sequences taken out.
-fn without_colours(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut rest = log;
-    while let Some(at) = rest.find('\x1b') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
-    }
-    out.push_str(rest);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_limit_are_closed_at_once_and_the_open_ones_served() {
     let (dir, data) = dirs();
@@ -104,7 +91,7 @@ async fn connections_past_the_limit_are_closed_at_once_and_the_open_ones_served(
         .await
         .map(|r| r.status().as_u16())
         .map_or_else(|e| panic!("/healthz: {e}"), |s| assert_eq!(s, 200));
-    let log = without_colours(&bin.output());
+    let log = bin.output();
     assert!(log.contains("max_connections=20"), "{log}");
     let warnings = log.matches("connection limit reached").count();
     assert!(
@@ -246,7 +233,7 @@ fn the_connection_limit_follows_the_open_file_limit() {
     {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let log = without_colours(&bin.output());
+    let log = bin.output();
     assert!(log.contains("open_files=128"), "{log}");
     // 128 less a quarter kept for the server's own files.
     assert!(log.contains("max_connections=96"), "{log}");

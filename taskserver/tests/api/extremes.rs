@@ -203,19 +203,7 @@ async fn tasks_at_every_extreme_read_list_export_and_import_again() {
 
     let mut expected_ids = ids(&created);
     expected_ids.sort();
-    let sorts = [
-        "created",
-        "-created",
-        "due",
-        "-due",
-        "priority",
-        "-priority",
-        "title",
-        "-title",
-        "updated",
-        "-updated",
-    ];
-    for sort in sorts {
+    for sort in SORTS {
         for filter in ["", "&status=completed", "&q=%F0%9D%84%9E", "&priority=high"] {
             let listed = app
                 .list_all(&u, &format!("sort={sort}&limit=7{filter}"))

@@ -477,6 +477,12 @@ impl App {
     }
 }
 
+/// Every `sort=` value the list accepts, in both directions.
+pub const SORTS: [&str; 10] = [
+    "created", "-created", "due", "-due", "priority", "-priority", "title", "-title", "updated",
+    "-updated",
+];
+
 /// `/api/tasks/{id}` for a task's id (a JSON string) or number.
 pub fn task_path(id: &Value) -> String {
     match id {

@@ -104,18 +104,7 @@ async fn every_sort_orders_as_specified() {
             .await
             .expect(200);
     }
-    for sort in [
-        "created",
-        "-created",
-        "due",
-        "-due",
-        "priority",
-        "-priority",
-        "title",
-        "-title",
-        "updated",
-        "-updated",
-    ] {
+    for sort in SORTS {
         for limit in [200, 5] {
             let tasks = app
                 .list_all(&u, &format!("sort={sort}&limit={limit}"))

@@ -122,9 +122,6 @@ impl PgStore {
             send(ExportRecord::ApiToken(token), &mut counts).await?;
         }
         tx.commit().await.map_err(db)?;
-        for problem in &unreadable {
-            tracing::error!(record = %problem, "left out of the export: unreadable");
-        }
         Ok(ExportReport {
             sent: counts,
             unreadable,

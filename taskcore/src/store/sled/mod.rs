@@ -244,6 +244,30 @@ impl SledStore {
         result
     }
 
+    /// Runs `list` where it is cheap: on this task when the page is all it
+    /// reads, else on the blocking pool in one of the owner's long-list
+    /// slots (see `list_gate`).
+    async fn list_where_cheap<T: Send + 'static>(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        list: impl FnOnce(&Inner, &ListQuery, Option<&Position>) -> Result<T, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError> {
+        if list_gate::walks_only_its_page(query) {
+            return list(&self.inner, query, after);
+        }
+        let slot = self.inner.long_lists.enter(owner).await?;
+        let (store, query, after) = (self.clone(), query.clone(), after.cloned());
+        off_runtime(move || {
+            let _slot = slot;
+            list(&store.inner, &query, after.as_ref())
+        })
+        .await
+    }
+
     /// Waits until every change made so far is durable.
     async fn durable<T>(&self, value: T) -> Result<T, StoreError> {
         self.inner.commit.wait().await?;
@@ -638,14 +662,8 @@ impl TaskStore for SledStore {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
         self.inner.commit.health()?;
-        if list_gate::walks_only_its_page(query) {
-            return self.inner.list_tasks(owner, query, after);
-        }
-        let slot = self.inner.long_lists.enter(owner).await?;
-        let (store, query, after) = (self.clone(), query.clone(), after.cloned());
-        off_runtime(move || {
-            let _slot = slot;
-            store.inner.list_tasks(owner, &query, after.as_ref())
+        self.list_where_cheap(owner, query, after, move |inner, query, after| {
+            inner.list_tasks(owner, query, after)
         })
         .await
     }
@@ -661,16 +679,8 @@ impl TaskStore for SledStore {
             Ok(page) => return Ok(page),
             Err(keep) => keep,
         };
-        if list_gate::walks_only_its_page(query) {
-            return self.inner.build_page_json(owner, query, after, kept);
-        }
-        let slot = self.inner.long_lists.enter(owner).await?;
-        let (store, query, after) = (self.clone(), query.clone(), after.cloned());
-        off_runtime(move || {
-            let _slot = slot;
-            store
-                .inner
-                .build_page_json(owner, &query, after.as_ref(), kept)
+        self.list_where_cheap(owner, query, after, move |inner, query, after| {
+            inner.build_page_json(owner, query, after, kept)
         })
         .await
     }

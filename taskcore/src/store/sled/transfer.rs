@@ -87,9 +87,6 @@ impl Inner {
                 last_used_at: record.last_used_at,
             }))?;
         }
-        for problem in &unreadable {
-            tracing::error!(record = %problem, "left out of the export: unreadable");
-        }
         Ok(ExportReport { sent, unreadable })
     }
 
