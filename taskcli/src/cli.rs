@@ -56,8 +56,12 @@ pub enum Command {
     #[command(subcommand)]
     Auth(AuthCommand),
 
-    /// Add a task; the title is every remaining word
-    #[command(after_help = "Example: taskcli add Buy oat milk -p high --due friday -t shopping")]
+    /// Add a task; the title is every remaining word, `+tag` words are tags
+    #[command(after_help = "\
+Examples:
+  taskcli add Buy oat milk -p high --due friday -t shopping
+  taskcli add Buy oat milk +shopping pri:H due:friday   (Taskwarrior style)
+  taskcli add -- Email +1 to Bob                        (words after -- are the title as typed)")]
     Add(AddArgs),
 
     /// List tasks (pending ones, unless --all or --done)
@@ -65,6 +69,7 @@ pub enum Command {
     List(ListArgs),
 
     /// Show one task in full
+    #[command(alias = "info")]
     Show {
         /// The task: 7, #7 or a UUID
         #[arg(value_name = "ID")]
@@ -72,6 +77,10 @@ pub enum Command {
     },
 
     /// Change a task's fields
+    #[command(
+        alias = "modify",
+        after_help = "Taskwarrior style: taskcli edit 7 +home due:friday pri:H (or taskcli 7 modify ...)"
+    )]
     Edit(EditArgs),
 
     /// Mark tasks as completed
@@ -213,9 +222,13 @@ impl From<PriorityArg> for Priority {
 /// `taskcli add`
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The title: every word that is not an option
-    #[arg(value_name = "TITLE", required = true, num_args = 1..)]
+    /// The title: every word that is not an option. Words `+tag` are tags,
+    /// `due:WHEN` and `priority:P` (or `pri:P`) set those fields
+    #[arg(value_name = "TITLE", required_unless_present = "literal", num_args = 1..)]
     pub title: Vec<String>,
+    /// Words after `--`: part of the title, as typed
+    #[arg(value_name = "WORDS", last = true)]
+    pub literal: Vec<String>,
     /// A longer description
     #[arg(short, long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -254,6 +267,9 @@ pub struct ListArgs {
     /// Show at most N tasks [default: all]
     #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
+    /// Taskwarrior-style filters: `+tag` (like --tag), `priority:P` (like --priority)
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
 }
 
 fn parse_sort(text: &str) -> Result<Sort, String> {
@@ -293,6 +309,9 @@ pub struct EditArgs {
     /// Remove a tag (repeatable)
     #[arg(long = "remove-tag", value_name = "TAG")]
     pub remove_tags: Vec<String>,
+    /// Taskwarrior-style changes: `+tag` (like --add-tag), `due:WHEN` (`due:` removes it), `priority:P`
+    #[arg(value_name = "CHANGE")]
+    pub changes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod credentials;
 mod dates;
 mod env;
 mod error;
+mod habits;
 mod ids;
 mod render;
 mod session;
@@ -20,8 +21,14 @@ use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `taskcli 3 done` is `taskcli done 3`, as Taskwarrior users type it.
+    let argv = habits::reorder(std::env::args_os().collect());
     // Usage errors exit 2 and --help/--version exit 0, inside clap.
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse_from(&argv);
+    if let Err(error) = habits::apply(&mut cli.command, &argv) {
+        eprintln!("error: {error}");
+        return ExitCode::from(error.exit as u8);
+    }
     // The only place the environment is read.
     let env = env::Environment::from_process();
     if let cli::Command::Completions { shell } = cli.command {
