@@ -23,6 +23,9 @@ pub struct CliError {
     pub exit: Exit,
     /// One sentence, no trailing newline.
     pub message: String,
+    /// Whether the server did not answer at all (so what is known locally
+    /// may still be worth showing).
+    pub unreachable: bool,
 }
 
 impl CliError {
@@ -31,6 +34,7 @@ impl CliError {
         Self {
             exit: Exit::Usage,
             message: message.into(),
+            unreachable: false,
         }
     }
 
@@ -39,6 +43,7 @@ impl CliError {
         Self {
             exit: Exit::Auth,
             message: message.into(),
+            unreachable: false,
         }
     }
 
@@ -47,6 +52,17 @@ impl CliError {
         Self {
             exit: Exit::Failure,
             message: message.into(),
+            unreachable: false,
+        }
+    }
+
+    /// A failure of several parts, each already reported on stderr: nothing
+    /// more to say, only the exit code.
+    pub fn reported(exit: Exit) -> Self {
+        Self {
+            exit,
+            message: String::new(),
+            unreachable: false,
         }
     }
 
@@ -55,6 +71,7 @@ impl CliError {
         Self {
             exit: Exit::NotFound,
             message: message.into(),
+            unreachable: false,
         }
     }
 }
@@ -93,7 +110,10 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
                 "the connection failed".to_string()
             };
             // `sentence`: the reason may end in its own question mark.
-            CliError::failure(sentence(&format!("Could not reach the server at {server}: {reason}")))
+            CliError {
+                unreachable: true,
+                ..CliError::failure(sentence(&format!("Could not reach the server at {server}: {reason}")))
+            }
         }
         ApiError::Unauthorized { problem } => {
             let code = problem.as_ref().and_then(|p| p.code.as_deref());

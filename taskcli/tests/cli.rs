@@ -375,7 +375,10 @@ fn a_session_with_insecure_storage() {
         removed.code, 4,
         "the second id is the same task, gone by then: {removed:?}"
     );
-    assert!(removed.stdout.contains("Deleted task #1"), "{removed:?}");
+    assert_eq!(
+        removed.stdout, "Deleted task 1: Buy oat milk and bread\n",
+        "{removed:?}"
+    );
     assert!(matches!(
         env.block_on(sdk.get_task(TaskRef::Number(1))),
         Err(taskclient::Error::NotFound)

@@ -221,10 +221,7 @@ impl Outcomes {
 
     fn finish(self) -> CliResult {
         match self.first_failure {
-            Some(exit) => Err(CliError {
-                exit,
-                message: String::new(),
-            }),
+            Some(exit) => Err(CliError::reported(exit)),
             None => Ok(()),
         }
     }
@@ -233,20 +230,19 @@ impl Outcomes {
 /// `taskcli done` and `taskcli undone`.
 pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) -> CliResult {
     let (client, _) = ctx.client().await?;
-    let patch = TaskPatch {
-        completed: Some(completed),
-        ..TaskPatch::default()
-    };
     let mut outcomes = Outcomes::default();
     let mut changed: Vec<Task> = Vec::new();
     for id in ids {
         let shown = id_text(&id);
-        match client.update_task(id.reference(), &patch, None).await {
-            Ok(task) => {
+        match mark(&client, &id, completed).await {
+            Ok((task, was_already)) => {
                 if !ctx.out.json {
-                    let verb = if completed { "Completed" } else { "Reopened" };
-                    ctx.out
-                        .line(format!("{verb} task {}: {}", task.number, task.title));
+                    ctx.out.line(match (was_already, completed) {
+                        (true, true) => format!("Task {} was already completed.", task.number),
+                        (true, false) => format!("Task {} was already pending.", task.number),
+                        (false, true) => format!("Completed task {}: {}", task.number, task.title),
+                        (false, false) => format!("Reopened task {}: {}", task.number, task.title),
+                    });
                 }
                 changed.push(task);
             }
@@ -259,7 +255,37 @@ pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) ->
     outcomes.finish()
 }
 
-/// `taskcli rm`.
+/// Marks one task (not) completed; whether it already was. The write names
+/// the version read, so "already" is never said of a state someone else
+/// changed in between: a changed task is read again.
+async fn mark(client: &Client, id: &TaskArg, completed: bool) -> Result<(Task, bool), ApiError> {
+    let patch = TaskPatch {
+        completed: Some(completed),
+        ..TaskPatch::default()
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = client.get_task(id.reference()).await?;
+        if current.completed == completed {
+            return Ok((current, true));
+        }
+        match client
+            .update_task(
+                taskcore::TaskRef::Id(current.id),
+                &patch,
+                Some(current.version),
+            )
+            .await
+        {
+            Err(ApiError::VersionMismatch) if attempts < 3 => continue,
+            result => return result.map(|task| (task, false)),
+        }
+    }
+}
+
+/// `taskcli rm`. Every task is read first, so that both ways (asked, or
+/// `--yes`) say what was deleted the same way, and `--json` can print it.
 pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
     let interactive = std::io::stdin().is_terminal();
     if !yes && !interactive {
@@ -269,42 +295,47 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
     }
     let (client, _) = ctx.client().await?;
     let mut outcomes = Outcomes::default();
-    // Each target with the version the user agreed to delete (None with --yes).
-    let mut targets: Vec<(TaskArg, Option<Task>)> = Vec::new();
-    if yes {
-        targets.extend(ids.into_iter().map(|id| (id, None)));
-    } else {
-        for id in ids {
-            match client.get_task(id.reference()).await {
-                Ok(task) => targets.push((id, Some(task))),
-                Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&id_text(&id)))),
-            }
+    let mut targets: Vec<(TaskArg, Task)> = Vec::new();
+    for id in ids {
+        match client.get_task(id.reference()).await {
+            Ok(task) => targets.push((id, task)),
+            Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&id_text(&id)))),
         }
-        if targets.is_empty() {
-            return outcomes.finish();
+    }
+    if targets.is_empty() {
+        if ctx.out.json {
+            ctx.out.json(&[] as &[Task]);
         }
-        if !confirm(&targets)? {
-            eprintln!("Nothing was deleted.");
+        return outcomes.finish();
+    }
+    if !yes {
+        let tasks: Vec<&Task> = targets.iter().map(|(_, task)| task).collect();
+        let mut stderr = std::io::stderr().lock();
+        let agreed = confirm(&tasks, &mut std::io::stdin().lock(), &mut stderr)
+            .map_err(|e| CliError::failure(format!("Could not read the answer: {e}.")))?;
+        if !agreed {
+            let _ = writeln!(stderr, "Nothing was deleted.");
             outcomes.first_failure.get_or_insert(Exit::Failure);
             return outcomes.finish();
         }
     }
     let mut deleted = Vec::new();
     for (id, task) in targets {
-        let shown = id_text(&id);
-        match delete_one(&client, &id, task.as_ref()).await {
+        // Asked: delete the version the user saw, not whatever it has
+        // become since. With --yes: whatever it is now.
+        let version = (!yes).then_some(task.version);
+        match client
+            .delete_task(taskcore::TaskRef::Id(task.id), version)
+            .await
+        {
             Ok(()) => {
                 if !ctx.out.json {
-                    match &task {
-                        Some(task) => ctx
-                            .out
-                            .line(format!("Deleted task {}: {}", task.number, task.title)),
-                        None => ctx.out.line(format!("Deleted task {shown}.")),
-                    }
+                    ctx.out
+                        .line(format!("Deleted task {}: {}", task.number, task.title));
                 }
-                deleted.push(id.reference().to_string());
+                deleted.push(task);
             }
-            Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&shown))),
+            Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&id_text(&id)))),
         }
     }
     if ctx.out.json {
@@ -313,37 +344,71 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
     outcomes.finish()
 }
 
-async fn delete_one(client: &Client, id: &TaskArg, seen: Option<&Task>) -> Result<(), ApiError> {
-    match seen {
-        // Delete what the user saw, not whatever it has become since.
-        Some(task) => {
-            client
-                .delete_task(taskcore::TaskRef::Id(task.id), Some(task.version))
-                .await
-        }
-        None => client.delete_task(id.reference(), None).await,
-    }
-}
-
-fn confirm(targets: &[(TaskArg, Option<Task>)]) -> CliResult<bool> {
-    let mut stderr = std::io::stderr().lock();
-    let count = targets.len();
-    let _ = writeln!(
-        stderr,
+/// Lists the tasks on `prompt` and reads `[y/N]` from `answer`. At the end of
+/// input (Ctrl-D) the prompt's line is ended first, so what follows starts on
+/// a line of its own.
+fn confirm(
+    tasks: &[&Task],
+    answer: &mut impl BufRead,
+    prompt: &mut impl Write,
+) -> std::io::Result<bool> {
+    let count = tasks.len();
+    writeln!(
+        prompt,
         "Delete {count} task{}?",
         if count == 1 { "" } else { "s" }
-    );
-    for (_, task) in targets {
-        if let Some(task) = task {
-            let _ = writeln!(stderr, "  #{}  {}", task.number, task.title);
+    )?;
+    for task in tasks {
+        writeln!(prompt, "  #{}  {}", task.number, task.title)?;
+    }
+    write!(prompt, "[y/N] ")?;
+    prompt.flush()?;
+    let mut line = String::new();
+    if answer.read_line(&mut line)? == 0 {
+        writeln!(prompt)?;
+        return Ok(false);
+    }
+    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskcore::{TaskId, Timestamp};
+
+    fn task(number: u64, title: &str) -> Task {
+        Task::new(
+            TaskId::generate(),
+            number,
+            TaskDraft::new(title).expect("valid"),
+            Timestamp::now(),
+        )
+    }
+
+    fn ask(input: &str) -> (bool, String) {
+        let (a, b) = (task(8, "Water the plants"), task(11, "Due test"));
+        let mut prompt = Vec::new();
+        let agreed = confirm(&[&a, &b], &mut input.as_bytes(), &mut prompt).expect("io");
+        (agreed, String::from_utf8(prompt).expect("utf-8"))
+    }
+
+    #[test]
+    fn the_prompt_lists_the_tasks_and_takes_yes() {
+        let (agreed, shown) = ask("y\n");
+        assert!(agreed);
+        assert_eq!(
+            shown,
+            "Delete 2 tasks?\n  #8  Water the plants\n  #11  Due test\n[y/N] "
+        );
+        for no in ["\n", "n\n", "nope\n"] {
+            assert!(!ask(no).0, "{no:?}");
         }
     }
-    let _ = write!(stderr, "[y/N] ");
-    let _ = stderr.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::failure(format!("Could not read the answer: {e}.")))?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+
+    #[test]
+    fn end_of_input_at_the_prompt_ends_the_line() {
+        let (agreed, shown) = ask("");
+        assert!(!agreed);
+        assert!(shown.ends_with("[y/N] \n"), "{shown:?}");
+    }
 }
