@@ -181,16 +181,10 @@ pub enum ApiTokenCommand {
     List,
     /// Revoke an API token
     Revoke {
-        /// The token's id, as `list` shows it
-        #[arg(value_name = "ID", value_parser = parse_api_token_id)]
-        id: taskcore::ApiTokenId,
+        /// The token's id, as `list` shows it, or its name when no other token has that name
+        #[arg(value_name = "ID|NAME")]
+        token: String,
     },
-}
-
-fn parse_api_token_id(text: &str) -> Result<taskcore::ApiTokenId, String> {
-    taskcore::ApiTokenId::parse(text.trim()).ok_or_else(|| {
-        "an API token id is a UUID, as `taskcli auth api-token list` shows it".to_string()
-    })
 }
 
 /// A priority on the command line.

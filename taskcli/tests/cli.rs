@@ -502,8 +502,9 @@ fn api_tokens_from_the_cli() {
         .ok();
     env.run(&["auth", "api-token", "revoke", id]).ok();
     env.run(&["auth", "api-token", "revoke", id]).fails(4);
+    // Not an id: a name, and no token has it.
     env.run(&["auth", "api-token", "revoke", "not-a-uuid"])
-        .fails(2);
+        .fails(4);
     env.run(&[
         "auth",
         "api-token",

@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use taskclient::Error as ApiError;
 use taskclient::TokenPair;
-use taskcore::{Email, Password, Timestamp, User};
+use taskcore::{ApiTokenId, Email, Password, Timestamp};
 
 /// Runs one `auth` subcommand.
 pub async fn run(ctx: &Context, command: AuthCommand) -> CliResult {
@@ -24,14 +24,23 @@ pub async fn run(ctx: &Context, command: AuthCommand) -> CliResult {
     }
 }
 
-/// `auth status --json`.
+/// `auth status --json` (and `login`, `register`). `U` is the API's user,
+/// or, when the server did not answer, what was stored at login.
 #[derive(Serialize)]
-struct Status<'a> {
+struct Status<'a, U: Serialize> {
     server: &'a str,
-    user: &'a User,
+    user: U,
     storage: &'a str,
     storage_description: String,
     access_token_expires_at: Option<Timestamp>,
+    /// False when the server did not answer and the rest is what is stored.
+    server_reachable: bool,
+}
+
+/// The user as the stored login knows them.
+#[derive(Serialize)]
+struct StoredUser {
+    email: Option<String>,
 }
 
 async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResult {
@@ -41,6 +50,13 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
     }
     // Find out where the tokens will go before asking for a password.
     let store = ctx.store_for_login()?;
+    // Whose login this one replaces, to say so once it has.
+    let previous: Vec<String> = ctx
+        .all_stored_logins()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, login)| login.email)
+        .collect();
     let password = read_password(args.password_stdin, register)?;
     if register {
         Password::parse(&password).map_err(|m| CliError::usage(format!("The password {m}.")))?;
@@ -55,6 +71,14 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
     store.save(&ctx.server, &StoredLogin::from_session(&session))?;
     ctx.remember_login(&store)?;
     ctx.delete_other_logins(&store)?;
+    let mut replaced: Vec<&String> = previous
+        .iter()
+        .filter(|email| session.user.email.as_ref() != Some(*email))
+        .collect();
+    replaced.dedup();
+    for email in replaced {
+        eprintln!("Replaced the stored login of {email}.");
+    }
     let who = session
         .user
         .email
@@ -67,6 +91,7 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
             storage: store.id(),
             storage_description: store.describe(),
             access_token_expires_at: TokenPair::from_session(&session).expires_at,
+            server_reachable: true,
         });
     } else if register {
         ctx.out.line(format!(
@@ -85,8 +110,9 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
 }
 
 /// The password: from stdin's first line with `--password-stdin`, else from
-/// a prompt that does not echo. Never from a flag.
-fn read_password(from_stdin: bool, confirm: bool) -> CliResult<String> {
+/// a prompt that does not echo. Never from a flag. To `register`, it is
+/// asked twice.
+fn read_password(from_stdin: bool, register: bool) -> CliResult<String> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map_err(|e| {
@@ -105,11 +131,21 @@ fn read_password(from_stdin: bool, confirm: bool) -> CliResult<String> {
             "stdin is not a terminal, so there is nobody to ask for the password; use --password-stdin.",
         ));
     }
+    ask_password(|prompt| rpassword::prompt_password(prompt), register)
+}
+
+/// Asks with `prompt`; to `register`, checks the password's length (as the
+/// server does) before asking for it again, so a short one is not typed twice.
+fn ask_password(
+    mut prompt: impl FnMut(&str) -> std::io::Result<String>,
+    register: bool,
+) -> CliResult<String> {
     let prompt_failed =
         |e: std::io::Error| CliError::usage(format!("Could not read the password: {e}."));
-    let password = rpassword::prompt_password("Password: ").map_err(prompt_failed)?;
-    if confirm {
-        let again = rpassword::prompt_password("Repeat the password: ").map_err(prompt_failed)?;
+    let password = prompt("Password: ").map_err(prompt_failed)?;
+    if register {
+        Password::parse(&password).map_err(|m| CliError::usage(format!("The password {m}.")))?;
+        let again = prompt("Repeat the password: ").map_err(prompt_failed)?;
         if again != password {
             return Err(CliError::usage(
                 "The two passwords differ; nothing was done.",
@@ -244,12 +280,24 @@ fn confirm_deletion(server: &str, who: &str) -> CliResult<bool> {
     Ok(answer.trim().eq_ignore_ascii_case(who))
 }
 
+/// `auth status`. When the server does not answer, what is stored is shown
+/// all the same (the user's email, where the tokens are, their expiry), and
+/// the exit code is 1 so that scripts notice.
 async fn status(ctx: &Context) -> CliResult {
-    let (client, origin) = ctx.client().await?;
-    let user = client
-        .me()
-        .await
-        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let online = async {
+        let (client, origin) = ctx.client().await?;
+        let user = client
+            .me()
+            .await
+            .map_err(|e| ctx.api_error(e, Doing::General))?;
+        Ok::<_, CliError>((client, origin, user))
+    }
+    .await;
+    let (client, origin, user) = match online {
+        Ok(online) => online,
+        Err(error) if error.unreachable => return offline_status(ctx),
+        Err(error) => return Err(error),
+    };
     let expires_at = client.tokens().and_then(|t| t.expires_at);
     if ctx.out.json {
         ctx.out.json(&Status {
@@ -258,6 +306,7 @@ async fn status(ctx: &Context) -> CliResult {
             storage: origin.id(),
             storage_description: origin.describe(),
             access_token_expires_at: expires_at,
+            server_reachable: true,
         });
         return Ok(());
     }
@@ -269,7 +318,50 @@ async fn status(ctx: &Context) -> CliResult {
     ctx.out.line(format!("User:    {who} ({})", user.id));
     ctx.out
         .line(format!("Tokens:  kept in {}", origin.describe()));
-    ctx.out.line(match (expires_at, &origin) {
+    ctx.out.line(expiry_line(expires_at, &origin));
+    Ok(())
+}
+
+/// `auth status` without the server: the stored login, never the network.
+fn offline_status(ctx: &Context) -> CliResult {
+    let (origin, email, expires_at) = match ctx.env_token() {
+        Some(_) => (Origin::Env, None, None),
+        None => {
+            let (store, login) = ctx.stored_login()?.ok_or_else(|| ctx.not_logged_in())?;
+            (Origin::Stored(store), login.email, login.expires_at)
+        }
+    };
+    if ctx.out.json {
+        ctx.out.json(&Status {
+            server: &ctx.server,
+            user: StoredUser {
+                email: email.clone(),
+            },
+            storage: origin.id(),
+            storage_description: origin.describe(),
+            access_token_expires_at: expires_at,
+            server_reachable: false,
+        });
+    } else {
+        ctx.out
+            .line(format!("Server:  {} (did not answer)", ctx.server));
+        ctx.out.line(match email {
+            Some(email) => format!("User:    {email}"),
+            None => "User:    unknown".to_string(),
+        });
+        ctx.out
+            .line(format!("Tokens:  kept in {}", origin.describe()));
+        ctx.out.line(expiry_line(expires_at, &origin));
+    }
+    Err(CliError::failure(format!(
+        "The server at {} did not answer; the details above are what taskcli knows without it.",
+        ctx.server
+    )))
+}
+
+/// `Expires: ...` for `auth status`.
+fn expiry_line(expires_at: Option<Timestamp>, origin: &Origin) -> String {
+    match (expires_at, origin) {
         (Some(at), Origin::Stored(_)) => format!(
             "Expires: {}, {}; refreshed automatically",
             local_datetime(at),
@@ -284,8 +376,7 @@ async fn status(ctx: &Context) -> CliResult {
             "Expires: unknown (an API token or a token from elsewhere)".to_string()
         }
         (None, _) => "Expires: unknown".to_string(),
-    });
-    Ok(())
+    }
 }
 
 async fn token(ctx: &Context) -> CliResult {
@@ -333,22 +424,31 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
             } else if tokens.is_empty() {
                 ctx.out.line("No API tokens.");
             } else {
-                for token in tokens {
-                    let used = token
-                        .last_used_at
-                        .map(local_datetime)
-                        .unwrap_or_else(|| "never".to_string());
-                    ctx.out.line(format!(
-                        "{}  {}  expires {}  last used {used}",
-                        token.id,
-                        token.name,
-                        local_datetime(token.expires_at)
-                    ));
-                }
+                let rows: Vec<[String; 4]> = tokens
+                    .iter()
+                    .map(|token| {
+                        [
+                            token.id.to_string(),
+                            token.name.clone(),
+                            local_datetime(token.expires_at),
+                            token
+                                .last_used_at
+                                .map(local_datetime)
+                                .unwrap_or_else(|| "never".to_string()),
+                        ]
+                    })
+                    .collect();
+                ctx.out.line(token_table(&rows, ctx.out.table.terminal));
             }
         }
-        ApiTokenCommand::Revoke { id } => {
-            let shown = id.to_string();
+        ApiTokenCommand::Revoke { token } => {
+            let (id, shown) = match ApiTokenId::parse(token.trim()) {
+                Some(id) => (id, id.to_string()),
+                None => {
+                    let id = token_named(ctx, &client, &token).await?;
+                    (id, format!("\"{token}\" ({id})"))
+                }
+            };
             client
                 .revoke_api_token(id)
                 .await
@@ -359,4 +459,103 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The id of the one API token called `name`: none is exit 4, several exit
+/// 2 (naming their ids, for `revoke ID`).
+async fn token_named(
+    ctx: &Context,
+    client: &taskclient::Client,
+    name: &str,
+) -> CliResult<ApiTokenId> {
+    let tokens = client
+        .list_api_tokens()
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let matching: Vec<_> = tokens.iter().filter(|token| token.name == name).collect();
+    match matching.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(CliError::not_found(format!(
+            "No API token is named \"{name}\"; `taskcli auth api-token list` shows them."
+        ))),
+        several => {
+            let ids: Vec<String> = several.iter().map(|token| token.id.to_string()).collect();
+            Err(CliError::usage(format!(
+                "{} API tokens are named \"{name}\" ({}); revoke one by its id: `taskcli auth api-token revoke ID`.",
+                ids.len(),
+                ids.join(", ")
+            )))
+        }
+    }
+}
+
+/// The `api-token list` table: on a terminal, aligned under a header; piped,
+/// one line per token with tab-separated fields and no header.
+fn token_table(rows: &[[String; 4]], terminal: bool) -> String {
+    if !terminal {
+        let lines: Vec<String> = rows.iter().map(|row| row.join("\t")).collect();
+        return lines.join("\n");
+    }
+    let header = ["ID", "NAME", "EXPIRES", "LAST USED"].map(String::from);
+    let all: Vec<&[String; 4]> = std::iter::once(&header).chain(rows).collect();
+    let mut widths = [0usize; 4];
+    for row in &all {
+        for (width, cell) in widths.iter_mut().zip(row.iter()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let lines: Vec<String> = all
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_password_is_refused_before_it_is_asked_again() {
+        let mut asked = Vec::new();
+        let result = ask_password(
+            |prompt| {
+                asked.push(prompt.to_string());
+                Ok("short".to_string())
+            },
+            true,
+        );
+        let error = result.expect_err("too short");
+        assert_eq!(error.exit, crate::error::Exit::Usage);
+        assert_eq!(error.message, "The password must be at least 8 characters.");
+        assert_eq!(asked, ["Password: "]);
+        let mut answers = vec!["correct horse", "correct horse"].into_iter();
+        let password = ask_password(|_| Ok(answers.next().unwrap_or_default().into()), true);
+        assert_eq!(password.ok().as_deref(), Some("correct horse"));
+    }
+
+    #[test]
+    fn token_tables_have_a_header_on_a_terminal_only() {
+        let rows = [
+            ["id-1", "nightly", "2027-01-01 00:00 (Fri)", "never"].map(String::from),
+            ["id-2", "ci", "2027-02-01 00:00 (Mon)", "never"].map(String::from),
+        ];
+        assert_eq!(
+            token_table(&rows, true),
+            "ID    NAME     EXPIRES                 LAST USED\n\
+             id-1  nightly  2027-01-01 00:00 (Fri)  never\n\
+             id-2  ci       2027-02-01 00:00 (Mon)  never"
+        );
+        assert_eq!(
+            token_table(&rows, false),
+            "id-1\tnightly\t2027-01-01 00:00 (Fri)\tnever\nid-2\tci\t2027-02-01 00:00 (Mon)\tnever"
+        );
+    }
 }
