@@ -18,6 +18,7 @@ mod render;
 mod session;
 
 use clap::{CommandFactory, Parser};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -33,7 +34,12 @@ fn main() -> ExitCode {
     let env = env::Environment::from_process();
     if let cli::Command::Completions { shell } = cli.command {
         let mut command = cli::Cli::command();
-        clap_complete::generate(shell, &mut command, "taskcli", &mut std::io::stdout());
+        // Into memory first: clap_complete panics on a write error, and a
+        // closed pipe (`taskcli completions elvish | head`) is not an error.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "taskcli", &mut script);
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&script).and_then(|()| stdout.flush());
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
