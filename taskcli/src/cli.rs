@@ -7,6 +7,8 @@ use taskcore::{Priority, Sort};
 
 const AFTER_HELP: &str = "\
 Tasks are named by their number (7 or #7) or their full UUID.
+Taskwarrior habits work too: taskcli add Buy bread +home due:friday pri:H,
+taskcli list +home, taskcli 3 done.
 
 Environment:
   TASKCLI_SERVER   server URL (like --server)

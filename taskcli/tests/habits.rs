@@ -565,6 +565,19 @@ fn auth_status_with_the_server_down_shows_what_is_stored() {
     ] {
         assert_eq!(offline[field], online[field], "{field}");
     }
+
+    // With TASKCLI_TOKEN nothing is stored: the user is unknown.
+    let run = Run::from(
+        env.command(&["auth", "status", "--json"])
+            .env("TASKCLI_TOKEN", "tsk_whatever")
+            .output()
+            .expect("runs"),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let offline = run.json();
+    assert_eq!(offline["user"], Value::Null);
+    assert_eq!(offline["storage"], "TASKCLI_TOKEN");
+    assert_eq!(offline["server_reachable"], false);
 }
 
 #[test]

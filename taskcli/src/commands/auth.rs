@@ -324,19 +324,19 @@ async fn status(ctx: &Context) -> CliResult {
 
 /// `auth status` without the server: the stored login, never the network.
 fn offline_status(ctx: &Context) -> CliResult {
-    let (origin, email, expires_at) = match ctx.env_token() {
+    // A token from the environment says nothing about its user here.
+    let (origin, user, expires_at) = match ctx.env_token() {
         Some(_) => (Origin::Env, None, None),
         None => {
             let (store, login) = ctx.stored_login()?.ok_or_else(|| ctx.not_logged_in())?;
-            (Origin::Stored(store), login.email, login.expires_at)
+            let user = StoredUser { email: login.email };
+            (Origin::Stored(store), Some(user), login.expires_at)
         }
     };
     if ctx.out.json {
         ctx.out.json(&Status {
             server: &ctx.server,
-            user: StoredUser {
-                email: email.clone(),
-            },
+            user: &user,
             storage: origin.id(),
             storage_description: origin.describe(),
             access_token_expires_at: expires_at,
@@ -345,7 +345,7 @@ fn offline_status(ctx: &Context) -> CliResult {
     } else {
         ctx.out
             .line(format!("Server:  {} (did not answer)", ctx.server));
-        ctx.out.line(match email {
+        ctx.out.line(match user.and_then(|u| u.email) {
             Some(email) => format!("User:    {email}"),
             None => "User:    unknown".to_string(),
         });
