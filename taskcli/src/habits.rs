@@ -246,7 +246,18 @@ fn list(args: &mut ListArgs, argv: &[String]) -> Result<(), CliError> {
                 args.priority = Some(priority(value)?);
             }
             Word::Project(value) => return Err(no_projects(argv, &word, value, true)),
-            _ => {
+            Word::Due(_) => {
+                let command = instead(argv, &[&word], &["--sort", "due"]);
+                return Err(CliError::usage(format!(
+                    "`list` cannot filter by due date; `{command}` lists the soonest first."
+                )));
+            }
+            Word::Unsupported(name) => {
+                return Err(CliError::usage(format!(
+                    "taskcli has no `{name}:` attribute."
+                )));
+            }
+            Word::Plain(_) => {
                 let command = instead(argv, &[&word], &["--search", &word]);
                 return Err(CliError::usage(format!(
                     "`{word}` is not a filter; to find it in titles and descriptions, run `{command}`."
@@ -457,6 +468,10 @@ mod tests {
             "To change the title, run `taskcli modify 3 --title 'New title' +x`."
         );
         assert!(message(&["taskcli", "add", "x", "wait:monday"]).contains("after `--`"));
+        assert_eq!(
+            message(&["taskcli", "list", "due:today", "+home"]),
+            "`list` cannot filter by due date; `taskcli list --sort due +home` lists the soonest first."
+        );
     }
 
     #[test]
