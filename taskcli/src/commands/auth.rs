@@ -50,7 +50,8 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
     }
     // Find out where the tokens will go before asking for a password.
     let store = ctx.store_for_login()?;
-    // Whose login this one replaces, to say so once it has.
+    // Whose login this one replaces, to say so once it has (best effort:
+    // a store that cannot be read only costs the message).
     let previous: Vec<String> = ctx
         .all_stored_logins()
         .unwrap_or_default()
@@ -73,8 +74,15 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
     ctx.delete_other_logins(&store)?;
     let mut replaced: Vec<&String> = previous
         .iter()
-        .filter(|email| session.user.email.as_ref() != Some(*email))
+        .filter(|old| {
+            !session
+                .user
+                .email
+                .as_ref()
+                .is_some_and(|new| new.eq_ignore_ascii_case(old))
+        })
         .collect();
+    replaced.sort();
     replaced.dedup();
     for email in replaced {
         eprintln!("Replaced the stored login of {email}.");
@@ -429,7 +437,8 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
                     .map(|token| {
                         [
                             token.id.to_string(),
-                            token.name.clone(),
+                            // A tab or a line break would split the row.
+                            token.name.replace(['\t', '\n', '\r'], " "),
                             local_datetime(token.expires_at),
                             token
                                 .last_used_at
