@@ -312,7 +312,7 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
         let tasks: Vec<&Task> = targets.iter().map(|(_, task)| task).collect();
         let mut stderr = std::io::stderr().lock();
         let agreed = confirm(&tasks, &mut std::io::stdin().lock(), &mut stderr)
-            .map_err(|e| CliError::failure(format!("Could not read the answer: {e}.")))?;
+            .map_err(|e| CliError::failure(format!("Could not ask for confirmation: {e}.")))?;
         if !agreed {
             let _ = writeln!(stderr, "Nothing was deleted.");
             outcomes.first_failure.get_or_insert(Exit::Failure);
