@@ -99,7 +99,10 @@ enum Word<'a> {
 
 impl<'a> Word<'a> {
     fn read(word: &'a str) -> Self {
+        // A tag must start with a letter here, so `+1` and `+3d` (the CLI's
+        // own due form) stay words of the title, as in Taskwarrior.
         if let Some(tag) = word.strip_prefix('+')
+            && tag.starts_with(char::is_alphabetic)
             && Tags::parse_one(tag).is_ok()
         {
             return Self::Tag(tag);
@@ -422,6 +425,13 @@ mod tests {
             panic!("add");
         };
         assert_eq!(args.title, ["C", "+", "at", "10:30"]);
+        assert!(args.tags.is_empty());
+        // Not tags either: words after `+` that start with a digit, such as
+        // the CLI's own due form.
+        let Ok(Command::Add(args)) = parsed(&["taskcli", "add", "Call", "+3d", "+1"]) else {
+            panic!("add");
+        };
+        assert_eq!(args.title, ["Call", "+3d", "+1"]);
         assert!(args.tags.is_empty());
     }
 

@@ -419,7 +419,7 @@ fn rm_says_which_task_it_deleted_and_json_prints_the_tasks() {
     env.run(&["add", "Third"]).ok();
     assert_eq!(
         env.run(&["rm", "1", "--yes"]).ok().stdout,
-        "Deleted task 1: Due test\n"
+        "Deleted task 1: Due test +0d\n"
     );
     let before = serde_json::to_value(vec![env.task(2), env.task(3)]).expect("json");
     let deleted = env.run(&["--json", "rm", "2", "#3", "--yes"]).ok().json();
