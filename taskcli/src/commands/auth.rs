@@ -2,9 +2,11 @@
 
 use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs, DeleteAccountArgs};
 use crate::credentials::StoredLogin;
-use crate::dates::{local_datetime, relative_time};
+use crate::dates::{local_datetime, machine_time, relative_time};
 use crate::error::{CliError, CliResult, Doing};
+use crate::render::{Column, Field, boxed_table, plain_table};
 use crate::session::{Context, Origin};
+use chrono::Local;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use taskclient::Error as ApiError;
@@ -332,19 +334,36 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
                 ctx.out.json(&tokens);
             } else if tokens.is_empty() {
                 ctx.out.line("No API tokens.");
+            } else if ctx.out.table.terminal {
+                let column = |header, cell: &dyn Fn(&taskclient::ApiTokenInfo) -> String| {
+                    Column::new(
+                        header,
+                        tokens.iter().map(|t| Field::plain(cell(t))).collect(),
+                    )
+                };
+                let columns = [
+                    column("ID", &|t| t.id.to_string()),
+                    column("Name", &|t| t.name.clone()),
+                    column("Expires", &|t| local_datetime(t.expires_at)),
+                    column("Last used", &|t| {
+                        t.last_used_at
+                            .map(local_datetime)
+                            .unwrap_or_else(|| "never".to_string())
+                    }),
+                ];
+                ctx.out.line(boxed_table(&columns, Some(1), ctx.out.table));
             } else {
-                for token in tokens {
-                    let used = token
-                        .last_used_at
-                        .map(local_datetime)
-                        .unwrap_or_else(|| "never".to_string());
-                    ctx.out.line(format!(
-                        "{}  {}  expires {}  last used {used}",
-                        token.id,
-                        token.name,
-                        local_datetime(token.expires_at)
-                    ));
-                }
+                // The name last: it is never empty, where the last use may be.
+                ctx.out.line(plain_table(tokens.iter().map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        machine_time(t.expires_at, &Local),
+                        t.last_used_at
+                            .map(|at| machine_time(at, &Local))
+                            .unwrap_or_default(),
+                        t.name.clone(),
+                    ]
+                })));
             }
         }
         ApiTokenCommand::Revoke { id } => {
