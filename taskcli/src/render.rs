@@ -107,17 +107,28 @@ pub struct Column {
     pub header: &'static str,
     /// Right-aligned, as numbers are.
     pub right: bool,
+    /// May be left out on a narrow terminal ([`boxed_table`]).
+    pub optional: bool,
     /// The cells, one per row.
     pub cells: Vec<Field>,
 }
 
 impl Column {
-    /// A left-aligned column.
+    /// A left-aligned column that is always shown.
     pub fn new(header: &'static str, cells: Vec<Field>) -> Self {
         Self {
             header,
             right: false,
+            optional: false,
             cells,
+        }
+    }
+
+    /// The same column, left out when the terminal is too narrow for it.
+    pub fn optional(self) -> Self {
+        Self {
+            optional: true,
+            ..self
         }
     }
 
@@ -132,6 +143,11 @@ impl Column {
             .unwrap_or(1)
     }
 }
+
+/// A title (or other free text) cut to this many columns still reads: the
+/// other columns give way until it has at least this much, even when that
+/// shows no more titles whole.
+const ROOM_ENOUGH: usize = 20;
 
 /// How many terminal columns `text` takes (a CJK character takes two).
 pub fn display_width(text: &str) -> usize {
@@ -152,27 +168,65 @@ fn box_overhead(count: usize) -> usize {
     3 * count + 1
 }
 
-/// A boxed table for a terminal, fitted to `mode.width` or the terminal's:
-/// when the row is too wide, the column `flexible` (free text, such as a
-/// name) is cut with `…`, never below its header. For output that is not a
-/// terminal use [`plain_table`] instead.
-pub fn boxed_table(columns: &[Column], flexible: Option<usize>, mode: TableMode) -> String {
-    let mut widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
-    if let (Some(total), Some(index)) = (
-        mode.width.map(usize::from).or_else(terminal_width),
-        flexible,
-    ) && index < widths.len()
-    {
-        let others: usize = widths
+/// A boxed table for a terminal, fitted to `mode.width` or the terminal's.
+/// The column `flexible` (free text, such as a name) keeps the room: when a
+/// row is too wide, optional columns are left out, the last one first, as
+/// far as that shows more of its cells whole or until it has 20 columns;
+/// then its cells are cut with `…`, never below its header. For output that is not a terminal use
+/// [`plain_table`] instead.
+pub fn boxed_table(columns: &[Column], flexible: usize, mode: TableMode) -> String {
+    let Some(total) = mode.width.map(usize::from).or_else(terminal_width) else {
+        let widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
+        return draw(columns, &widths, mode);
+    };
+    let optional: Vec<usize> = (0..columns.len())
+        .filter(|&i| i != flexible && columns[i].optional)
+        .collect();
+    // The columns shown when the last `dropped` optional ones are left out.
+    let shown = |dropped: usize| -> Vec<usize> {
+        let gone = &optional[optional.len() - dropped..];
+        (0..columns.len()).filter(|i| !gone.contains(i)).collect()
+    };
+    let room = |shown: &[usize]| {
+        let others: usize = shown
             .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != index)
-            .map(|(_, w)| w)
+            .filter(|&&i| i != flexible)
+            .map(|&i| columns[i].natural_width())
             .sum();
-        let room = total.saturating_sub(others + box_overhead(columns.len()));
-        widths[index] = widths[index].min(room.max(display_width(columns[index].header)));
-    }
-    draw(columns, &widths, mode)
+        total.saturating_sub(others + box_overhead(shown.len()))
+    };
+    let cut_cells = |dropped: usize| {
+        let room = room(&shown(dropped));
+        columns.get(flexible).map_or(0, |column| {
+            column
+                .cells
+                .iter()
+                .filter(|cell| display_width(&one_line(&cell.text)) > room)
+                .count()
+        })
+    };
+    let least = cut_cells(optional.len());
+    let wanted = columns
+        .get(flexible)
+        .map_or(0, |column| column.natural_width().min(ROOM_ENOUGH));
+    let dropped = (0..=optional.len())
+        .find(|&d| cut_cells(d) <= least && room(&shown(d)) >= wanted)
+        .unwrap_or(optional.len());
+    let shown = shown(dropped);
+    let room = room(&shown);
+    let kept: Vec<Column> = shown.iter().map(|&i| columns[i].clone()).collect();
+    let widths: Vec<usize> = shown
+        .iter()
+        .map(|&i| {
+            let natural = columns[i].natural_width();
+            if i == flexible {
+                natural.min(room.max(display_width(columns[i].header)))
+            } else {
+                natural
+            }
+        })
+        .collect();
+    draw(&kept, &widths, mode)
 }
 
 /// Draws `columns` with each cell cut to its column's width.
@@ -398,7 +452,7 @@ where
         return draw(&columns, &widths, mode);
     };
     // Per step: the columns other than the title, with the tags at their least.
-    let fixed = |squeeze: Squeeze| -> (usize, usize) {
+    let fixed = |squeeze: Squeeze| -> usize {
         let mut widths = vec![widest(|c| &c.number, "#")];
         widths.push(if squeeze >= Squeeze::PriorityMark {
             cells
@@ -423,10 +477,10 @@ where
         } else if squeeze < Squeeze::NoTags {
             widths.push(tags_width.min(TAGS_NARROW));
         }
-        let count = widths.len() + 1;
-        (widths.iter().sum::<usize>() + box_overhead(count), count)
+        // The title is one more column.
+        widths.iter().sum::<usize>() + box_overhead(widths.len() + 1)
     };
-    let room = |squeeze: Squeeze| total.saturating_sub(fixed(squeeze).0).max(5);
+    let room = |squeeze: Squeeze| total.saturating_sub(fixed(squeeze)).max(5);
     let cut_titles = |squeeze: Squeeze| {
         let room = room(squeeze);
         cells
@@ -434,12 +488,14 @@ where
             .filter(|c| display_width(&c.title) > room)
             .count()
     };
-    // Give way only as far as it shows more titles whole: a title too long
-    // for the line without any other column is cut at every step.
+    // Give way only as far as it shows more titles whole, or the title
+    // column reaches ROOM_ENOUGH: a title too long for the line without any
+    // other column is cut at every step, and need not take the rest with it.
     let least = cut_titles(Squeeze::NoDue);
+    let wanted = title_width.min(ROOM_ENOUGH);
     let squeeze = SQUEEZES
         .into_iter()
-        .find(|&s| cut_titles(s) <= least)
+        .find(|&s| cut_titles(s) <= least && room(s) >= wanted)
         .unwrap_or(Squeeze::NoDue);
     let columns = task_columns(&cells, squeeze);
     let room = room(squeeze);
@@ -652,7 +708,7 @@ mod tests {
                     "{text}"
                 );
             } else {
-                assert!(text.contains("Write the quarte…"), "{text}");
+                assert!(text.contains("│ Write the quarterly repo… │"), "{text}");
             }
         }
         let at = |width| {
@@ -683,10 +739,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("│ !!! │ Write"), "{text}");
-        // A title that cannot fit anyway takes nothing more from the rest.
+        // The report cannot fit anyway, but the due date still goes: with it
+        // the title column would have fewer than ROOM_ENOUGH columns.
         let (header, text) = at(40);
         assert!(
-            header.contains("Due") && text.contains("│ !   │ tmrw "),
+            !header.contains("Due") && text.contains("│ !   │ 牛乳"),
             "{text}"
         );
     }
@@ -721,16 +778,48 @@ mod tests {
     }
 
     #[test]
-    fn other_tables_cut_their_flexible_column() {
+    fn other_tables_leave_out_optional_columns_then_cut_the_flexible_one() {
+        let name = "deploy ".repeat(10).trim().to_string();
         let columns = [
             Column::new("ID", vec![Field::plain("0193b1c2-aaaa")]),
-            Column::new("Name", vec![Field::plain("deploy ".repeat(10))]),
+            Column::new("Name", vec![Field::plain(&name)]),
+            Column::new("Made", vec![Field::plain("2026-12-24")]).optional(),
+            Column::new("Used", vec![Field::plain("never")]).optional(),
         ];
-        let text = boxed_table(&columns, Some(1), terminal(40));
-        assert!(text.lines().all(|l| display_width(l) <= 40), "{text}");
+        let at = |width| boxed_table(&columns, 1, terminal(width));
+        let wide = at(120);
+        assert!(wide.contains(&name) && wide.contains("never"), "{wide}");
+        // Leaving out the last optional column is enough for the name.
+        let narrower = at(105);
         assert!(
-            text.contains("0193b1c2-aaaa") && text.contains('…'),
-            "{text}"
+            narrower.lines().all(|l| display_width(l) <= 105),
+            "{narrower}"
+        );
+        assert!(narrower.contains(&name), "{narrower}");
+        assert!(
+            narrower.contains("2026-12-24") && !narrower.contains("never"),
+            "{narrower}"
+        );
+        // Too narrow for the name anyway: the dates go only until it has 20 columns.
+        let narrow = at(56);
+        assert!(narrow.lines().all(|l| display_width(l) <= 56), "{narrow}");
+        assert!(
+            narrow.contains("2026-12-24") && !narrow.contains("never"),
+            "{narrow}"
+        );
+        assert!(
+            narrow.contains("deploy deploy deploy") && narrow.contains('…'),
+            "{narrow}"
+        );
+        let narrowest = at(40);
+        assert!(
+            narrowest.lines().all(|l| display_width(l) <= 40),
+            "{narrowest}"
+        );
+        assert!(!narrowest.contains("2026-12-24"), "{narrowest}");
+        assert!(
+            narrowest.contains("│ deploy deploy deplo… │"),
+            "{narrowest}"
         );
     }
 

@@ -341,17 +341,19 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
                         tokens.iter().map(|t| Field::plain(cell(t))).collect(),
                     )
                 };
+                // The id is what `revoke` needs: the dates give way first.
                 let columns = [
                     column("ID", &|t| t.id.to_string()),
                     column("Name", &|t| t.name.clone()),
-                    column("Expires", &|t| local_datetime(t.expires_at)),
+                    column("Expires", &|t| local_datetime(t.expires_at)).optional(),
                     column("Last used", &|t| {
                         t.last_used_at
                             .map(local_datetime)
                             .unwrap_or_else(|| "never".to_string())
-                    }),
+                    })
+                    .optional(),
                 ];
-                ctx.out.line(boxed_table(&columns, Some(1), ctx.out.table));
+                ctx.out.line(boxed_table(&columns, 1, ctx.out.table));
             } else {
                 // The name last: it is never empty, where the last use may be.
                 ctx.out.line(plain_table(tokens.iter().map(|t| {
