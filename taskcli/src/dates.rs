@@ -1,7 +1,8 @@
 //! `--due WHEN` and how due dates are shown: local time, relative when near.
 
 use chrono::{
-    DateTime, Datelike, Days, Local, LocalResult, NaiveDate, NaiveTime, TimeZone, Weekday,
+    DateTime, Datelike, Days, Local, LocalResult, NaiveDate, NaiveTime, SecondsFormat, TimeZone,
+    Weekday,
 };
 use std::str::FromStr;
 use taskcore::{TimeError, Timestamp};
@@ -104,19 +105,59 @@ fn end_of_day<Tz: TimeZone>(day: NaiveDate, zone: &Tz) -> Option<Timestamp> {
 /// A due date for a table cell, relative to `now`: "today", "tomorrow",
 /// "in 3d", "2d overdue", or the local date when more than a week away.
 pub fn relative_due<Tz: TimeZone>(due: Timestamp, now: &DateTime<Tz>) -> (String, Urgency) {
+    let (days, urgency) = days_until(due, now);
+    let text = match days {
+        d if d < 0 => format!("{}d overdue", -d),
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        2..=7 => format!("in {days}d"),
+        _ => due
+            .as_datetime()
+            .with_timezone(&now.timezone())
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string(),
+    };
+    (text, urgency)
+}
+
+/// A due date in at most six columns, for narrow tables: "today", "tmrw",
+/// days from today with a sign ("+3d", "-705d"), and whole years with a sign
+/// from 1000 days on ("+12y").
+pub fn compact_due<Tz: TimeZone>(due: Timestamp, now: &DateTime<Tz>) -> (String, Urgency) {
+    let (days, urgency) = days_until(due, now);
+    let text = match days {
+        0 => "today".to_string(),
+        1 => "tmrw".to_string(),
+        d if d.abs() < 1000 => format!("{d:+}d"),
+        // Julian years (365.25 days): close enough for a date this far away.
+        d => format!("{:+}y", d * 4 / 1461),
+    };
+    (text, urgency)
+}
+
+/// Days from `now`'s local date to `due`'s, and how urgent that is.
+fn days_until<Tz: TimeZone>(due: Timestamp, now: &DateTime<Tz>) -> (i64, Urgency) {
     let local = due.as_datetime().with_timezone(&now.timezone());
     let days = (local.date_naive() - now.date_naive()).num_days();
-    match days {
-        d if d < 0 => (format!("{}d overdue", -d), Urgency::Overdue),
-        0 if local < *now => ("today".to_string(), Urgency::Overdue),
-        0 => ("today".to_string(), Urgency::Soon),
-        1 => ("tomorrow".to_string(), Urgency::Soon),
-        2..=7 => (format!("in {days}d"), Urgency::Later),
-        _ => (
-            local.date_naive().format("%Y-%m-%d").to_string(),
-            Urgency::Later,
-        ),
-    }
+    let urgency = match days {
+        d if d < 0 => Urgency::Overdue,
+        0 if local < *now => Urgency::Overdue,
+        0 | 1 => Urgency::Soon,
+        _ => Urgency::Later,
+    };
+    (days, urgency)
+}
+
+/// A time for scripts: RFC 3339 in `zone`, with a fraction only when there
+/// is one (`2026-12-24T23:59:59+01:00`).
+pub fn machine_time<Tz: TimeZone>(at: Timestamp, zone: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    at.as_datetime()
+        .with_timezone(zone)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// How close a due date is, for colouring.
@@ -247,5 +288,43 @@ mod tests {
         assert_eq!(due("2026-12-24T12:00:00Z").0, "2026-12-24");
         // Local dates, not UTC ones: 23:30 UTC on the 4th is already the 5th at +02:00.
         assert_eq!(due("2026-03-04T23:30:00Z").0, "tomorrow");
+    }
+
+    #[test]
+    fn compact_due_dates_fit_six_columns() {
+        let now = at("2026-03-04T10:00:00+02:00");
+        let due = |text: &str| compact_due(Timestamp::parse_rfc3339(text).expect("valid"), &now);
+        assert_eq!(
+            due("2026-03-04T21:59:59Z"),
+            ("today".to_string(), Urgency::Soon)
+        );
+        assert_eq!(
+            due("2026-03-04T07:00:00Z"),
+            ("today".to_string(), Urgency::Overdue)
+        );
+        assert_eq!(due("2026-03-05T12:00:00Z").0, "tmrw");
+        assert_eq!(due("2026-03-07T12:00:00Z").0, "+3d");
+        assert_eq!(due("2026-12-24T12:00:00Z").0, "+295d");
+        assert_eq!(
+            due("2024-03-29T12:00:00Z"),
+            ("-705d".to_string(), Urgency::Overdue)
+        );
+        assert_eq!(due("2029-03-04T12:00:00Z").0, "+3y");
+        assert_eq!(due("0001-01-01T00:00:00Z").0, "-2025y");
+        assert_eq!(due("9999-12-31T23:59:59Z").0, "+7973y");
+        for text in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+            assert!(due(text).0.chars().count() <= 6, "{text}");
+        }
+    }
+
+    #[test]
+    fn machine_times_are_rfc3339_in_the_zone() {
+        let zone = FixedOffset::east_opt(3600).expect("valid");
+        let time = |text: &str| machine_time(Timestamp::parse_rfc3339(text).expect("valid"), &zone);
+        assert_eq!(time("2026-12-24T22:59:59Z"), "2026-12-24T23:59:59+01:00");
+        assert_eq!(
+            time("2026-12-24T22:59:59.250Z"),
+            "2026-12-24T23:59:59.250+01:00"
+        );
     }
 }

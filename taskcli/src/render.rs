@@ -1,14 +1,16 @@
 //! What goes to stdout: tables and details for people, JSON for scripts.
 
-use crate::dates::{Urgency, local_datetime, relative_due};
+use crate::dates::{Urgency, compact_due, local_datetime, machine_time, relative_due};
 use chrono::{DateTime, TimeZone};
+pub use comfy_table::Color;
 use comfy_table::{
-    Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, ContentLineStyle,
-    LineStyle, Row, Table, TableStyle, Width, presets,
+    Attribute, Cell, CellAlignment, ContentArrangement, ContentLineStyle, LineStyle, Table,
+    TableStyle,
 };
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use taskcore::{Priority, Task};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// How output is shaped, decided once from the flags and the environment.
 #[derive(Clone, Copy, Debug)]
@@ -71,94 +73,196 @@ const TERMINAL_STYLE: TableStyle = TableStyle::new()
     .content_lines(ContentLineStyle::new('│', '│', '│'))
     .bottom_border(LineStyle::new('╰', '─', '┴', '╯'));
 
-/// A table of tasks: number, done mark, priority, due, title, tags.
-pub fn task_table<Tz: TimeZone>(tasks: &[Task], now: &DateTime<Tz>, mode: TableMode) -> String {
-    let mut table = Table::new();
-    if mode.terminal {
-        table.load_style(TERMINAL_STYLE);
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table.force_no_tty();
-        table.load_style(presets::NOTHING);
-        table.set_content_arrangement(ContentArrangement::Disabled);
+/// One cell of a boxed table: its text and the colour it has when colours are on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Field {
+    /// The text; control characters are shown as spaces.
+    pub text: String,
+    /// Its colour, if any.
+    pub color: Option<Color>,
+}
+
+impl Field {
+    /// A field without colour.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            color: None,
+        }
     }
+
+    /// A field with a colour.
+    pub fn colored(text: impl Into<String>, color: Option<Color>) -> Self {
+        Self {
+            text: text.into(),
+            color,
+        }
+    }
+}
+
+/// One column of a boxed table.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// The header (never cut).
+    pub header: &'static str,
+    /// Right-aligned, as numbers are.
+    pub right: bool,
+    /// May be left out on a narrow terminal ([`boxed_table`]).
+    pub optional: bool,
+    /// The cells, one per row.
+    pub cells: Vec<Field>,
+}
+
+impl Column {
+    /// A left-aligned column that is always shown.
+    pub fn new(header: &'static str, cells: Vec<Field>) -> Self {
+        Self {
+            header,
+            right: false,
+            optional: false,
+            cells,
+        }
+    }
+
+    /// The same column, left out when the terminal is too narrow for it.
+    pub fn optional(self) -> Self {
+        Self {
+            optional: true,
+            ..self
+        }
+    }
+
+    /// The width it takes uncut: its widest cell or its header, at least
+    /// one column (comfy-table draws an empty column one wide).
+    fn natural_width(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|cell| display_width(&one_line(&cell.text)))
+            .chain([display_width(self.header), 1])
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// A title (or other free text) cut to this many columns still reads: the
+/// other columns give way until it has at least this much, even when that
+/// shows no more titles whole.
+const ROOM_ENOUGH: usize = 20;
+
+/// How many terminal columns `text` takes (a CJK character takes two).
+pub fn display_width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// The terminal's width when stdout is one and its size is known.
+fn terminal_width() -> Option<usize> {
+    Table::new()
+        .width()
+        .map(usize::from)
+        .filter(|&width| width > 0)
+}
+
+/// Columns a box adds around `count` columns: a border on each side, a
+/// separator between columns, and a space of padding on each side of a cell.
+fn box_overhead(count: usize) -> usize {
+    3 * count + 1
+}
+
+/// A boxed table for a terminal, fitted to `mode.width` or the terminal's.
+/// The column `flexible` (free text, such as a name) keeps the room: when a
+/// row is too wide, optional columns are left out, the last one first, as
+/// far as that shows more of its cells whole or until it has 20 columns;
+/// then its cells are cut with `…`, never below its header. For output that is not a terminal use
+/// [`plain_table`] instead.
+pub fn boxed_table(columns: &[Column], flexible: usize, mode: TableMode) -> String {
+    let Some(total) = mode.width.map(usize::from).or_else(terminal_width) else {
+        let widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
+        return draw(columns, &widths, mode);
+    };
+    let optional: Vec<usize> = (0..columns.len())
+        .filter(|&i| i != flexible && columns[i].optional)
+        .collect();
+    // The columns shown when the last `dropped` optional ones are left out.
+    let shown = |dropped: usize| -> Vec<usize> {
+        let gone = &optional[optional.len() - dropped..];
+        (0..columns.len()).filter(|i| !gone.contains(i)).collect()
+    };
+    let room = |shown: &[usize]| {
+        let others: usize = shown
+            .iter()
+            .filter(|&&i| i != flexible)
+            .map(|&i| columns[i].natural_width())
+            .sum();
+        total.saturating_sub(others + box_overhead(shown.len()))
+    };
+    let cut_cells = |dropped: usize| {
+        let room = room(&shown(dropped));
+        columns.get(flexible).map_or(0, |column| {
+            column
+                .cells
+                .iter()
+                .filter(|cell| display_width(&one_line(&cell.text)) > room)
+                .count()
+        })
+    };
+    let least = cut_cells(optional.len());
+    let wanted = columns
+        .get(flexible)
+        .map_or(0, |column| column.natural_width().min(ROOM_ENOUGH));
+    let dropped = (0..=optional.len())
+        .find(|&d| cut_cells(d) <= least && room(&shown(d)) >= wanted)
+        .unwrap_or(optional.len());
+    let shown = shown(dropped);
+    let room = room(&shown);
+    let kept: Vec<Column> = shown.iter().map(|&i| columns[i].clone()).collect();
+    let widths: Vec<usize> = shown
+        .iter()
+        .map(|&i| {
+            let natural = columns[i].natural_width();
+            if i == flexible {
+                natural.min(room.max(display_width(columns[i].header)))
+            } else {
+                natural
+            }
+        })
+        .collect();
+    draw(&kept, &widths, mode)
+}
+
+/// Draws `columns` with each cell cut to its column's width.
+fn draw(columns: &[Column], widths: &[usize], mode: TableMode) -> String {
+    let mut table = Table::new();
+    table.load_style(TERMINAL_STYLE);
+    // The widths are ours: comfy-table only draws.
+    table.set_content_arrangement(ContentArrangement::Disabled);
     if mode.color {
         table.enforce_styling();
     }
-    if let Some(width) = mode.width {
-        table.set_width(width);
-    }
-    let header = ["#", "", "Priority", "Due", "Title", "Tags"].map(|h| {
-        let cell = Cell::new(h);
-        let cell = if h == "#" {
+    let align = |cell: Cell, column: &Column| {
+        if column.right {
             cell.set_alignment(CellAlignment::Right)
         } else {
             cell
-        };
+        }
+    };
+    table.set_header(columns.iter().map(|column| {
+        let cell = align(Cell::new(column.header), column);
         if mode.color {
             cell.add_attribute(Attribute::Bold)
         } else {
             cell
         }
-    });
-    table.set_header(header.to_vec());
-    let paint = |cell: Cell, color: Option<Color>| match (mode.color, color) {
-        (true, Some(color)) => cell.fg(color),
-        _ => cell,
-    };
-    for task in tasks {
-        let done = match (task.completed, mode.terminal) {
-            (true, true) => "✓",
-            (true, false) => "x",
-            (false, _) => "",
-        };
-        let priority_color = match task.priority {
-            Priority::High => Some(Color::Red),
-            Priority::Medium => Some(Color::Yellow),
-            Priority::Low => Some(Color::Blue),
-            Priority::None => None,
-        };
-        let priority = if task.priority == Priority::None {
-            ""
-        } else {
-            task.priority.as_str()
-        };
-        let (due, due_color) = match task.due {
-            Some(due) => {
-                let (text, urgency) = relative_due(due, now);
-                let color = match urgency {
-                    _ if task.completed => None,
-                    Urgency::Overdue => Some(Color::Red),
-                    Urgency::Soon => Some(Color::Yellow),
-                    Urgency::Later => None,
-                };
-                (text, color)
+    }));
+    let rows = columns.iter().map(|c| c.cells.len()).max().unwrap_or(0);
+    for row in 0..rows {
+        table.add_row(columns.iter().zip(widths).map(|(column, &width)| {
+            let field = column.cells.get(row).cloned().unwrap_or_default();
+            let cell = align(Cell::new(cut(&one_line(&field.text), width)), column);
+            match (mode.color, field.color) {
+                (true, Some(color)) => cell.fg(color),
+                _ => cell,
             }
-            None => (String::new(), None),
-        };
-        let title_color = task.completed.then_some(Color::DarkGrey);
-        let mut row = Row::from(vec![
-            Cell::new(task.number).set_alignment(CellAlignment::Right),
-            paint(Cell::new(done), Some(Color::Green)),
-            paint(Cell::new(priority), priority_color),
-            paint(Cell::new(due), due_color),
-            paint(Cell::new(one_line(&task.title)), title_color),
-            Cell::new(task.tags.join(" ")),
-        ]);
-        if mode.terminal {
-            // Long titles are cut to the width left for them, not wrapped.
-            row.max_height(1);
-        }
-        table.add_row(row);
-    }
-    if mode.terminal {
-        for (index, column) in table.column_iter_mut().enumerate() {
-            column.set_constraint(match index {
-                4 => ColumnConstraint::LowerBoundary(Width::Fixed(10)),
-                5 => ColumnConstraint::UpperBoundary(Width::Fixed(30)),
-                _ => ColumnConstraint::ContentWidth,
-            });
-        }
+        }));
     }
     table
         .lines()
@@ -167,8 +271,292 @@ pub fn task_table<Tz: TimeZone>(tasks: &[Task], now: &DateTime<Tz>, mode: TableM
         .join("\n")
 }
 
+/// A table for a pipe: one line per row, fields separated by a tab, no
+/// header, no padding. Control characters (tabs and newlines included)
+/// become spaces, so a field never splits a line or a row. Put a field that
+/// is never empty last: it is what keeps a line free of trailing white space.
+pub fn plain_table<R, F>(rows: R) -> String
+where
+    R: IntoIterator<Item = Vec<F>>,
+    F: AsRef<str>,
+{
+    rows.into_iter()
+        .map(|fields| {
+            let line = fields
+                .iter()
+                .map(|field| one_line(field.as_ref()))
+                .collect::<Vec<_>>()
+                .join("\t");
+            line.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `text` cut to `width` display columns, ending in `…` when it was cut.
+fn cut(text: &str, width: usize) -> String {
+    if display_width(text) <= width {
+        return text.to_string();
+    }
+    let mut kept = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let ch_width = UnicodeWidthChar::width(ch).unwrap_or(0);
+        // Keep one column for the `…`.
+        if used + ch_width + 1 > width {
+            break;
+        }
+        used += ch_width;
+        kept.push(ch);
+    }
+    if width > 0 {
+        kept.push('…');
+    }
+    kept
+}
+
+/// Control characters (tab, newline, escape, the C1 set the server lets
+/// through) and the Unicode line and paragraph separators as spaces: a cell
+/// stays on one line and cannot move the cursor or change colours.
 fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r', '\t'], " ")
+    text.chars()
+        .map(|ch| match ch {
+            '\u{2028}' | '\u{2029}' => ' ',
+            ch if ch.is_control() => ' ',
+            ch => ch,
+        })
+        .collect()
+}
+
+/// How far a task table gives way on a narrow terminal; each step keeps the
+/// ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Squeeze {
+    /// Everything, due dates in words.
+    Full,
+    /// Due dates in their compact form (`-705d`, `tmrw`, `+3d`).
+    CompactDue,
+    /// Tags cut to a few columns.
+    ShortTags,
+    /// No tags column.
+    NoTags,
+    /// Priority as a mark (`!` to `!!!`) beside the done mark.
+    PriorityMark,
+    /// No due column.
+    NoDue,
+}
+
+const SQUEEZES: [Squeeze; 6] = [
+    Squeeze::Full,
+    Squeeze::CompactDue,
+    Squeeze::ShortTags,
+    Squeeze::NoTags,
+    Squeeze::PriorityMark,
+    Squeeze::NoDue,
+];
+
+/// The most the tags column keeps before the title has what it needs.
+const TAGS_WIDE: usize = 30;
+/// What a cut tags column keeps.
+const TAGS_NARROW: usize = 12;
+
+/// A task's cells, in every form a table may show them.
+struct TaskCells {
+    number: String,
+    done: &'static str,
+    priority: &'static str,
+    mark: &'static str,
+    priority_color: Option<Color>,
+    due: String,
+    compact_due: String,
+    due_color: Option<Color>,
+    title: String,
+    title_color: Option<Color>,
+    tags: String,
+}
+
+impl TaskCells {
+    fn new<Tz: TimeZone>(task: &Task, now: &DateTime<Tz>) -> Self {
+        let (priority, mark, priority_color) = match task.priority {
+            Priority::High => ("high", "!!!", Some(Color::Red)),
+            Priority::Medium => ("medium", "!!", Some(Color::Yellow)),
+            Priority::Low => ("low", "!", Some(Color::Blue)),
+            Priority::None => ("", "", None),
+        };
+        let (due, compact, due_color) = match task.due {
+            Some(due) => {
+                let (text, urgency) = relative_due(due, now);
+                let color = match urgency {
+                    _ if task.completed => None,
+                    Urgency::Overdue => Some(Color::Red),
+                    Urgency::Soon => Some(Color::Yellow),
+                    Urgency::Later => None,
+                };
+                (text, compact_due(due, now).0, color)
+            }
+            None => (String::new(), String::new(), None),
+        };
+        Self {
+            number: task.number.to_string(),
+            done: if task.completed { "✓" } else { "" },
+            priority,
+            mark,
+            priority_color,
+            due,
+            compact_due: compact,
+            due_color,
+            title: one_line(&task.title),
+            title_color: task.completed.then_some(Color::DarkGrey),
+            tags: one_line(&task.tags.join(" ")),
+        }
+    }
+}
+
+/// A table of tasks. On a terminal: number, done mark, priority, due, title
+/// and tags in a box as wide as the terminal, the other columns giving way
+/// to the title ([`Squeeze`]). Piped: number, `done` or `pending`, priority,
+/// due (RFC 3339, local time; empty when none), tags (space-separated) and
+/// the title last, tab-separated.
+pub fn task_table<Tz: TimeZone>(tasks: &[Task], now: &DateTime<Tz>, mode: TableMode) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    if !mode.terminal {
+        return plain_table(tasks.iter().map(|task| {
+            vec![
+                task.number.to_string(),
+                if task.completed { "done" } else { "pending" }.to_string(),
+                task.priority.as_str().to_string(),
+                task.due
+                    .map(|due| machine_time(due, &now.timezone()))
+                    .unwrap_or_default(),
+                task.tags.join(" "),
+                task.title.trim().to_string(),
+            ]
+        }));
+    }
+    let cells: Vec<TaskCells> = tasks.iter().map(|t| TaskCells::new(t, now)).collect();
+    let widest = |text: fn(&TaskCells) -> &str, header: &str| {
+        cells
+            .iter()
+            .map(|c| display_width(text(c)))
+            .chain([display_width(header), 1])
+            .max()
+            .unwrap_or(1)
+    };
+    let title_width = widest(|c| &c.title, "Title");
+    let tags_width = widest(|c| &c.tags, "Tags");
+    let Some(total) = mode.width.map(usize::from).or_else(terminal_width) else {
+        let columns = task_columns(&cells, Squeeze::Full);
+        let widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
+        return draw(&columns, &widths, mode);
+    };
+    // Per step: the columns other than the title, with the tags at their least.
+    let fixed = |squeeze: Squeeze| -> usize {
+        let mut widths = vec![widest(|c| &c.number, "#")];
+        widths.push(if squeeze >= Squeeze::PriorityMark {
+            cells
+                .iter()
+                .map(|c| display_width(c.done) + display_width(c.mark))
+                .chain([1])
+                .max()
+                .unwrap_or(1)
+        } else {
+            widest(|c| c.done, "")
+        });
+        if squeeze < Squeeze::PriorityMark {
+            widths.push(widest(|c| c.priority, "Priority"));
+        }
+        if squeeze < Squeeze::CompactDue {
+            widths.push(widest(|c| &c.due, "Due"));
+        } else if squeeze < Squeeze::NoDue {
+            widths.push(widest(|c| &c.compact_due, "Due"));
+        }
+        if squeeze < Squeeze::ShortTags {
+            widths.push(tags_width.min(TAGS_WIDE));
+        } else if squeeze < Squeeze::NoTags {
+            widths.push(tags_width.min(TAGS_NARROW));
+        }
+        // The title is one more column.
+        widths.iter().sum::<usize>() + box_overhead(widths.len() + 1)
+    };
+    let room = |squeeze: Squeeze| total.saturating_sub(fixed(squeeze)).max(5);
+    let cut_titles = |squeeze: Squeeze| {
+        let room = room(squeeze);
+        cells
+            .iter()
+            .filter(|c| display_width(&c.title) > room)
+            .count()
+    };
+    // Give way only as far as it shows more titles whole, or the title
+    // column reaches ROOM_ENOUGH: a title too long for the line without any
+    // other column is cut at every step, and need not take the rest with it.
+    let least = cut_titles(Squeeze::NoDue);
+    let wanted = title_width.min(ROOM_ENOUGH);
+    let squeeze = SQUEEZES
+        .into_iter()
+        .find(|&s| cut_titles(s) <= least && room(s) >= wanted)
+        .unwrap_or(Squeeze::NoDue);
+    let columns = task_columns(&cells, squeeze);
+    let room = room(squeeze);
+    let title = title_width.min(room);
+    let mut widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
+    let index = |header: &str| columns.iter().position(|c| c.header == header);
+    if let Some(width) = index("Title").and_then(|i| widths.get_mut(i)) {
+        *width = title;
+    }
+    if let Some(width) = index("Tags").and_then(|i| widths.get_mut(i)) {
+        // The title has what it needs: the tags take what is left.
+        let reserved = tags_width.min(if squeeze < Squeeze::ShortTags {
+            TAGS_WIDE
+        } else {
+            TAGS_NARROW
+        });
+        *width = tags_width.min(reserved + (room - title));
+    }
+    draw(&columns, &widths, mode)
+}
+
+/// The columns a task table shows at `squeeze`.
+fn task_columns(cells: &[TaskCells], squeeze: Squeeze) -> Vec<Column> {
+    let column = |header: &'static str, cell: &dyn Fn(&TaskCells) -> Field| {
+        Column::new(header, cells.iter().map(cell).collect())
+    };
+    let mut columns = vec![Column {
+        right: true,
+        ..column("#", &|c| Field::plain(c.number.clone()))
+    }];
+    if squeeze < Squeeze::PriorityMark {
+        columns.push(column("", &|c| Field::colored(c.done, Some(Color::Green))));
+        columns.push(column("Priority", &|c| {
+            Field::colored(c.priority, c.priority_color)
+        }));
+    } else {
+        columns.push(column("", &|c| {
+            let color = if c.mark.is_empty() {
+                Some(Color::Green)
+            } else {
+                c.priority_color
+            };
+            Field::colored(format!("{}{}", c.done, c.mark), color)
+        }));
+    }
+    if squeeze < Squeeze::CompactDue {
+        columns.push(column("Due", &|c| {
+            Field::colored(c.due.clone(), c.due_color)
+        }));
+    } else if squeeze < Squeeze::NoDue {
+        columns.push(column("Due", &|c| {
+            Field::colored(c.compact_due.clone(), c.due_color)
+        }));
+    }
+    columns.push(column("Title", &|c| {
+        Field::colored(c.title.clone(), c.title_color)
+    }));
+    if squeeze < Squeeze::NoTags {
+        columns.push(column("Tags", &|c| Field::plain(c.tags.clone())));
+    }
+    columns
 }
 
 /// One task in full, for `show`.
@@ -236,8 +624,16 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-03-04T10:00:00+00:00").expect("valid")
     }
 
+    fn terminal(width: u16) -> TableMode {
+        TableMode {
+            terminal: true,
+            color: false,
+            width: Some(width),
+        }
+    }
+
     #[test]
-    fn plain_tables_have_no_borders_or_colours() {
+    fn plain_tables_are_tab_separated_rows_with_the_title_last() {
         let mut done = task(2, "Water the plants");
         done.completed = true;
         done.priority = Priority::High;
@@ -252,50 +648,179 @@ mod tests {
                 width: None,
             },
         );
-        assert!(!text.contains('\u{1b}'), "no escape codes: {text:?}");
-        assert!(
-            !text.contains('─') && !text.contains('|'),
-            "no borders: {text}"
+        assert_eq!(
+            text,
+            "1\tpending\tnone\t\t\tBuy oat milk\n\
+             2\tdone\thigh\t2026-03-02T12:00:00+00:00\thome garden\tWater the plants"
         );
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].contains("Priority") && lines[0].contains("Title"));
-        assert!(lines[1].contains("Buy oat milk"));
-        assert!(
-            lines[2].contains(" x ")
-                && lines[2].contains("high")
-                && lines[2].contains("2d overdue")
-        );
-        assert!(lines[2].contains("home garden"));
     }
 
     #[test]
-    fn terminal_tables_fit_the_width_and_cut_long_titles() {
-        let long = task(3, &"A very long title that goes on and on ".repeat(5));
-        let mode = TableMode {
-            terminal: true,
-            color: false,
-            width: Some(60),
-        };
-        let text = task_table(std::slice::from_ref(&long), &now(), mode);
-        for line in text.lines() {
-            assert!(line.chars().count() <= 60, "{line:?} is wider than 60");
+    fn plain_fields_never_split_a_row() {
+        let text = plain_table([vec!["a\tb", "c\nd\u{1b}[31m  "], vec!["e", "f"]]);
+        assert_eq!(text, "a b\tc d [31m\ne\tf");
+    }
+
+    #[test]
+    fn cutting_counts_display_columns() {
+        assert_eq!(cut("abcdef", 6), "abcdef");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        // Each of these takes two columns: three fit with the mark in seven.
+        assert_eq!(cut("買い物リスト", 7), "買い物…");
+        assert_eq!(cut("買い物リスト", 8), "買い物…");
+        assert_eq!(display_width(&cut("買い物リスト", 8)), 7);
+    }
+
+    fn busy() -> Vec<Task> {
+        let mut first = task(1, "Write the quarterly report for the board");
+        first.priority = Priority::High;
+        first.due = Timestamp::parse_rfc3339("2024-03-29T12:00:00Z");
+        first.tags = ["work", "reports", "q1", "board", "finance"]
+            .map(String::from)
+            .to_vec();
+        let mut second = task(12, "牛乳と卵を買う");
+        second.priority = Priority::Low;
+        second.due = Timestamp::parse_rfc3339("2026-03-05T12:00:00Z");
+        second.tags = vec!["shopping".into()];
+        vec![first, second]
+    }
+
+    fn headers(text: &str) -> String {
+        text.lines().nth(1).unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn terminal_tables_give_way_to_the_title() {
+        let tasks = busy();
+        for width in [40u16, 60, 80, 120] {
+            let text = task_table(&tasks, &now(), terminal(width));
+            for line in text.lines() {
+                assert!(
+                    display_width(line) <= usize::from(width),
+                    "{line:?} is wider than {width}:\n{text}"
+                );
+            }
+            assert!(text.contains("牛乳と卵を買う"), "{text}");
+            // 40 columns leave the title 24 at most: too few for this one.
+            if width > 40 {
+                assert!(
+                    text.contains("Write the quarterly report for the board"),
+                    "{text}"
+                );
+            } else {
+                assert!(text.contains("│ Write the quarterly repo… │"), "{text}");
+            }
         }
-        assert!(text.contains('…'), "the title is cut: {text}");
-        assert_eq!(
-            text.lines().filter(|l| l.contains("A very")).count(),
-            1,
-            "one line per task: {text}"
+        let at = |width| {
+            let text = task_table(&tasks, &now(), terminal(width));
+            (headers(&text), text)
+        };
+        let (header, text) = at(120);
+        assert!(
+            header.contains("Priority") && header.contains("Tags"),
+            "{text}"
+        );
+        assert!(
+            text.contains("705d overdue") && text.contains("tomorrow"),
+            "{text}"
+        );
+        assert!(text.contains("work reports q1 board finance"), "{text}");
+        // Compact due dates alone leave the title too little: the tags go.
+        let (header, text) = at(80);
+        assert!(
+            !header.contains("Tags") && header.contains("Priority"),
+            "{text}"
+        );
+        assert!(text.contains("-705d") && text.contains("tmrw"), "{text}");
+        // Then the priority becomes a mark and the due date goes.
+        let (header, text) = at(60);
+        assert!(
+            !header.contains("Priority") && !header.contains("Due"),
+            "{text}"
+        );
+        assert!(text.contains("│ !!! │ Write"), "{text}");
+        // The report cannot fit anyway, but the due date still goes: with it
+        // the title column would have fewer than ROOM_ENOUGH columns.
+        let (header, text) = at(40);
+        assert!(
+            !header.contains("Due") && text.contains("│ !   │ 牛乳"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn titles_too_long_for_any_layout_are_cut_and_take_nothing_from_the_rest() {
+        let mut tasks = busy();
+        tasks.push(task(3, &"A very long title that goes on and on ".repeat(5)));
+        let text = task_table(&tasks, &now(), terminal(120));
+        for line in text.lines() {
+            assert!(display_width(line) <= 120, "{line:?}:\n{text}");
+        }
+        assert!(
+            text.contains("A very long title that goes") && text.contains('…'),
+            "{text}"
+        );
+        assert_eq!(text.lines().filter(|l| l.contains("A very")).count(), 1);
+        // The other titles still fit with every column, so none gives way.
+        assert!(
+            headers(&text).contains("Tags") && text.contains("705d overdue"),
+            "{text}"
         );
         let colored = task_table(
-            &[long],
+            &tasks,
             &now(),
             TableMode {
                 color: true,
-                ..mode
+                ..terminal(120)
             },
         );
         assert!(colored.contains('\u{1b}'), "colours on a terminal");
+    }
+
+    #[test]
+    fn other_tables_leave_out_optional_columns_then_cut_the_flexible_one() {
+        let name = "deploy ".repeat(10).trim().to_string();
+        let columns = [
+            Column::new("ID", vec![Field::plain("0193b1c2-aaaa")]),
+            Column::new("Name", vec![Field::plain(&name)]),
+            Column::new("Made", vec![Field::plain("2026-12-24")]).optional(),
+            Column::new("Used", vec![Field::plain("never")]).optional(),
+        ];
+        let at = |width| boxed_table(&columns, 1, terminal(width));
+        let wide = at(120);
+        assert!(wide.contains(&name) && wide.contains("never"), "{wide}");
+        // Leaving out the last optional column is enough for the name.
+        let narrower = at(105);
+        assert!(
+            narrower.lines().all(|l| display_width(l) <= 105),
+            "{narrower}"
+        );
+        assert!(narrower.contains(&name), "{narrower}");
+        assert!(
+            narrower.contains("2026-12-24") && !narrower.contains("never"),
+            "{narrower}"
+        );
+        // Too narrow for the name anyway: the dates go only until it has 20 columns.
+        let narrow = at(56);
+        assert!(narrow.lines().all(|l| display_width(l) <= 56), "{narrow}");
+        assert!(
+            narrow.contains("2026-12-24") && !narrow.contains("never"),
+            "{narrow}"
+        );
+        assert!(
+            narrow.contains("deploy deploy deploy") && narrow.contains('…'),
+            "{narrow}"
+        );
+        let narrowest = at(40);
+        assert!(
+            narrowest.lines().all(|l| display_width(l) <= 40),
+            "{narrowest}"
+        );
+        assert!(!narrowest.contains("2026-12-24"), "{narrowest}");
+        assert!(
+            narrowest.contains("│ deploy deploy deplo… │"),
+            "{narrowest}"
+        );
     }
 
     #[test]

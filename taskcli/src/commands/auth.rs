@@ -2,9 +2,11 @@
 
 use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs, DeleteAccountArgs};
 use crate::credentials::StoredLogin;
-use crate::dates::{local_datetime, relative_time};
+use crate::dates::{local_datetime, machine_time, relative_time};
 use crate::error::{CliError, CliResult, Doing};
+use crate::render::{Column, Field, boxed_table, plain_table};
 use crate::session::{Context, Origin};
+use chrono::Local;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use taskclient::Error as ApiError;
@@ -431,23 +433,38 @@ async fn api_token(ctx: &Context, command: ApiTokenCommand) -> CliResult {
                 ctx.out.json(&tokens);
             } else if tokens.is_empty() {
                 ctx.out.line("No API tokens.");
-            } else {
-                let rows: Vec<[String; 4]> = tokens
-                    .iter()
-                    .map(|token| {
-                        [
-                            token.id.to_string(),
-                            // A tab or a line break would split the row.
-                            token.name.replace(['\t', '\n', '\r'], " "),
-                            local_datetime(token.expires_at),
-                            token
-                                .last_used_at
-                                .map(local_datetime)
-                                .unwrap_or_else(|| "never".to_string()),
-                        ]
+            } else if ctx.out.table.terminal {
+                let column = |header, cell: &dyn Fn(&taskclient::ApiTokenInfo) -> String| {
+                    Column::new(
+                        header,
+                        tokens.iter().map(|t| Field::plain(cell(t))).collect(),
+                    )
+                };
+                // The id is what `revoke` needs: the dates give way first.
+                let columns = [
+                    column("ID", &|t| t.id.to_string()),
+                    column("Name", &|t| t.name.clone()),
+                    column("Expires", &|t| local_datetime(t.expires_at)).optional(),
+                    column("Last used", &|t| {
+                        t.last_used_at
+                            .map(local_datetime)
+                            .unwrap_or_else(|| "never".to_string())
                     })
-                    .collect();
-                ctx.out.line(token_table(&rows, ctx.out.table.terminal));
+                    .optional(),
+                ];
+                ctx.out.line(boxed_table(&columns, 1, ctx.out.table));
+            } else {
+                // The name last: it is never empty, where the last use may be.
+                ctx.out.line(plain_table(tokens.iter().map(|t| {
+                    vec![
+                        t.id.to_string(),
+                        machine_time(t.expires_at, &Local),
+                        t.last_used_at
+                            .map(|at| machine_time(at, &Local))
+                            .unwrap_or_default(),
+                        t.name.clone(),
+                    ]
+                })));
             }
         }
         ApiTokenCommand::Revoke { token } => {
@@ -498,35 +515,6 @@ async fn token_named(
     }
 }
 
-/// The `api-token list` table: on a terminal, aligned under a header; piped,
-/// one line per token with tab-separated fields and no header.
-fn token_table(rows: &[[String; 4]], terminal: bool) -> String {
-    if !terminal {
-        let lines: Vec<String> = rows.iter().map(|row| row.join("\t")).collect();
-        return lines.join("\n");
-    }
-    let header = ["ID", "NAME", "EXPIRES", "LAST USED"].map(String::from);
-    let all: Vec<&[String; 4]> = std::iter::once(&header).chain(rows).collect();
-    let mut widths = [0usize; 4];
-    for row in &all {
-        for (width, cell) in widths.iter_mut().zip(row.iter()) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let lines: Vec<String> = all
-        .iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            cells.join("  ").trim_end().to_string()
-        })
-        .collect();
-    lines.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,23 +536,5 @@ mod tests {
         let mut answers = vec!["correct horse", "correct horse"].into_iter();
         let password = ask_password(|_| Ok(answers.next().unwrap_or_default().into()), true);
         assert_eq!(password.ok().as_deref(), Some("correct horse"));
-    }
-
-    #[test]
-    fn token_tables_have_a_header_on_a_terminal_only() {
-        let rows = [
-            ["id-1", "nightly", "2027-01-01 00:00 (Fri)", "never"].map(String::from),
-            ["id-2", "ci", "2027-02-01 00:00 (Mon)", "never"].map(String::from),
-        ];
-        assert_eq!(
-            token_table(&rows, true),
-            "ID    NAME     EXPIRES                 LAST USED\n\
-             id-1  nightly  2027-01-01 00:00 (Fri)  never\n\
-             id-2  ci       2027-02-01 00:00 (Mon)  never"
-        );
-        assert_eq!(
-            token_table(&rows, false),
-            "id-1\tnightly\t2027-01-01 00:00 (Fri)\tnever\nid-2\tci\t2027-02-01 00:00 (Mon)\tnever"
-        );
     }
 }

@@ -6,7 +6,6 @@ use crate::ids::TaskArg;
 use crate::render::{task_details, task_table};
 use crate::session::Context;
 use chrono::Local;
-use futures_util::TryStreamExt;
 use std::io::{BufRead, IsTerminal, Write};
 use taskclient::{Client, Error as ApiError};
 use taskcore::{
@@ -83,35 +82,79 @@ pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
         tag: args.tag.filter(|t| !t.is_empty()),
         priority: args.priority.map(Priority::from),
         sort: args.sort.unwrap_or_default(),
-        limit: wanted.unwrap_or(LIMIT_MAX).clamp(1, LIMIT_MAX),
+        limit: LIMIT_MAX,
         cursor: None,
     };
     let (client, _) = ctx.client().await?;
     let mut tasks = Vec::new();
-    let mut stream = std::pin::pin!(client.all_tasks(query));
-    while wanted.is_none_or(|n| tasks.len() < n) {
-        match stream
-            .try_next()
+    // Whether the server holds matches past `--limit`.
+    let mut more = false;
+    let mut cursor = None;
+    loop {
+        let left = wanted.map(|n| n.saturating_sub(tasks.len()));
+        let page = client
+            .list_tasks(&ListQuery {
+                limit: left.unwrap_or(LIMIT_MAX).clamp(1, LIMIT_MAX),
+                cursor: cursor.take(),
+                ..query.clone()
+            })
             .await
-            .map_err(|e| ctx.api_error(e, Doing::General))?
+            .map_err(|e| ctx.api_error(e, Doing::General))?;
+        tasks.extend(page.tasks);
+        let Some(next) = page.next_cursor else { break };
+        if let Some(n) = wanted
+            && tasks.len() >= n
         {
-            Some(task) => tasks.push(task),
-            None => break,
+            more = true;
+            tasks.truncate(n);
+            break;
         }
+        cursor = Some(next);
     }
     if ctx.out.json {
         ctx.out.json(&tasks);
-    } else if tasks.is_empty() {
-        ctx.out.line(match status {
-            StatusFilter::Pending => "No pending tasks.",
-            StatusFilter::Completed => "No completed tasks.",
-            StatusFilter::All => "No tasks.",
-        });
+        return Ok(());
+    }
+    if tasks.is_empty() {
+        ctx.out.line(nothing_matches(&query));
     } else {
         ctx.out
             .line(task_table(&tasks, &Local::now(), ctx.out.table));
     }
+    if more {
+        // A hint for people, so never on stdout where scripts read the rows.
+        let count = tasks.len();
+        eprintln!(
+            "Showing {count} task{}; more match (drop --limit or raise it to see them).",
+            if count == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
+}
+
+/// What `list` says when nothing matched, naming the filters that were used:
+/// `No pending tasks match tag "home" and search "milk".`
+fn nothing_matches(query: &ListQuery) -> String {
+    let what = match query.status {
+        StatusFilter::Pending => "pending tasks",
+        StatusFilter::Completed => "completed tasks",
+        StatusFilter::All => "tasks",
+    };
+    let mut filters = Vec::new();
+    if let Some(tag) = &query.tag {
+        filters.push(format!("tag {tag:?}"));
+    }
+    if let Some(priority) = query.priority {
+        filters.push(format!("priority {}", priority.as_str()));
+    }
+    if let Some(text) = &query.q {
+        filters.push(format!("search {text:?}"));
+    }
+    match filters.split_last() {
+        None => format!("No {what}."),
+        Some((last, [])) => format!("No {what} match {last}."),
+        Some((last, rest)) => format!("No {what} match {} and {last}.", rest.join(", ")),
+    }
 }
 
 /// `taskcli show`.
