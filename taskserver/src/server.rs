@@ -52,7 +52,7 @@ const WARN_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A flag or setting is wrong.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store could not be opened or read.
     #[error("{0}")]
