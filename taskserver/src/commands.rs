@@ -6,7 +6,7 @@
 //! data directory, and opening it says so when another has it.
 
 use crate::config::{Config, DatabaseUrl};
-use crate::stores;
+use crate::stores::{self, Missing, OpenError, Opened};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,9 @@ pub enum CommandError {
     /// The store failed or refused.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// There is no store where the flags point.
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// A file could not be read or written.
     #[error("{path}: {reason}")]
     File {
@@ -124,25 +127,32 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
             ))
         }
         Command::Export { out } => {
-            let store = stores::open(config).await?;
+            // Never from a store that is not there: that would be an empty backup.
+            let store = stores::open(config, Missing::Refuse).await?.store;
             let report = export_to_file(store, &out).await?;
             let done = format!("exported {} to {}", report.sent, out.display());
             complete(done, report.unreadable)
         }
         Command::Import { input } => {
             let records = read_export(&input).await?;
-            let store = stores::open(config).await?;
-            import(store.as_ref(), records).await
+            let opened = stores::open(config, Missing::Create).await?;
+            let report = import(opened.store.as_ref(), records).await?;
+            Ok(created_first(&opened, report))
         }
         Command::MigrateStore {
             from_data_dir,
             to_database_url,
         } => {
-            let from = stores::open_sled(&from_data_dir, config.cache_mb).await?;
-            let to = stores::open_postgres(&to_database_url, config.database_pool_size).await?;
-            let (records, exported) = export_to_memory(from).await?;
-            let report = import(to.as_ref(), records).await?;
-            let done = format!("{} -> {to_database_url}: {report}", from_data_dir.display());
+            let from = stores::open_sled(&from_data_dir, config.cache_mb, Missing::Refuse).await?;
+            let to =
+                stores::open_postgres(&to_database_url, config.database_pool_size, Missing::Create)
+                    .await?;
+            let (records, exported) = export_to_memory(from.store).await?;
+            let report = import(to.store.as_ref(), records).await?;
+            let done = created_first(
+                &to,
+                format!("{} -> {to_database_url}: {report}", from.location),
+            );
             complete(done, exported.unreadable)
         }
     }
@@ -158,8 +168,19 @@ async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreErro
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreError> {
-    stores::open_postgres(url, pool_size).await.map(|_| 0)
+async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, CommandError> {
+    stores::open_postgres(url, pool_size, Missing::Create).await?;
+    Ok(0)
+}
+
+/// `report`, after a first line saying the target was created, if it was:
+/// whoever mistyped a path learns it here, not after a restore.
+fn created_first(target: &Opened, report: String) -> String {
+    if target.created {
+        format!("{}\n{report}", target.summary())
+    } else {
+        report
+    }
 }
 
 /// Imports `records` and says what changed; a conflict lists what clashed.
