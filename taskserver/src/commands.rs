@@ -2,7 +2,8 @@
 //! export and import as JSON Lines, and moving a sled store into PostgreSQL.
 //!
 //! Each returns a one-paragraph report for stdout, or one sentence on why it
-//! stopped. With sled they need the server stopped: one process owns the
+//! stopped. Tools that read a store never create one: a mistyped path is
+//! refused, not exported as an empty store. With sled they need the server stopped: one process owns the
 //! data directory, and opening it says so when another has it.
 
 use crate::config::{Config, DatabaseUrl};
@@ -27,6 +28,7 @@ pub enum Command {
     Migrate,
     /// Write every user (with their password hash and task counter), task
     /// and API token hash to a JSON Lines file; no sessions, no secrets.
+    /// Refuses a data directory or database that holds no store.
     Export {
         /// The file to write (mode 0600; replaced only once complete).
         #[arg(long = "out")]
@@ -34,6 +36,7 @@ pub enum Command {
     },
     /// Load an export into the selected store, all or nothing; records
     /// already there unchanged are skipped, so running it twice is safe.
+    /// Creates the store when there is none, and says so.
     Import {
         /// The JSON Lines file to read.
         #[arg(long = "in")]
@@ -41,7 +44,8 @@ pub enum Command {
     },
     /// Copy a sled store into PostgreSQL (safe to run twice).
     MigrateStore {
-        /// The sled data directory to copy (the server using it must be stopped).
+        /// The sled data directory to copy (the server using it must be
+        /// stopped); refused when it holds no store.
         #[arg(long)]
         from_data_dir: PathBuf,
         /// The PostgreSQL database to copy into.

@@ -76,8 +76,9 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
 
-    /// Directory of the embedded store (created with mode 0700); unused
-    /// with `--database-url`.
+    /// Directory of the embedded store, relative to where the server starts
+    /// (created with mode 0700 when missing; the start log says which);
+    /// unused with `--database-url`.
     #[arg(
         long,
         env = "TASKSERVER_DATA_DIR",
