@@ -70,6 +70,15 @@ async fn run_tool(command: Command, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
+    // Before `listening on` is printed: whoever reads that line and sends
+    // SIGTERM at once must get a graceful stop, not the default death.
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("taskserver: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
     let server = match taskserver::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -82,13 +91,6 @@ async fn serve(config: Config) -> ExitCode {
     };
     println!("listening on {}", server.url());
 
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("taskserver: cannot install signal handlers");
-        return ExitCode::FAILURE;
-    };
     let mut exit = ExitCode::SUCCESS;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),

@@ -19,9 +19,11 @@ fn a_taken_port_fails_before_anything_is_created() {
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(!ran.stdout.contains("listening on"), "{}", ran.stdout);
     let lines = ran.stderr_lines();
-    let last = lines.last().copied().unwrap_or_default();
+    assert_eq!(lines.len(), 1, "one sentence: {}", ran.stderr);
     assert!(
-        last.starts_with("taskserver: ") && last.contains(&addr) && last.contains("in use"),
+        lines[0].starts_with("taskserver: ")
+            && lines[0].contains(&addr)
+            && lines[0].contains("in use"),
         "{}",
         ran.stderr
     );
