@@ -132,9 +132,15 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
         }
         Command::Export { out } => {
             // Never from a store that is not there: that would be an empty backup.
-            let store = stores::open(config, Missing::Refuse).await?.store;
-            let report = export_to_file(store, &out).await?;
-            let done = format!("exported {} to {}", report.sent, out.display());
+            let from = stores::open(config, Missing::Refuse).await?;
+            let report = export_to_file(from.store, &out).await?;
+            // Names the source: the store the flags chose may not be the one meant.
+            let done = format!(
+                "exported {} from {} to {}",
+                report.sent,
+                from.location,
+                out.display()
+            );
             complete(done, report.unreadable)
         }
         Command::Import { input } => {

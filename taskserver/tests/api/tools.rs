@@ -94,6 +94,14 @@ async fn import_into_a_new_directory_says_it_created_the_store_which_then_serves
     let export = ["export", "--out", "b.jsonl", "--data-dir", path_str(&from)];
     let ran = run_in(cwd.path(), &export, &[]);
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!(
+            "exported 2 users, 4 tasks, 2 API tokens from {} to b.jsonl",
+            from.display()
+        )),
+        "the export names its source: {}",
+        ran.stdout
+    );
 
     let import = ["import", "--in", "b.jsonl", "--data-dir", "restored"];
     let ran = run_in(cwd.path(), &import, &[]);
