@@ -3,8 +3,9 @@
 //!
 //! Each returns a one-paragraph report for stdout, or one sentence on why it
 //! stopped. Tools that read a store never create one: a mistyped path is
-//! refused, not exported as an empty store. With sled they need the server stopped: one process owns the
-//! data directory, and opening it says so when another has it.
+//! refused, not exported as an empty store. With sled they need the server
+//! stopped: one process owns the data directory, and opening it says so
+//! when another has it.
 
 use crate::config::{Config, DatabaseUrl};
 use crate::stores::{self, Missing, OpenError, Opened};
