@@ -2,11 +2,13 @@
 //! export and import as JSON Lines, and moving a sled store into PostgreSQL.
 //!
 //! Each returns a one-paragraph report for stdout, or one sentence on why it
-//! stopped. With sled they need the server stopped: one process owns the
-//! data directory, and opening it says so when another has it.
+//! stopped. Tools that read a store never create one: a mistyped path is
+//! refused, not exported as an empty store. With sled they need the server
+//! stopped: one process owns the data directory, and opening it says so
+//! when another has it.
 
 use crate::config::{Config, DatabaseUrl};
-use crate::stores;
+use crate::stores::{self, Missing, OpenError, Opened};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ pub enum Command {
     Migrate,
     /// Write every user (with their password hash and task counter), task
     /// and API token hash to a JSON Lines file; no sessions, no secrets.
+    /// Refuses a data directory or database that holds no store.
     Export {
         /// The file to write (mode 0600; replaced only once complete).
         #[arg(long = "out")]
@@ -34,6 +37,7 @@ pub enum Command {
     },
     /// Load an export into the selected store, all or nothing; records
     /// already there unchanged are skipped, so running it twice is safe.
+    /// Creates the store when there is none, and says so.
     Import {
         /// The JSON Lines file to read.
         #[arg(long = "in")]
@@ -41,7 +45,8 @@ pub enum Command {
     },
     /// Copy a sled store into PostgreSQL (safe to run twice).
     MigrateStore {
-        /// The sled data directory to copy (the server using it must be stopped).
+        /// The sled data directory to copy (the server using it must be
+        /// stopped); refused when it holds no store.
         #[arg(long)]
         from_data_dir: PathBuf,
         /// The PostgreSQL database to copy into.
@@ -56,6 +61,9 @@ pub enum CommandError {
     /// The store failed or refused.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// There is no store where the flags point.
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// A file could not be read or written.
     #[error("{path}: {reason}")]
     File {
@@ -124,25 +132,38 @@ pub async fn run(command: Command, config: &Config) -> Result<String, CommandErr
             ))
         }
         Command::Export { out } => {
-            let store = stores::open(config).await?;
-            let report = export_to_file(store, &out).await?;
-            let done = format!("exported {} to {}", report.sent, out.display());
+            // Never from a store that is not there: that would be an empty backup.
+            let from = stores::open(config, Missing::Refuse).await?;
+            let report = export_to_file(from.store, &out).await?;
+            // Names the source: the store the flags chose may not be the one meant.
+            let done = format!(
+                "exported {} from {} to {}",
+                report.sent,
+                from.location,
+                out.display()
+            );
             complete(done, report.unreadable)
         }
         Command::Import { input } => {
             let records = read_export(&input).await?;
-            let store = stores::open(config).await?;
-            import(store.as_ref(), records).await
+            let opened = stores::open(config, Missing::Create).await?;
+            let report = import(opened.store.as_ref(), records).await?;
+            Ok(created_first(&opened, report))
         }
         Command::MigrateStore {
             from_data_dir,
             to_database_url,
         } => {
-            let from = stores::open_sled(&from_data_dir, config.cache_mb).await?;
-            let to = stores::open_postgres(&to_database_url, config.database_pool_size).await?;
-            let (records, exported) = export_to_memory(from).await?;
-            let report = import(to.as_ref(), records).await?;
-            let done = format!("{} -> {to_database_url}: {report}", from_data_dir.display());
+            let from = stores::open_sled(&from_data_dir, config.cache_mb, Missing::Refuse).await?;
+            let to =
+                stores::open_postgres(&to_database_url, config.database_pool_size, Missing::Create)
+                    .await?;
+            let (records, exported) = export_to_memory(from.store).await?;
+            let report = import(to.store.as_ref(), records).await?;
+            let done = created_first(
+                &to,
+                format!("{} -> {to_database_url}: {report}", from.location),
+            );
             complete(done, exported.unreadable)
         }
     }
@@ -158,8 +179,19 @@ async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreErro
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, StoreError> {
-    stores::open_postgres(url, pool_size).await.map(|_| 0)
+async fn migrate(url: &DatabaseUrl, pool_size: usize) -> Result<usize, CommandError> {
+    stores::open_postgres(url, pool_size, Missing::Create).await?;
+    Ok(0)
+}
+
+/// `report`, after a first line saying the target was created, if it was:
+/// whoever mistyped a path learns it here, not after a restore.
+fn created_first(target: &Opened, report: String) -> String {
+    if target.created {
+        format!("{}\n{report}", target.summary())
+    } else {
+        report
+    }
 }
 
 /// Imports `records` and says what changed; a conflict lists what clashed.

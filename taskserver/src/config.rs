@@ -17,6 +17,20 @@ use taskcore::auth::tokens;
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// The longest `--token-ttl`: longer sessions are what refresh tokens are for.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `--refresh-ttl`: a session ends 90 days after its login anyway.
+pub const MAX_REFRESH_TTL: Duration = Duration::from_secs(90 * 86_400);
+
+/// The longest `--refresh-reuse-grace`: within it a stolen, already used
+/// refresh token revokes nothing, so the window stays short.
+pub const MAX_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// The shortest `--storage-timeout`: less than a disk's or a database's
+/// round trip would make every request a 503.
+pub const MIN_STORAGE_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// A connection whose response writes make no progress for this long is closed.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -62,8 +76,9 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
 
-    /// Directory of the embedded store (created with mode 0700); unused
-    /// with `--database-url`.
+    /// Directory of the embedded store, relative to where the server starts
+    /// (created with mode 0700 when missing; the start log says which);
+    /// unused with `--database-url`.
     #[arg(
         long,
         env = "TASKSERVER_DATA_DIR",
@@ -89,7 +104,7 @@ pub struct Config {
     /// The longest a request waits on the store: past it, or while the
     /// store cannot serve (database down, disk full), the answer is 503
     /// `storage_unavailable`. Starting against a database that does not
-    /// answer gives up after the same time.
+    /// answer gives up after the same time. At least 10ms.
     #[arg(
         long,
         env = "TASKSERVER_STORAGE_TIMEOUT",
@@ -104,16 +119,17 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub jwt_secret: Option<SecretString>,
 
-    /// Access-token lifetime (`15m`, `1h`, `30s`, ...).
+    /// Access-token lifetime, 1s to 24h. Durations take a unit: `500ms`,
+    /// `30s`, `15m`, `2h`, `7d`, or combined, like `1h30m`.
     #[arg(long, env = "TASKSERVER_TOKEN_TTL", default_value = defaults::TOKEN_TTL, value_parser = parse_duration)]
     pub token_ttl: Duration,
 
-    /// Refresh-token lifetime.
+    /// Refresh-token lifetime, 1s to 90d.
     #[arg(long, env = "TASKSERVER_REFRESH_TTL", default_value = defaults::REFRESH_TTL, value_parser = parse_duration)]
     pub refresh_ttl: Duration,
 
     /// How long after its rotation a reused refresh token is refused without
-    /// revoking its session.
+    /// revoking its session, 0s to 5m.
     #[arg(long, env = "TASKSERVER_REFRESH_REUSE_GRACE", default_value = defaults::REFRESH_REUSE_GRACE, value_parser = parse_duration)]
     pub refresh_reuse_grace: Duration,
 
@@ -274,20 +290,10 @@ impl Config {
                 secret.expose_secret().len()
             )));
         }
-        if self.token_ttl < Duration::from_secs(1) {
-            return Err(ConfigError("--token-ttl must be at least 1s".into()));
-        }
-        if self.refresh_ttl < Duration::from_secs(1) {
-            return Err(ConfigError("--refresh-ttl must be at least 1s".into()));
-        }
+        self.check_durations()?;
         if self.max_tasks_per_user == 0 {
             return Err(ConfigError(
                 "--max-tasks-per-user must be at least 1".into(),
-            ));
-        }
-        if self.storage_timeout < Duration::from_millis(10) {
-            return Err(ConfigError(
-                "--storage-timeout must be at least 10ms".into(),
             ));
         }
         if self.max_connections == Some(0) {
@@ -305,6 +311,52 @@ impl Config {
         }
         self.external_issuer()?;
         Ok(())
+    }
+
+    /// Each duration within its bounds. Zero is refused where it would
+    /// mean nothing works (a token that is born expired, a store call that
+    /// times out at once); a token lifetime has an upper bound, so a typo
+    /// cannot make tokens live for years.
+    fn check_durations(&self) -> Result<(), ConfigError> {
+        let second = Duration::from_secs(1);
+        DurationFlag {
+            flag: "--token-ttl",
+            env: "TASKSERVER_TOKEN_TTL",
+        }
+        .check(
+            self.token_ttl,
+            second,
+            Some((
+                MAX_TOKEN_TTL,
+                "longer sessions are what refresh tokens are for",
+            )),
+        )?;
+        DurationFlag {
+            flag: "--refresh-ttl",
+            env: "TASKSERVER_REFRESH_TTL",
+        }
+        .check(
+            self.refresh_ttl,
+            second,
+            Some((MAX_REFRESH_TTL, "a session ends 90 days after its login")),
+        )?;
+        DurationFlag {
+            flag: "--refresh-reuse-grace",
+            env: "TASKSERVER_REFRESH_REUSE_GRACE",
+        }
+        .check(
+            self.refresh_reuse_grace,
+            Duration::ZERO,
+            Some((
+                MAX_REFRESH_REUSE_GRACE,
+                "within it a reused refresh token revokes nothing",
+            )),
+        )?;
+        DurationFlag {
+            flag: "--storage-timeout",
+            env: "TASKSERVER_STORAGE_TIMEOUT",
+        }
+        .check(self.storage_timeout, MIN_STORAGE_TIMEOUT, None)
     }
 
     /// Whether any external key source is configured.
@@ -548,13 +600,114 @@ fn default_duration(text: &str) -> Duration {
     parse_duration(text).expect("the built-in default durations parse")
 }
 
-/// Parses `15m`, `30d`, `10s`, `1h30m`; a bare number is seconds.
+/// The forms a duration flag accepts, shown when a value is refused.
+const DURATION_FORMS: &str =
+    "a number with a unit: 500ms, 5s, 15m, 2h or 7d (or combined, like 1h30m)";
+
+/// Parses `15m`, `30d`, `10s`, `500ms`, `1h30m`. Every number needs a unit:
+/// a bare `5` could mean seconds or minutes, so it is refused rather than
+/// guessed. Weeks, months and years are refused too: no duration flag needs
+/// them, and a month or a year has no one length.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{trimmed}` has no unit: write {trimmed}s for seconds; a duration is {DURATION_FORMS}"
+        ));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration like 15m, 30d or 10s ({e})"))
+    let refuse = || format!("`{trimmed}` is not a duration: use {DURATION_FORMS}");
+    let mut rest = trimmed;
+    let mut total = Duration::ZERO;
+    if rest.is_empty() {
+        return Err(refuse());
+    }
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (number, after) = rest.split_at(digits);
+        let letters = after.len()
+            - after
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let (unit, after) = after.split_at(letters);
+        let number: u64 = number.parse().map_err(|_| refuse())?;
+        let part = match unit {
+            "ms" | "msec" | "msecs" => Some(Duration::from_millis(number)),
+            "s" | "sec" | "secs" | "second" | "seconds" => Some(Duration::from_secs(number)),
+            "m" | "min" | "mins" | "minute" | "minutes" => {
+                number.checked_mul(60).map(Duration::from_secs)
+            }
+            "h" | "hr" | "hrs" | "hour" | "hours" => {
+                number.checked_mul(3600).map(Duration::from_secs)
+            }
+            "d" | "day" | "days" => number.checked_mul(86_400).map(Duration::from_secs),
+            _ => return Err(refuse()),
+        };
+        total = part
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| format!("`{trimmed}` is too long a duration"))?;
+        rest = after.trim_start();
+    }
+    Ok(total)
+}
+
+/// `d` as the flags write it: `90d`, `25h`, `5m`, `1h30m`, `10ms`, `0s`
+/// (hours up to two days, which reads better than `1d1h`).
+pub fn show_duration(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    let mut out = String::new();
+    let mut part = |amount: u64, unit: &str| {
+        if amount > 0 {
+            out.push_str(&format!("{amount}{unit}"));
+        }
+    };
+    if secs >= 2 * 86_400 {
+        part(secs / 86_400, "d");
+        secs %= 86_400;
+    }
+    part(secs / 3600, "h");
+    part(secs % 3600 / 60, "m");
+    part(secs % 60, "s");
+    part(u64::from(d.subsec_millis()), "ms");
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+/// A duration flag and the variable that sets it too, as errors name them.
+struct DurationFlag {
+    flag: &'static str,
+    env: &'static str,
+}
+
+impl DurationFlag {
+    /// Refuses `value` below `min` or above `max`, saying why the bound is there.
+    fn check(
+        &self,
+        value: Duration,
+        min: Duration,
+        max: Option<(Duration, &str)>,
+    ) -> Result<(), ConfigError> {
+        let Self { flag, env } = self;
+        let shown = show_duration;
+        if value < min {
+            return Err(ConfigError(format!(
+                "{flag} ({env}) is {}; it must be at least {}",
+                shown(value),
+                shown(min)
+            )));
+        }
+        if let Some((max, why)) = max
+            && value > max
+        {
+            return Err(ConfigError(format!(
+                "{flag} ({env}) is {}; it must be at most {} ({why})",
+                shown(value),
+                shown(max)
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -724,5 +877,98 @@ mod tests {
         ] {
             assert!(check_jwks_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_defaults_pass_validation() {
+        assert!(Config::new("data").validate().is_ok());
+        assert!(flag_defaults().validate().is_ok());
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_a_fixed_length() {
+        let secs = Duration::from_secs;
+        for (text, want) in [
+            ("2s", secs(2)),
+            ("15m", secs(900)),
+            ("2h", secs(7200)),
+            ("7d", secs(7 * 86_400)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h30m", secs(5400)),
+            ("1h 30m", secs(5400)),
+            ("0s", Duration::ZERO),
+            (" 10sec ", secs(10)),
+            ("15min", secs(900)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        let error = parse_duration("5").expect_err("no unit");
+        assert!(error.contains("no unit") && error.contains("5s"), "{error}");
+        for bad in [
+            "1y", "2w", "1M", "1month", "", "s", "5 ", "-5s", "1.5h", "5x", "h5",
+        ] {
+            if bad.trim() == "5" {
+                continue;
+            }
+            let error = parse_duration(bad).expect_err(bad);
+            assert!(error.contains("15m"), "{bad}: {error}");
+        }
+        assert!(parse_duration("99999999999999999999d").is_err());
+        for text in ["90d", "25h", "24h", "5m", "1h30m", "10ms", "0s", "2d1h1s"] {
+            let parsed = parse_duration(text).expect(text);
+            assert_eq!(show_duration(parsed), text);
+        }
+    }
+
+    #[test]
+    fn durations_out_of_bounds_name_the_bound() {
+        let refused = |set: &dyn Fn(&mut Config)| {
+            let mut config = Config::new("data");
+            set(&mut config);
+            config.validate().expect_err("out of bounds").0
+        };
+        let secs = Duration::from_secs;
+        let error = refused(&|c| c.token_ttl = secs(25 * 3600));
+        assert!(
+            error.contains("--token-ttl")
+                && error.contains("is 25h")
+                && error.contains("at most 24h"),
+            "{error}"
+        );
+        let error = refused(&|c| c.token_ttl = Duration::ZERO);
+        assert!(
+            error.contains("--token-ttl") && error.contains("at least 1s"),
+            "{error}"
+        );
+        let error = refused(&|c| c.refresh_ttl = secs(91 * 86_400));
+        assert!(
+            error.contains("--refresh-ttl")
+                && error.contains("is 91d")
+                && error.contains("at most 90d"),
+            "{error}"
+        );
+        let error = refused(&|c| c.refresh_ttl = Duration::ZERO);
+        assert!(error.contains("--refresh-ttl"), "{error}");
+        let error = refused(&|c| c.refresh_reuse_grace = secs(301));
+        assert!(
+            error.contains("--refresh-reuse-grace") && error.contains("at most 5m"),
+            "{error}"
+        );
+        let error = refused(&|c| c.storage_timeout = Duration::ZERO);
+        assert!(
+            error.contains("--storage-timeout") && error.contains("at least 10ms"),
+            "{error}"
+        );
+        // The bounds themselves, and short values tests and demos use, pass.
+        let mut config = Config::new("data");
+        config.token_ttl = MAX_TOKEN_TTL;
+        config.refresh_ttl = MAX_REFRESH_TTL;
+        config.refresh_reuse_grace = Duration::ZERO;
+        assert!(config.validate().is_ok());
+        config.token_ttl = secs(2);
+        config.refresh_ttl = secs(2);
+        config.refresh_reuse_grace = MAX_REFRESH_REUSE_GRACE;
+        config.storage_timeout = MIN_STORAGE_TIMEOUT;
+        assert!(config.validate().is_ok());
     }
 }

@@ -33,9 +33,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// `taskserver`: serve the task API, or run one of its tools.
+/// Exit code of a configuration the server refuses (a usage error, as clap's).
+const USAGE: u8 = 2;
+
+/// `taskserver`: serve the task API, or run one of its tools. Its `about`
+/// is its own: the package description speaks of the library.
 #[derive(Debug, Parser)]
-#[command(name = "taskserver", version, about, long_about = None)]
+#[command(
+    name = "taskserver",
+    version,
+    about = "taskserver: a multi-user task server with an HTTP JSON API, on an embedded store or PostgreSQL, and the tools to export, import and move its data.",
+    long_about = None
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -46,7 +55,7 @@ struct Cli {
 async fn run_tool(command: Command, config: Config) -> ExitCode {
     if let Err(e) = config.validate() {
         eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
-        return ExitCode::FAILURE;
+        return ExitCode::from(USAGE);
     }
     match taskserver::commands::run(command, &config).await {
         Ok(report) => {
@@ -61,15 +70,8 @@ async fn run_tool(command: Command, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let server = match taskserver::start(config).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on {}", server.url());
-
+    // Before `listening on` is printed: whoever reads that line and sends
+    // SIGTERM at once must get a graceful stop, not the default death.
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -77,6 +79,18 @@ async fn serve(config: Config) -> ExitCode {
         eprintln!("taskserver: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
+    let server = match taskserver::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("taskserver: {}", taskserver::ErrorChain(&e));
+            return match e {
+                taskserver::StartError::Config(_) => ExitCode::from(USAGE),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
+    println!("listening on {}", server.url());
+
     let mut exit = ExitCode::SUCCESS;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),

@@ -4,6 +4,7 @@
 use crate::config::{Config, ConfigError};
 use crate::http::{PeerAddr, problem::ApiError};
 use crate::state::AppState;
+use crate::stores::Missing;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -11,8 +12,9 @@ use hyper_util::service::TowerToHyperService;
 use parse_errors::ParseErrorBodies;
 use stall::WriteStall;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use taskcore::auth::tokens;
 use taskcore::{StoreError, TaskStore, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -52,7 +54,7 @@ const WARN_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A flag or setting is wrong.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store could not be opened or read.
     #[error("{0}")]
@@ -116,12 +118,11 @@ impl RunningServer {
     }
 }
 
-/// Opens the configured store, binds, and serves until [`RunningServer::shutdown`].
+/// Binds, opens the configured store (creating it when there is none),
+/// and serves until [`RunningServer::shutdown`].
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
-    let store = crate::stores::open(&config)
-        .await
-        .map_err(|e| StartError::Store(crate::ErrorChain(&e).to_string()))?;
+    // Bound first: a taken port must fail before anything is created on disk.
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind {
@@ -136,6 +137,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: config.listen,
         reason: e.to_string(),
     })?;
+    let opened = crate::stores::open(&config, Missing::Create)
+        .await
+        .map_err(|e| StartError::Store(crate::ErrorChain(&e).to_string()))?;
+    // Said at every start: a server started from another directory makes a
+    // new empty store, and this line is how its operator notices.
+    tracing::info!(store = %opened.location, created = opened.created, "{}", opened.summary());
+    let store = opened.store;
+    log_secret_source(&config, store.as_ref()).await?;
     let limits = ConnectionLimits {
         max: max_connections(config.max_connections),
         write_stall: config.write_stall_timeout,
@@ -155,6 +164,30 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         pruning,
         store,
     })
+}
+
+/// Logs where the JWT secret comes from. Without a configured one, reads
+/// (or generates and keeps) the store's here, so the log can say which:
+/// a newly generated secret on a store that had users means their tokens
+/// stopped working. [`AppState::new`] then reads the same one back.
+async fn log_secret_source(config: &Config, store: &dyn TaskStore) -> Result<(), StartError> {
+    if config.jwt_secret.is_some() {
+        tracing::info!("JWT secret: given by --jwt-secret or TASKSERVER_JWT_SECRET");
+        return Ok(());
+    }
+    let fresh = OnceLock::new();
+    let secret = store
+        .jwt_secret(&|| fresh.get_or_init(tokens::new_jwt_secret).clone())
+        .await
+        .map_err(|e| StartError::Store(crate::ErrorChain(&e).to_string()))?;
+    // Generated here only if ours was the one kept (another replica may
+    // have stored its own first).
+    if fresh.get() == Some(&secret) {
+        tracing::info!("JWT secret: generated now and kept in the store");
+    } else {
+        tracing::info!("JWT secret: read from the store");
+    }
+    Ok(())
 }
 
 async fn prune_sessions(store: Arc<dyn TaskStore>) {

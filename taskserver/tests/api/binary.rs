@@ -183,3 +183,53 @@ pub(crate) fn tool(args: &[&str]) -> (bool, String) {
 pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
+
+/// How a run of the binary ended: its exit code and what it printed.
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Ran {
+    /// The lines of stderr that say something.
+    pub(crate) fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    }
+}
+
+/// Runs the binary to its exit (at most 30 s) in `cwd`, with a clean
+/// environment plus `envs`.
+pub(crate) fn run_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Ran {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskserver"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKSERVER_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(cwd)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn taskserver");
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let status = wait_for(&mut child, 30);
+    Ran {
+        code: status.code(),
+        stdout: stdout.join().expect("stdout"),
+        stderr: stderr.join().expect("stderr"),
+    }
+}

@@ -25,7 +25,7 @@ api_modules! {
     ],
     // The embedded store's own behaviour (its disk, its upgrades), and the
     // process and connection handling, which no store changes.
-    sled_only: [connections, faults_disk, process, upgrade],
+    sled_only: [connections, faults_disk, process, startup, tools, upgrade],
     // What needs a shared database: several server processes as one.
     postgres_only: [faults_pg, replicas, transfer_pg],
 }

@@ -1,7 +1,7 @@
 //! Moving to PostgreSQL and back with the binary's tools, and its schema
 //! migrations and connection errors.
 
-use crate::binary::{Bin, command, dirs, path_str, tool, with_secret};
+use crate::binary::{Bin, command, dirs, path_str, run_in, tool, with_secret};
 use crate::helpers::*;
 use crate::transfer::{assert_moved, seed};
 use std::path::Path;
@@ -106,4 +106,77 @@ fn migrate_applies_the_schema_once_and_bad_urls_are_one_clear_sentence() {
     assert!(!ok);
     assert!(out.contains("starts with postgres://"), "{out}");
     drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_the_schema_is_refused_by_export_and_created_by_import() {
+    let database = test_database().await;
+    let (cwd, sled_dir) = dirs();
+    let shown = database.url.replace("postgres@", "");
+    let export = ["export", "--out", "b.jsonl", "--database-url", &database.url];
+
+    // Twice: the first refusal created no schema for the second to find.
+    for _ in 0..2 {
+        let ran = run_in(cwd.path(), &export, &[]);
+        assert_eq!(ran.code, Some(1), "{}{}", ran.stdout, ran.stderr);
+        let lines = ran.stderr_lines();
+        assert_eq!(lines.len(), 1, "one sentence: {}", ran.stderr);
+        assert!(
+            lines[0].contains(&format!("the database {shown} holds no store"))
+                && lines[0].contains("nothing was created"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!cwd.path().join("b.jsonl").exists());
+    }
+
+    // An export of a sled store, imported: the schema is created, and said so.
+    let bin = Bin::start(with_secret(command(cwd.path(), &sled_dir)));
+    let seeded = seed(&bin.app()).await;
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+    let ran = run_in(
+        cwd.path(),
+        &["export", "--out", "b.jsonl", "--data-dir", path_str(&sled_dir)],
+        &[],
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let import = ["import", "--in", "b.jsonl", "--database-url", &database.url];
+    let ran = run_in(cwd.path(), &import, &[]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!(
+            "created the store's schema in the database {shown}"
+        )),
+        "{}",
+        ran.stdout
+    );
+    let ran = run_in(cwd.path(), &import, &[]);
+    assert!(!ran.stdout.contains("created"), "{}", ran.stdout);
+
+    // The server says which database it opened, without the user.
+    let bin = on_database(cwd.path(), &database.url);
+    assert_moved(&bin.app(), &seeded, 0).await;
+    let logs = bin.output();
+    assert!(
+        logs.contains(&format!("opened the store in the database {shown}")),
+        "{logs}"
+    );
+    assert!(!logs.contains("postgres@"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_says_when_it_created_the_schema() {
+    let database = test_database().await;
+    let (cwd, _) = dirs();
+    let shown = database.url.replace("postgres@", "");
+    let bin = on_database(cwd.path(), &database.url);
+    let logs = bin.output();
+    assert!(
+        logs.contains(&format!(
+            "created the store's schema in the database {shown}"
+        )),
+        "{logs}"
+    );
+    assert!(!cwd.path().join("unused-data-dir").exists(), "{logs}");
 }

@@ -329,6 +329,19 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Whether the database holds this store's schema (its migrations
+    /// table, created with the first migration). Only looks: a tool that
+    /// reads a store refuses a database without one instead of creating it.
+    pub async fn has_schema(config: &PgConfig) -> Result<bool, StoreError> {
+        let pg = config.parsed()?;
+        let client = connect_one(&pg).await?;
+        let row = client
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+            .await
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+
     /// Applies migrations and returns how many were newly applied (for
     /// `taskserver migrate`). Safe when several replicas start at once.
     pub async fn migrate(config: &PgConfig) -> Result<usize, StoreError> {

@@ -185,13 +185,65 @@ impl SledStore {
     /// open, and with [`StoreError::Incompatible`] when the data was written
     /// by a newer version or is damaged.
     pub fn open(config: SledConfig) -> Result<Self, StoreError> {
-        let path = config.path;
-        prepare_directory(&path)?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(config.cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
+        prepare_directory(&config.path)?;
+        let db = open_db(&config)?;
+        Self::open_on(config.path, db)
+    }
+
+    /// Whether `path` holds a store: sled's `conf` and `db` files are
+    /// there. Only looks; creates nothing. A missing or empty directory, or
+    /// one with other files, holds none.
+    pub fn holds_store(path: &Path) -> std::io::Result<bool> {
+        for file in ["conf", "db"] {
+            match std::fs::metadata(path.join(file)) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => return Ok(false),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Opens the store in `config.path` only if there is one: `Ok(None)`
+    /// when the directory holds none ([`holds_store`](Self::holds_store)),
+    /// or holds a sled database without this store's format marker; then
+    /// nothing is created or written. For tools that read a store, where
+    /// a mistyped path must not pass for an empty store.
+    pub fn open_existing(config: SledConfig) -> Result<Option<Self>, StoreError> {
+        let holds = Self::holds_store(&config.path).map_err(|e| {
+            StoreError::backend(format!(
+                "cannot look into the data directory {}: {e}",
+                config.path.display()
+            ))
+        })?;
+        if !holds {
+            return Ok(None);
+        }
+        let db = open_db(&config)?;
+        // Every store this product ever wrote has `meta` with its format
+        // version; without it this is someone else's sled database, which
+        // opening the trees would write to.
+        let ours = db.tree_names().iter().any(|name| name.as_ref() == b"meta")
+            && db
+                .open_tree("meta")
+                .and_then(|meta| meta.contains_key(keys::META_FORMAT_VERSION))
+                .map_err(backend)?;
+        if !ours {
+            return Ok(None);
+        }
+        Self::open_on(config.path, db).map(Some)
+    }
+
+    /// The store on an opened sled database in `path`.
+    fn open_on(path: PathBuf, db: sled::Db) -> Result<Self, StoreError> {
         restrict_permissions(&path);
         let trees = Trees::open(&db)?;
         check_format(&trees, &path)?;
@@ -273,6 +325,15 @@ impl SledStore {
         self.inner.commit.wait().await?;
         Ok(value)
     }
+}
+
+/// Opens sled in the configured directory, which must exist.
+fn open_db(config: &SledConfig) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(&config.path)
+        .cache_capacity(config.cache_capacity_bytes)
+        .open()
+        .map_err(|e| open_error(&config.path, e))
 }
 
 fn prepare_directory(path: &Path) -> Result<(), StoreError> {
@@ -785,6 +846,60 @@ mod tests {
         );
         drop(store);
         SledStore::open(SledConfig::new(dir.path().join("data"))).expect("free after drop");
+    }
+
+    #[test]
+    fn open_existing_creates_nothing_where_there_is_no_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("typo");
+        assert!(!SledStore::holds_store(&missing).expect("looks"));
+        assert!(
+            SledStore::open_existing(SledConfig::new(&missing))
+                .expect("no error")
+                .is_none()
+        );
+        assert!(!missing.exists(), "nothing is created");
+        // An empty directory, and one with other files, hold no store either.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        assert!(
+            SledStore::open_existing(SledConfig::new(&empty))
+                .expect("no error")
+                .is_none()
+        );
+        assert_eq!(std::fs::read_dir(&empty).expect("reads").count(), 0);
+        // A sled database that is not ours (no format marker) is left alone.
+        let foreign = dir.path().join("foreign");
+        drop(sled::open(&foreign).expect("a sled database"));
+        assert!(SledStore::holds_store(&foreign).expect("looks"));
+        assert!(
+            SledStore::open_existing(SledConfig::new(&foreign))
+                .expect("no error")
+                .is_none()
+        );
+        assert!(
+            !sled::open(&foreign)
+                .expect("reopens")
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"meta")
+        );
+    }
+
+    #[tokio::test]
+    async fn open_existing_opens_a_store() {
+        let (dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        drop(store);
+        let data = dir.path().join("data");
+        assert!(SledStore::holds_store(&data).expect("looks"));
+        let store = SledStore::open_existing(SledConfig::new(&data))
+            .expect("opens")
+            .expect("a store");
+        assert_eq!(
+            store.user(ada.id).await.expect("reads").map(|u| u.id),
+            Some(ada.id)
+        );
     }
 
     #[cfg(unix)]
