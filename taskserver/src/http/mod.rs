@@ -36,8 +36,8 @@ pub struct PeerAddr(pub SocketAddr);
 /// The API as one warp filter: mount it in any warp application. It answers
 /// `/api/...`, `/healthz`, `/readyz` and `/metrics`, and rejects every other
 /// path (as not found) so the host application's routes can take them.
-/// With [`Config::metrics_listen`](crate::Config::metrics_listen) set,
-/// `/metrics` is left out too: [`metrics_routes`] serves it.
+/// With `Config::metrics_listen` set, `/metrics` is left out too:
+/// [`metrics_routes`] serves it.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>

@@ -1,7 +1,8 @@
 //! The standard `process_*` metrics (the names and types every Prometheus
 //! client library uses), read from `/proc/self` when scraped: nothing runs
 //! in the background. Other systems than Linux leave them out, and so does
-//! any file that cannot be read.
+//! any file that cannot be read. Read on the async task: `/proc` is made by
+//! the kernel from memory and never waits on a device.
 
 /// Appends the process metrics this system can tell.
 pub(super) fn render(out: &mut String) {
