@@ -109,6 +109,9 @@ impl RunningServer {
             let _ = metrics.await;
         }
         self.pruning.abort();
+        // Until the aborted task is dropped it holds a clone of the store,
+        // and a sled directory opens again only once every clone is gone.
+        let _ = (&mut self.pruning).await;
         let flushed = self.store.flush().await;
         match &flushed {
             Ok(()) => tracing::info!("stopped"),
