@@ -166,9 +166,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     tokio::spawn(async move { hashing.warm_up().await });
 
     let (stop, _) = watch::channel(false);
-    let mut metrics_addr = None;
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
     let serving_metrics = metrics_listener.map(|(listener, addr)| {
-        metrics_addr = Some(addr);
         tracing::info!(%addr, "serving metrics");
         let limits = ConnectionLimits {
             max: METRICS_CONNECTIONS,
