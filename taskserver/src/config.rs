@@ -76,6 +76,12 @@ pub struct Config {
     #[arg(long, env = "TASKSERVER_LISTEN", default_value_t = defaults::LISTEN)]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` on this address instead of `--listen`, whose
+    /// `/metrics` is then 404 like any unknown path: a public API address
+    /// need not expose them. Port 0 picks a free port.
+    #[arg(long, env = "TASKSERVER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Directory of the embedded store, relative to where the server starts
     /// (created with mode 0700 when missing; the start log says which);
     /// unused with `--database-url`.
@@ -223,6 +229,7 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: defaults::LISTEN,
+            metrics_listen: None,
             data_dir: data_dir.into(),
             database_url: None,
             database_pool_size: defaults::DATABASE_POOL_SIZE,
@@ -252,6 +259,13 @@ impl Config {
     /// Listens on `addr` (port 0 picks a free port).
     pub fn listen(mut self, addr: impl Into<SocketAddr>) -> Self {
         self.listen = addr.into();
+        self
+    }
+
+    /// Serves `/metrics` on `addr` (port 0 picks a free port) instead of
+    /// the API's address, which then answers it 404.
+    pub fn metrics_listen(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.metrics_listen = Some(addr.into());
         self
     }
 
@@ -298,6 +312,14 @@ impl Config {
         }
         if self.max_connections == Some(0) {
             return Err(ConfigError("--max-connections must be at least 1".into()));
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics == self.listen
+            && metrics.port() != 0
+        {
+            return Err(ConfigError(format!(
+                "--metrics-listen {metrics} is the API's own address: give metrics another port, or leave the flag out to serve them on --listen"
+            )));
         }
         if self.database_pool_size == 0 {
             return Err(ConfigError(
@@ -832,6 +854,19 @@ mod tests {
                 .contains("--max-connections")
         );
         config.max_connections = Some(1);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn metrics_need_an_address_of_their_own() {
+        let config = Config::new("data").metrics_listen(defaults::LISTEN);
+        let error = config.validate().expect_err("the same address twice");
+        assert!(error.0.contains("--metrics-listen"), "{error}");
+        let other = SocketAddr::from(([127, 0, 0, 1], 9090));
+        assert!(Config::new("data").metrics_listen(other).validate().is_ok());
+        // Two free ports are two addresses.
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = Config::new("data").listen(any).metrics_listen(any);
         assert!(config.validate().is_ok());
     }
 

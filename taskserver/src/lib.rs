@@ -32,6 +32,6 @@ pub mod stores;
 
 pub use config::Config;
 pub use http::problem::Chain as ErrorChain;
-pub use http::{PeerAddr, routes};
+pub use http::{PeerAddr, metrics_routes, routes};
 pub use server::{RunningServer, StartError, start};
 pub use state::{AppState, Shared};

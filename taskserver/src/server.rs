@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use taskcore::auth::tokens;
 use taskcore::{StoreError, TaskStore, Timestamp};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use warp::Filter;
 
@@ -41,9 +41,12 @@ const BROKEN_CHECK_EVERY: Duration = Duration::from_millis(250);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Open files kept back from connections for the server's own: the sled
 /// store's files, the PostgreSQL pool (16 by default), JWK-set fetches, the
-/// log, the listener and the runtime's epoll and wake-up descriptors. Ample
+/// log, the listeners, the metrics address's connections
+/// ([`METRICS_CONNECTIONS`]) and the runtime's epoll and wake-up descriptors. Ample
 /// for all of them; a quarter of the limit when the limit is small.
 const FILE_RESERVE: u64 = 256;
+/// Most connections open at once on `--metrics-listen`: a scraper or two.
+const METRICS_CONNECTIONS: usize = 16;
 /// Accepting pauses this long after a failure such as running out of
 /// descriptors, so a failing `accept` cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -67,14 +70,27 @@ pub enum StartError {
         /// Why, in words.
         reason: String,
     },
+    /// The metrics address (`--metrics-listen`) could not be bound.
+    #[error("cannot serve metrics on {addr}: {reason}")]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// A server that is accepting connections.
 pub struct RunningServer {
     /// The address it listens on (with the real port when 0 was asked for).
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    /// Where `/metrics` is served when `--metrics-listen` is set (with the
+    /// real port); `None` when it is served on [`addr`](Self::addr).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Every accept loop stops when this turns `true` (or is dropped).
+    stop: watch::Sender<bool>,
     serving: JoinHandle<()>,
+    serving_metrics: Option<JoinHandle<()>>,
     pruning: JoinHandle<()>,
     store: Arc<dyn TaskStore>,
 }
@@ -89,11 +105,15 @@ impl RunningServer {
     /// An error means the final flush failed: writes acknowledged before
     /// may be on disk, but the process must say it did not end cleanly.
     pub async fn shutdown(mut self) -> Result<(), StoreError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.send_replace(true);
         let _ = (&mut self.serving).await;
+        if let Some(metrics) = self.serving_metrics.take() {
+            let _ = metrics.await;
+        }
         self.pruning.abort();
+        // Until the aborted task is dropped it holds a clone of the store,
+        // and a sled directory opens again only once every clone is gone.
+        let _ = (&mut self.pruning).await;
         let flushed = self.store.flush().await;
         match &flushed {
             Ok(()) => tracing::info!("stopped"),
@@ -122,21 +142,22 @@ impl RunningServer {
 /// and serves until [`RunningServer::shutdown`].
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
-    // Bound first: a taken port must fail before anything is created on disk.
-    let listener = TcpListener::bind(config.listen)
+    // Bound first, both addresses: a taken port must fail before anything
+    // is created on disk.
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            bind(addr)
+                .await
+                .map_err(|reason| StartError::MetricsBind { addr, reason })?,
+        ),
+        None => None,
+    };
+    let (listener, addr) = bind(config.listen)
         .await
-        .map_err(|e| StartError::Bind {
+        .map_err(|reason| StartError::Bind {
             addr: config.listen,
-            reason: match e.kind() {
-                std::io::ErrorKind::AddrInUse => "the address is already in use".into(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-                _ => e.to_string(),
-            },
+            reason,
         })?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind {
-        addr: config.listen,
-        reason: e.to_string(),
-    })?;
     let opened = crate::stores::open(&config, Missing::Create)
         .await
         .map_err(|e| StartError::Store(crate::ErrorChain(&e).to_string()))?;
@@ -153,14 +174,31 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let hashing = state.accounts.hashing().clone();
     tokio::spawn(async move { hashing.warm_up().await });
 
-    let (stop, stopped) = oneshot::channel();
-    let serving = tokio::spawn(accept_loop(listener, state, limits, stopped));
+    let (stop, _) = watch::channel(false);
+    let metrics_addr = metrics_listener.as_ref().map(|(_, addr)| *addr);
+    let serving_metrics = metrics_listener.map(|(listener, addr)| {
+        tracing::info!(%addr, "serving metrics");
+        let limits = ConnectionLimits {
+            max: METRICS_CONNECTIONS,
+            ..limits
+        };
+        let app = app(crate::metrics_routes(state.clone()));
+        tokio::spawn(accept_loop(listener, app, limits, stop.subscribe()))
+    });
+    let serving = tokio::spawn(accept_loop(
+        listener,
+        app(crate::routes(state)),
+        limits,
+        stop.subscribe(),
+    ));
     let pruning = tokio::spawn(prune_sessions(store.clone()));
     tracing::info!(%addr, "listening");
     Ok(RunningServer {
         addr,
-        stop: Some(stop),
+        metrics_addr,
+        stop,
         serving,
+        serving_metrics,
         pruning,
         store,
     })
@@ -190,6 +228,19 @@ async fn log_secret_source(config: &Config, store: &dyn TaskStore) -> Result<(),
     Ok(())
 }
 
+/// Binds `addr`; the address actually bound (the real port for port 0), or
+/// why not in words.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
+    let reason = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is already in use".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    };
+    let listener = TcpListener::bind(addr).await.map_err(reason)?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok((listener, bound))
+}
+
 async fn prune_sessions(store: Arc<dyn TaskStore>) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     loop {
@@ -202,11 +253,20 @@ async fn prune_sessions(store: Arc<dyn TaskStore>) {
     }
 }
 
-/// The binary's filter: the API, with every other path a problem+json 404.
+/// The binary's filter: `routes` (the API's, or the metrics address's),
+/// with every other path a problem+json 404.
 fn app(
-    state: AppState,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
-    crate::routes(state)
+    routes: impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
++ Clone
++ Send
++ Sync
++ 'static {
+    routes
         .recover(|_| async {
             Ok::<_, std::convert::Infallible>(ApiError::NotFound.into_response().map(Into::into))
         })
@@ -299,13 +359,19 @@ fn is_per_connection(e: &std::io::Error) -> bool {
     )
 }
 
-async fn accept_loop(
+async fn accept_loop<F>(
     listener: TcpListener,
-    state: AppState,
+    app: F,
     limits: ConnectionLimits,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let service = TowerToHyperService::new(warp::service(app(state)));
+    mut stop: watch::Receiver<bool>,
+) where
+    F: Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let service = TowerToHyperService::new(warp::service(app));
     let graceful = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max));
     let (mut refused, mut failed) = (Throttle::default(), Throttle::default());
@@ -324,7 +390,9 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = &mut stopped => break,
+            // The one change is to `true`; a dropped sender (the server
+            // dropped without a shutdown) stops too.
+            _ = stop.changed() => break,
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
             // Full: close this one at once; the open ones go on.

@@ -5,7 +5,8 @@
 
 use super::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
-    RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson, TaskStore, TokenHash,
+    RefreshOutcome, RefreshRequest, SessionInfo, StoreError, StoreMetrics, TaskPageJson, TaskStore,
+    TokenHash,
 };
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
@@ -239,6 +240,14 @@ impl TaskStore for Bounded {
 
     fn broken(&self) -> Option<String> {
         self.inner.broken()
+    }
+
+    fn metrics(&self) -> StoreMetrics {
+        self.inner.metrics()
+    }
+
+    async fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        self.within(self.inner.size_on_disk()).await
     }
 }
 

@@ -11,6 +11,8 @@
 #[cfg(feature = "server")]
 pub mod bounded;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "server")]
@@ -18,6 +20,8 @@ mod sled;
 #[cfg(feature = "server")]
 pub mod transfer;
 
+#[cfg(feature = "server")]
+pub use self::metrics::{FlushMetrics, Histogram, PoolMetrics, StoreMetrics};
 #[cfg(feature = "server")]
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgConfig, PgStore};
@@ -465,6 +469,20 @@ pub trait TaskStore: Send + Sync + 'static {
     /// store whose failures pass (a database that comes back).
     fn broken(&self) -> Option<String> {
         None
+    }
+
+    /// The store's own counters and gauges for `/metrics` (sled's flushes,
+    /// PostgreSQL's pool), read from memory: cheap, no I/O, never fails.
+    /// Wrappers forward it; a store with nothing to tell keeps the default.
+    fn metrics(&self) -> StoreMetrics {
+        StoreMetrics::default()
+    }
+
+    /// The bytes the store takes on disk, if it can tell: sled's files
+    /// (as of the last flush, no I/O), the PostgreSQL database's size (a
+    /// query). For `/metrics`; the default knows nothing.
+    async fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
 }
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod api_tokens;
 mod list;
+mod metrics;
 mod sessions;
 mod support;
 mod tasks;
@@ -58,6 +59,7 @@ conformance!(
     accounts::deleting_a_user_while_their_tasks_are_created_leaves_none,
     accounts::live_api_tokens_are_capped_per_user,
     accounts::concurrent_api_token_creates_stop_at_the_cap,
+    metrics::metrics_tell_the_work_done,
 );
 
 #[cfg(feature = "postgres")]

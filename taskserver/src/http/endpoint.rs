@@ -288,6 +288,12 @@ impl<'a> Endpoint<'a> {
     pub fn name(&self) -> &'static str {
         self.route.map_or(UNMATCHED, |r| r.name)
     }
+
+    /// Whether one of the route's methods runs `op`.
+    pub fn serves(&self, op: Op) -> bool {
+        self.route
+            .is_some_and(|r| r.operations.iter().any(|o| o.op == op))
+    }
 }
 
 /// Whether `path` matches `pattern`: `Some` with the parameter's value (if

@@ -414,8 +414,9 @@ pub(super) async fn ready(req: &Request<'_>) -> Answer {
     Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
 }
 
-pub(super) fn metrics(req: &Request<'_>) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(req.state.metrics.render()));
+pub(super) async fn metrics(req: &Request<'_>) -> Response<Bytes> {
+    let text = super::metrics::exposition(&req.state.metrics, req.state.store().as_ref()).await;
+    let mut response = Response::new(Bytes::from(text));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -1,10 +1,31 @@
 //! Prometheus metrics: request counts and latency histograms by route and
-//! status, in fixed arrays of atomics (no lock, no allocation per request).
+//! status, in fixed arrays of atomics (no lock, no allocation per request);
+//! and, read only when scraped, the process's (`process`) and the store's
+//! (`store`).
 
 use super::endpoint::{ROUTES, UNMATCHED};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+use taskcore::TaskStore;
+
+mod process;
+mod store;
+mod text;
+
+/// The whole exposition: requests, then the process, then the store.
+pub(crate) async fn exposition(requests: &Metrics, store: &dyn TaskStore) -> String {
+    // The only part that may wait (a query on PostgreSQL), bounded by
+    // `--storage-timeout`; without an answer the sample is left out.
+    let size = store.size_on_disk().await.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "the store's size on disk is unknown");
+        None
+    });
+    let mut out = requests.render();
+    process::render(&mut out);
+    store::render(&mut out, &store.metrics(), size);
+    out
+}
 
 /// Statuses the API answers; anything else is counted as the last entry.
 const STATUSES: [u16; 19] = [

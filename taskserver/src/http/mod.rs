@@ -36,6 +36,8 @@ pub struct PeerAddr(pub SocketAddr);
 /// The API as one warp filter: mount it in any warp application. It answers
 /// `/api/...`, `/healthz`, `/readyz` and `/metrics`, and rejects every other
 /// path (as not found) so the host application's routes can take them.
+/// With `Config::metrics_listen` set, `/metrics` is left out too:
+/// [`metrics_routes`] serves it.
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
@@ -43,10 +45,42 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
-    let ours = warp::path::full().and_then(|path: FullPath| async move {
-        match Endpoint::resolve(path.as_str()) {
-            Some(_) => Ok(path),
-            None => Err(warp::reject::not_found()),
+    let metrics_elsewhere = state.config.metrics_listen.is_some();
+    paths(state, move |endpoint| {
+        !(metrics_elsewhere && endpoint.serves(Op::Metrics))
+    })
+}
+
+/// `/metrics` alone, as [`routes`] serves it (request ids, CORS, counted in
+/// the metrics), for another address than the API's: every other path is
+/// rejected as not found.
+pub fn metrics_routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
+    paths(state, |endpoint| endpoint.serves(Op::Metrics))
+}
+
+/// The API's filter, answering the paths of the route table that `answers`
+/// accepts and rejecting the rest as not found.
+fn paths(
+    state: AppState,
+    answers: impl Fn(&Endpoint<'_>) -> bool + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
+    let ours = warp::path::full().and_then(move |path: FullPath| {
+        let ours = Endpoint::resolve(path.as_str()).is_some_and(|e| answers(&e));
+        async move {
+            match ours {
+                true => Ok(path),
+                false => Err(warp::reject::not_found()),
+            }
         }
     });
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
@@ -271,7 +305,7 @@ where
         Op::DeleteTask => handlers::delete_task(req, user()?, id()?).await,
         Op::Health => Ok(handlers::health()),
         Op::Ready => handlers::ready(req).await,
-        Op::Metrics => Ok(handlers::metrics(req)),
+        Op::Metrics => Ok(handlers::metrics(req).await),
         Op::OpenApi => Ok(handlers::openapi()),
     }
 }

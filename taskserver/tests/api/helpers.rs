@@ -419,6 +419,13 @@ impl App {
             .expect("raw request")
     }
 
+    /// `http://ADDR` of the metrics address, when the server was started
+    /// with `metrics_listen`.
+    pub fn metrics_url(&self) -> Option<String> {
+        let addr = self.server.as_ref()?.metrics_addr?;
+        Some(format!("http://{addr}"))
+    }
+
     /// Stops the server gracefully but keeps its store (data directory or
     /// database), for the binary's tools to work on.
     pub async fn shut_down(&mut self) {

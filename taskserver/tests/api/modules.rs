@@ -14,6 +14,7 @@ api_modules! {
         extremes,
         fuzz,
         isolation,
+        metrics,
         model,
         operations,
         pagination,
@@ -25,7 +26,7 @@ api_modules! {
     ],
     // The embedded store's own behaviour (its disk, its upgrades), and the
     // process and connection handling, which no store changes.
-    sled_only: [connections, faults_disk, process, startup, tools, upgrade],
+    sled_only: [connections, faults_disk, metrics_binary, process, startup, tools, upgrade],
     // What needs a shared database: several server processes as one.
     postgres_only: [faults_pg, replicas, transfer_pg],
 }

@@ -43,7 +43,8 @@ use crate::domain::{
 };
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
-    RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskStore, TokenHash,
+    PoolMetrics, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, StoreMetrics, TaskStore,
+    TokenHash,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -600,6 +601,30 @@ impl TaskStore for PgStore {
     async fn flush(&self) -> Result<(), StoreError> {
         // Every write returned after its commit, which is durable.
         Ok(())
+    }
+
+    fn metrics(&self) -> StoreMetrics {
+        let status = self.inner.pool.status();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        StoreMetrics {
+            flushes: None,
+            pool: Some(PoolMetrics {
+                in_use: count(status.size.saturating_sub(status.available)),
+                idle: count(status.available),
+                max: count(status.max_size),
+                waiting: count(status.waiting),
+            }),
+        }
+    }
+
+    async fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        // Sums the sizes of the database's files: no table is read.
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).ok())
     }
 }
 

@@ -67,8 +67,8 @@ use crate::domain::{
 use crate::store::lock;
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, FORMAT_VERSION, ImportReport,
-    NewApiToken, NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TaskPageJson,
-    TaskStore, TokenHash,
+    NewApiToken, NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, StoreMetrics,
+    TaskPageJson, TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -807,6 +807,18 @@ impl TaskStore for SledStore {
 
     fn broken(&self) -> Option<String> {
         self.inner.commit.health().err().map(|e| e.to_string())
+    }
+
+    fn metrics(&self) -> StoreMetrics {
+        StoreMetrics {
+            flushes: Some(self.inner.commit.metrics()),
+            pool: None,
+        }
+    }
+
+    async fn size_on_disk(&self) -> Result<Option<u64>, StoreError> {
+        // Kept by the flusher thread: no I/O here.
+        Ok(Some(self.inner.commit.size_on_disk()))
     }
 }
 
