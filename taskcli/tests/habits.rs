@@ -43,12 +43,21 @@ impl Env {
         }
     }
 
-    /// Shuts the server down: its port no longer answers.
+    /// Shuts the server down: its port no longer answers. The port stays
+    /// held by a listener that hangs up on every connection, so that no
+    /// other test's server can take it and answer in its place.
     fn stop_server(&mut self) {
         if let Some(server) = self.server.take() {
+            let addr = server.addr;
             self.runtime
                 .block_on(server.shutdown())
                 .expect("the server stops");
+            let holder = std::net::TcpListener::bind(addr).expect("the port is free again");
+            std::thread::spawn(move || {
+                for connection in holder.incoming() {
+                    drop(connection);
+                }
+            });
         }
     }
 
