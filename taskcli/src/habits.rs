@@ -28,8 +28,10 @@ const UNSUPPORTED: &[&str] = &["wait", "scheduled", "until", "recur", "depends"]
 /// Moves a command written after its ids in front of them, as Taskwarrior
 /// users write it: `taskcli 3 4 done` is `taskcli done 3 4`; a lone id,
 /// `taskcli 3`, is `taskcli show 3`. Global flags before the ids stay where
-/// they are. Anything else is returned unchanged, for clap to judge.
-pub fn reorder(args: Vec<OsString>) -> Vec<OsString> {
+/// they are. Ids followed by anything else are a usage error that names what
+/// may follow them (clap would only say "unrecognized subcommand '3'");
+/// a command line that does not start with ids is returned unchanged.
+pub fn reorder(args: Vec<OsString>) -> Result<Vec<OsString>, CliError> {
     let mut start = 1;
     while let Some(arg) = args.get(start).and_then(|a| a.to_str()) {
         match arg {
@@ -42,25 +44,36 @@ pub fn reorder(args: Vec<OsString>) -> Vec<OsString> {
     let is_id = |arg: &OsString| arg.to_str().is_some_and(|a| a.parse::<TaskArg>().is_ok());
     let ids = args.iter().skip(start).take_while(|a| is_id(a)).count();
     if ids == 0 {
-        return args;
+        return Ok(args);
     }
     let after = start + ids;
-    let command = match args.get(after).and_then(|a| a.to_str()) {
-        Some(word) if AFTER_IDS.contains(&word) => Some(word),
+    let command = match args.get(after).map(|a| a.to_string_lossy()) {
+        Some(word) if AFTER_IDS.contains(&word.as_ref()) => Some(word.into_owned()),
         // `taskcli 3` and `taskcli 3 --json`: Taskwarrior shows the task.
         None if ids == 1 => None,
         Some(word) if ids == 1 && word.starts_with('-') => None,
-        _ => return args,
+        next => {
+            let shown: Vec<String> = args[start..after]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let shown = shown.join(" ");
+            return Err(CliError::usage(match next {
+                Some(word) if !word.starts_with('-') => format!(
+                    "`{word}` cannot follow a task ID: after IDs come done, undone, rm, show or edit, e.g. `taskcli {shown} done`."
+                ),
+                _ => format!(
+                    "Say what to do with tasks {shown}: e.g. `taskcli {shown} done`, or `taskcli show ID` for one."
+                ),
+            }));
+        }
     };
     let mut reordered: Vec<OsString> = args[..start].to_vec();
-    match command {
-        Some(word) => reordered.push(word.into()),
-        None => reordered.push("show".into()),
-    }
-    reordered.extend_from_slice(&args[start..after]);
     let rest = if command.is_some() { after + 1 } else { after };
+    reordered.push(command.unwrap_or_else(|| "show".into()).into());
+    reordered.extend_from_slice(&args[start..after]);
     reordered.extend(args.iter().skip(rest).cloned());
-    reordered
+    Ok(reordered)
 }
 
 /// Turns the Taskwarrior-style words of `add`, `list` and `edit` into the
@@ -99,6 +112,11 @@ enum Word<'a> {
 
 impl<'a> Word<'a> {
     fn read(word: &'a str) -> Self {
+        // A quoted argument with spaces (`"Due: send invoice"`) is text the
+        // user typed as one piece, never an attribute.
+        if word.contains(char::is_whitespace) {
+            return Self::Plain(word);
+        }
         // A tag must start with a letter here, so `+1` and `+3d` (the CLI's
         // own due form) stay words of the title, as in Taskwarrior.
         if let Some(tag) = word.strip_prefix('+')
@@ -334,6 +352,7 @@ mod tests {
 
     fn reordered(args: &[&str]) -> Vec<String> {
         reorder(os(args))
+            .expect("reordered")
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
@@ -378,11 +397,29 @@ mod tests {
             reordered(&["taskcli", "3", "--json"]),
             ["taskcli", "show", "3", "--json"]
         );
+        // Ids followed by something that cannot follow them: what can.
+        let refused = |args: &[&str]| match reorder(os(args)) {
+            Err(e) => {
+                assert_eq!(e.exit, crate::error::Exit::Usage);
+                e.message
+            }
+            Ok(argv) => panic!("accepted {argv:?}"),
+        };
+        assert_eq!(
+            refused(&["taskcli", "3", "add"]),
+            "`add` cannot follow a task ID: after IDs come done, undone, rm, show or edit, e.g. `taskcli 3 done`."
+        );
+        assert_eq!(
+            refused(&["taskcli", "3", "4"]),
+            "Say what to do with tasks 3 4: e.g. `taskcli 3 4 done`, or `taskcli show ID` for one."
+        );
+        assert_eq!(
+            refused(&["taskcli", "3", "4", "--json"]),
+            "Say what to do with tasks 3 4: e.g. `taskcli 3 4 done`, or `taskcli show ID` for one."
+        );
         // Left for clap to judge.
         for unchanged in [
             &["taskcli", "done", "3"][..],
-            &["taskcli", "3", "4"],
-            &["taskcli", "3", "add"],
             &["taskcli", "x3", "done"],
             &["taskcli", "add", "3", "done"],
             &["taskcli"],
@@ -392,7 +429,7 @@ mod tests {
     }
 
     fn parsed(args: &[&str]) -> Result<Command, CliError> {
-        let argv = reorder(os(args));
+        let argv = reorder(os(args))?;
         let mut cli = Cli::try_parse_from(&argv).expect("parses");
         apply(&mut cli.command, &argv).map(|()| cli.command)
     }
@@ -433,6 +470,12 @@ mod tests {
         };
         assert_eq!(args.title, ["Call", "+3d", "+1"]);
         assert!(args.tags.is_empty());
+        // A quoted piece with spaces is text, colon or not.
+        let Ok(Command::Add(args)) = parsed(&["taskcli", "add", "Due: send invoice"]) else {
+            panic!("add");
+        };
+        assert_eq!(args.title, ["Due: send invoice"]);
+        assert!(args.due.is_none());
     }
 
     #[test]

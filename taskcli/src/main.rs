@@ -23,13 +23,18 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // `taskcli 3 done` is `taskcli done 3`, as Taskwarrior users type it.
-    let argv = habits::reorder(std::env::args_os().collect());
     // Usage errors exit 2 and --help/--version exit 0, inside clap.
-    let mut cli = cli::Cli::parse_from(&argv);
-    if let Err(error) = habits::apply(&mut cli.command, &argv) {
-        eprintln!("error: {error}");
-        return ExitCode::from(error.exit as u8);
-    }
+    let parsed = habits::reorder(std::env::args_os().collect()).and_then(|argv| {
+        let mut cli = cli::Cli::parse_from(&argv);
+        habits::apply(&mut cli.command, &argv).map(|()| cli)
+    });
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(error.exit as u8);
+        }
+    };
     // The only place the environment is read.
     let env = env::Environment::from_process();
     if let cli::Command::Completions { shell } = cli.command {
