@@ -1,7 +1,9 @@
-//! The domain: what a task, a user and a list query are, and the rules that
-//! make them valid. Parsing is validation: a value of these types is valid.
+//! The domain: what a task, a user, a project and a list query are, and the
+//! rules that make them valid. Parsing is validation: a value of these types
+//! is valid.
 
 mod ids;
+mod project;
 mod query;
 mod task;
 mod time;
@@ -9,6 +11,7 @@ mod user;
 mod validation;
 
 pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId, parse_decimal};
+pub use project::{PROJECT_MAX, PROJECT_SEPARATOR, Project, ProjectError};
 pub use query::{
     LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort, SortField,
     SortKey, StatusFilter, TaskPage,
