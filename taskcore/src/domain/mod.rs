@@ -1,17 +1,25 @@
-//! The domain: what a task, a user and a list query are, and the rules that
-//! make them valid. Parsing is validation: a value of these types is valid.
+//! The domain: what a task, a user, a project, a recurrence rule and a list
+//! query are, and the rules that make them valid. Parsing is validation: a
+//! value of these types is valid.
 
 mod ids;
+mod project;
 mod query;
+mod recur;
 mod task;
 mod time;
 mod user;
 mod validation;
 
 pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId, parse_decimal};
+pub use project::{PROJECT_MAX, PROJECT_SEPARATOR, Project, ProjectError};
 pub use query::{
     LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort, SortField,
     SortKey, StatusFilter, TaskPage,
+};
+pub use recur::{
+    ByDay, Frequency, RECUR_HORIZON_YEARS, RECUR_MAX, RECUR_NUMBER_MAX, Recur, RecurError,
+    successor_id,
 };
 pub use task::{
     DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task, TaskDraft,
