@@ -1,198 +1,16 @@
 //! The built `taskcli` binary against a real server started in-process, with
 //! a temporary HOME and XDG directories.
 
+mod common;
+
+use common::{Env, PASSWORD, Run};
 use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 use taskclient::Client;
 use taskcore::{ListQuery, Priority, StatusFilter, Tags, TaskDraft, TaskRef};
-use taskserver::config::Switch;
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Env {
-    runtime: tokio::runtime::Runtime,
-    server: Option<taskserver::RunningServer>,
-    url: String,
-    home: tempfile::TempDir,
-    _data: tempfile::TempDir,
-}
-
-impl Env {
-    fn start() -> Self {
-        Self::start_with(|_| {})
-    }
-
-    fn start_with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut config = taskserver::Config::new(data.path().join("data"))
-            .listen(([127, 0, 0, 1], 0))
-            .auth_rate_limit(Switch::Off);
-        configure(&mut config);
-        let server = runtime
-            .block_on(taskserver::start(config))
-            .expect("server starts");
-        let url = server.url();
-        Self {
-            runtime,
-            server: Some(server),
-            url,
-            home: tempfile::tempdir().expect("home"),
-            _data: data,
-        }
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.home.path().join("xdg").join("taskcli")
-    }
-
-    /// `taskcli` with a private HOME and XDG_CONFIG_HOME, this server, and no
-    /// OS keyring unless a test asks for it.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_taskcli"));
-        command
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join("xdg"))
-            .env("TASKCLI_SERVER", &self.url)
-            .env("TASKCLI_KEYRING", "none")
-            .env_remove("TASKCLI_TOKEN")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("taskcli runs"))
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("taskcli runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        Run::from(child.wait_with_output().expect("taskcli ends"))
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut command = self.command(args);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Run::from(command.output().expect("taskcli runs"))
-    }
-
-    /// Registers through the CLI, tokens in the credentials file.
-    fn register(&self, email: &str) -> Run {
-        let run = self.run_with_stdin(
-            &[
-                "auth",
-                "register",
-                "--email",
-                email,
-                "--password-stdin",
-                "--insecure-storage",
-            ],
-            &format!("{PASSWORD}\n"),
-        );
-        run.ok();
-        run
-    }
-
-    /// An SDK client for checking what the server holds.
-    fn sdk(&self, token: &str) -> Client {
-        Client::builder()
-            .base_url(&self.url)
-            .access_token(token)
-            .build()
-            .expect("client")
-    }
-
-    fn token(&self) -> String {
-        self.run(&["auth", "token"]).ok().stdout.trim().to_string()
-    }
-
-    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take()
-            && let Err(e) = self.runtime.block_on(server.shutdown())
-        {
-            eprintln!("the test server's final flush failed: {e}");
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(output: Output) -> Self {
-        Self {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert!(!lines.is_empty(), "a failure says why: {self:#?}");
-        for line in &lines {
-            assert!(
-                !line.contains("panicked")
-                    && !line.contains("Error {")
-                    && !line.contains("RUST_BACKTRACE"),
-                "{self:#?}"
-            );
-        }
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
@@ -267,7 +85,7 @@ fn a_session_with_insecure_storage() {
         .json();
     assert_eq!(added["number"], 1);
     assert_eq!(added["title"], "Buy oat milk");
-    let sdk = env.sdk(&env.token());
+    let sdk = env.sdk();
     let on_server = env
         .block_on(sdk.get_task(TaskRef::Number(1)))
         .expect("task");
@@ -402,7 +220,7 @@ fn a_session_with_insecure_storage() {
                 .contains(&env.url)
     );
     assert!(matches!(
-        env.block_on(env.sdk(&token).me()),
+        env.block_on(env.client(&token).me()),
         Err(taskclient::Error::Unauthorized { .. })
     ));
     env.run(&["list"]).fails(3);
@@ -589,7 +407,7 @@ fn exit_codes_and_messages() {
     assert_eq!(missing.stderr.trim(), "error: Task #42 not found.");
     env.run(&["done", "1", "abc"]).fails(2);
     env.run(&["done", "1", "007"]).fails(2);
-    let sdk = env.sdk(&env.token());
+    let sdk = env.sdk();
     assert!(
         !env.block_on(sdk.get_task(TaskRef::Number(1)))
             .expect("task")
@@ -647,7 +465,7 @@ fn task_limit_and_server_validation_are_exit_1() {
 fn listing_walks_every_page_and_filters() {
     let env = Env::start();
     env.register("lists@example.com");
-    let sdk = env.sdk(&env.token());
+    let sdk = env.sdk();
     env.block_on(async {
         for i in 1..=205u32 {
             let mut draft = TaskDraft::new(&format!("Task {i:03}")).expect("valid");
@@ -1027,7 +845,7 @@ fn delete_account_asks_then_deletes_the_account_and_the_stored_tokens() {
     assert!(out.contains("Deleted the account ada@example.com"), "{out}");
     // The server no longer knows the token, and the CLI forgot it.
     assert!(matches!(
-        env.block_on(env.sdk(&token).me()),
+        env.block_on(env.client(&token).me()),
         Err(taskclient::Error::Unauthorized { .. })
     ));
     env.run(&["list"]).fails(3);

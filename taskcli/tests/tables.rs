@@ -2,82 +2,34 @@
 //! pseudo-terminal of 40, 60, 80 and 120 columns, and piped, against a real
 //! server started in-process.
 
+mod common;
+
 use chrono::{Days, NaiveTime, Utc};
+use common::{Env, Run};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use std::io::Read;
-use std::process::{Command, Stdio};
 use taskclient::Client;
 use taskcore::{Priority, Tags, TaskDraft, Timestamp};
-use taskserver::config::Switch;
 use unicode_width::UnicodeWidthStr;
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Env {
-    runtime: tokio::runtime::Runtime,
-    server: Option<taskserver::RunningServer>,
-    url: String,
-    home: tempfile::TempDir,
-    _data: tempfile::TempDir,
+/// What these tests do with an [`Env`]: every run in UTC, so that dates
+/// print the same wherever the tests run.
+trait Tables {
+    /// `taskcli` with stdout and stderr piped.
+    fn run_utc(&self, args: &[&str]) -> Run;
+    /// `taskcli` in a pseudo-terminal `columns` wide: what the screen
+    /// shows, stdout and stderr together, with `\r\n` as `\n`.
+    fn screen(&self, columns: u16, args: &[&str], extra: &[(&str, &str)]) -> String;
+    /// Registers, and an SDK client for the new account.
+    fn account(&self, email: &str) -> Client;
+    fn add(&self, client: &Client, draft: TaskDraft);
 }
 
-impl Env {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let data = tempfile::tempdir().expect("temp dir");
-        let config = taskserver::Config::new(data.path().join("data"))
-            .listen(([127, 0, 0, 1], 0))
-            .auth_rate_limit(Switch::Off);
-        let server = runtime
-            .block_on(taskserver::start(config))
-            .expect("server starts");
-        let url = server.url();
-        Self {
-            runtime,
-            server: Some(server),
-            url,
-            home: tempfile::tempdir().expect("home"),
-            _data: data,
-        }
+impl Tables for Env {
+    fn run_utc(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[("TZ", "UTC")])
     }
 
-    /// What every run gets: a private HOME, this server, no keyring, UTC.
-    fn env(&self) -> Vec<(String, String)> {
-        let home = self.home.path();
-        [
-            ("HOME", home.display().to_string()),
-            ("XDG_CONFIG_HOME", home.join("xdg").display().to_string()),
-            ("TASKCLI_SERVER", self.url.clone()),
-            ("TASKCLI_KEYRING", "none".to_string()),
-            ("TZ", "UTC".to_string()),
-        ]
-        .map(|(k, v)| (k.to_string(), v))
-        .to_vec()
-    }
-
-    /// `taskcli` with stdout and stderr piped.
-    fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_taskcli"))
-            .args(args)
-            .envs(self.env())
-            .env_remove("TASKCLI_TOKEN")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("taskcli runs");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// `taskcli` in a pseudo-terminal `columns` wide: what the screen shows,
-    /// stdout and stderr together, with `\r\n` as `\n`.
     fn screen(&self, columns: u16, args: &[&str], extra: &[(&str, &str)]) -> String {
         let pty = native_pty_system()
             .openpty(PtySize {
@@ -91,9 +43,10 @@ impl Env {
         command.args(args);
         command.env_remove("TASKCLI_TOKEN");
         command.env_remove("NO_COLOR");
-        for (key, value) in self.env() {
+        for (key, value) in self.vars() {
             command.env(key, value);
         }
+        command.env("TZ", "UTC");
         for (key, value) in extra {
             command.env(key, value);
         }
@@ -117,58 +70,15 @@ impl Env {
         text
     }
 
-    fn register(&self, email: &str) -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taskcli"))
-            .args([
-                "auth",
-                "register",
-                "--email",
-                email,
-                "--password-stdin",
-                "--insecure-storage",
-            ])
-            .envs(self.env())
-            .env_remove("TASKCLI_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("taskcli runs");
-        std::io::Write::write_all(
-            &mut child.stdin.take().expect("stdin"),
-            format!("{PASSWORD}\n").as_bytes(),
-        )
-        .expect("password");
-        assert!(child.wait().expect("taskcli ends").success(), "registers");
-        let token = self.run(&["auth", "token"]).stdout.trim().to_string();
-        Client::builder()
-            .base_url(&self.url)
-            .access_token(&token)
-            .build()
-            .expect("client")
+    fn account(&self, email: &str) -> Client {
+        self.register(email);
+        self.sdk()
     }
 
     fn add(&self, client: &Client, draft: TaskDraft) {
-        self.runtime
-            .block_on(client.create_task(&draft))
+        self.block_on(client.create_task(&draft))
             .expect("task created");
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take()
-            && let Err(e) = self.runtime.block_on(server.shutdown())
-        {
-            eprintln!("the test server's final flush failed: {e}");
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 /// Noon UTC `days` from today (negative: past), or the end of that day.
@@ -202,7 +112,7 @@ const LONG: &str = "Renew the passport before the summer trip, and check whether
 /// A user with tasks a table finds hard: a far overdue date, many tags, a
 /// CJK title (two columns a character), a title too long for any terminal.
 fn busy_user(env: &Env) {
-    let client = env.register("tables@example.com");
+    let client = env.account("tables@example.com");
     env.add(
         &client,
         draft(
@@ -361,7 +271,7 @@ fn colours_on_a_terminal_unless_no_color() {
 #[test]
 fn piped_tables_are_tab_separated_without_header_or_padding() {
     let env = Env::start();
-    let client = env.register("pipes@example.com");
+    let client = env.account("pipes@example.com");
     env.add(&client, draft("Buy oat milk", Priority::None, None, &[]));
     env.add(
         &client,
@@ -388,7 +298,7 @@ fn piped_tables_are_tab_separated_without_header_or_padding() {
             None,
         ))
         .expect("completed");
-    let run = env.run(&["list", "--all"]);
+    let run = env.run_utc(&["list", "--all"]);
     assert_eq!(run.code, 0, "{run:?}");
     let due = due_in(2, true).map(|t| {
         t.as_datetime()
@@ -413,12 +323,12 @@ fn piped_tables_are_tab_separated_without_header_or_padding() {
 #[test]
 fn piped_api_token_lists_are_tab_separated_with_the_name_last() {
     let env = Env::start();
-    let client = env.register("tokens@example.com");
+    let client = env.account("tokens@example.com");
     let created = env
         .runtime
         .block_on(client.create_api_token("nightly build", Some(7)))
         .expect("token");
-    let run = env.run(&["auth", "api-token", "list"]);
+    let run = env.run_utc(&["auth", "api-token", "list"]);
     assert_eq!(run.code, 0, "{run:?}");
     let expires = created
         .expires_at
@@ -457,9 +367,9 @@ fn piped_api_token_lists_are_tab_separated_with_the_name_last() {
 #[test]
 fn empty_results_name_the_filters_and_limits_say_more_exist() {
     let env = Env::start();
-    let client = env.register("empty@example.com");
+    let client = env.account("empty@example.com");
     let said = |args: &[&str]| {
-        let run = env.run(args);
+        let run = env.run_utc(args);
         assert_eq!(run.code, 0, "{run:?}");
         (run.stdout, run.stderr)
     };

@@ -309,27 +309,43 @@ async fn status(ctx: &Context) -> CliResult {
         Err(error) => return Err(error),
     };
     let expires_at = client.tokens().and_then(|t| t.expires_at);
+    let who = user.email.as_deref().unwrap_or("(no email)");
+    let user_line = format!("{who} ({})", user.id);
+    print_status(ctx, &user, user_line, &origin, expires_at, true);
+    Ok(())
+}
+
+/// Prints `auth status`: the JSON object, or one line each for the server,
+/// the user (`user_line`), where the tokens are kept and their expiry.
+fn print_status<U: Serialize>(
+    ctx: &Context,
+    user: U,
+    user_line: String,
+    origin: &Origin,
+    expires_at: Option<Timestamp>,
+    server_reachable: bool,
+) {
     if ctx.out.json {
         ctx.out.json(&Status {
             server: &ctx.server,
-            user: &user,
+            user,
             storage: origin.id(),
             storage_description: origin.describe(),
             access_token_expires_at: expires_at,
-            server_reachable: true,
+            server_reachable,
         });
-        return Ok(());
+        return;
     }
-    let who = user
-        .email
-        .clone()
-        .unwrap_or_else(|| "(no email)".to_string());
-    ctx.out.line(format!("Server:  {}", ctx.server));
-    ctx.out.line(format!("User:    {who} ({})", user.id));
+    let unanswered = if server_reachable {
+        ""
+    } else {
+        " (did not answer)"
+    };
+    ctx.out.line(format!("Server:  {}{unanswered}", ctx.server));
+    ctx.out.line(format!("User:    {user_line}"));
     ctx.out
         .line(format!("Tokens:  kept in {}", origin.describe()));
-    ctx.out.line(expiry_line(expires_at, &origin));
-    Ok(())
+    ctx.out.line(expiry_line(expires_at, origin));
 }
 
 /// `auth status` without the server: the stored login, never the network.
@@ -343,26 +359,11 @@ fn offline_status(ctx: &Context) -> CliResult {
             (Origin::Stored(store), Some(user), login.expires_at)
         }
     };
-    if ctx.out.json {
-        ctx.out.json(&Status {
-            server: &ctx.server,
-            user: &user,
-            storage: origin.id(),
-            storage_description: origin.describe(),
-            access_token_expires_at: expires_at,
-            server_reachable: false,
-        });
-    } else {
-        ctx.out
-            .line(format!("Server:  {} (did not answer)", ctx.server));
-        ctx.out.line(match user.and_then(|u| u.email) {
-            Some(email) => format!("User:    {email}"),
-            None => "User:    unknown".to_string(),
-        });
-        ctx.out
-            .line(format!("Tokens:  kept in {}", origin.describe()));
-        ctx.out.line(expiry_line(expires_at, &origin));
-    }
+    let user_line = user
+        .as_ref()
+        .and_then(|u| u.email.clone())
+        .unwrap_or_else(|| "unknown".to_string());
+    print_status(ctx, &user, user_line, &origin, expires_at, false);
     Err(CliError::failure(format!(
         "The server at {} did not answer; the details above are what taskcli knows without it.",
         ctx.server

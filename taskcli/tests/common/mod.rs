@@ -1,0 +1,273 @@
+//! What every `taskcli` integration test needs: a real server started
+//! in-process on port 0, the built binary run with a private HOME and XDG
+//! directories, and what each run printed.
+
+// Each test file is its own crate and uses its own part of this.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use taskclient::Client;
+use taskcore::{ListQuery, StatusFilter, Task, TaskRef};
+use taskserver::config::Switch;
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A server of its own and a private home for `taskcli`.
+pub struct Env {
+    pub runtime: tokio::runtime::Runtime,
+    server: Option<taskserver::RunningServer>,
+    pub url: String,
+    pub home: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = taskserver::Config::new(data.path().join("data"))
+            .listen(([127, 0, 0, 1], 0))
+            .auth_rate_limit(Switch::Off);
+        configure(&mut config);
+        let server = runtime
+            .block_on(taskserver::start(config))
+            .expect("server starts");
+        let url = server.url();
+        Self {
+            runtime,
+            server: Some(server),
+            url,
+            home: tempfile::tempdir().expect("home"),
+            _data: data,
+        }
+    }
+
+    /// Shuts the server down: its port no longer answers. The port stays
+    /// held by a listener that hangs up on every connection, so that no
+    /// other test's server can take it and answer in its place.
+    pub fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            let addr = server.addr;
+            self.runtime
+                .block_on(server.shutdown())
+                .expect("the server stops");
+            let holder = std::net::TcpListener::bind(addr).expect("the port is free again");
+            std::thread::spawn(move || {
+                for connection in holder.incoming() {
+                    drop(connection);
+                }
+            });
+        }
+    }
+
+    /// `taskcli`'s own directory under the private XDG_CONFIG_HOME.
+    pub fn config_dir(&self) -> PathBuf {
+        self.home.path().join("xdg").join("taskcli")
+    }
+
+    /// What every run gets: a private HOME and XDG_CONFIG_HOME, this
+    /// server, and no OS keyring unless a test asks for it.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let home = self.home.path();
+        vec![
+            ("HOME", home.display().to_string()),
+            ("XDG_CONFIG_HOME", home.join("xdg").display().to_string()),
+            ("TASKCLI_SERVER", self.url.clone()),
+            ("TASKCLI_KEYRING", "none".to_string()),
+        ]
+    }
+
+    /// `taskcli` with [`vars`](Self::vars), no token or NO_COLOR from the
+    /// test's own environment, and nothing on stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_taskcli"));
+        command
+            .args(args)
+            .envs(self.vars())
+            .env_remove("TASKCLI_TOKEN")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("taskcli runs"))
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("taskcli runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        Run::from(child.wait_with_output().expect("taskcli ends"))
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Run::from(command.output().expect("taskcli runs"))
+    }
+
+    /// Logs in (registering first when `register`), tokens in the
+    /// credentials file.
+    pub fn log_in(&self, email: &str, register: bool) -> Run {
+        let verb = if register { "register" } else { "login" };
+        self.run_with_stdin(
+            &[
+                "auth",
+                verb,
+                "--email",
+                email,
+                "--password-stdin",
+                "--insecure-storage",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+    }
+
+    /// Registers through the CLI, which must succeed.
+    pub fn register(&self, email: &str) -> Run {
+        let run = self.log_in(email, true);
+        run.ok();
+        run
+    }
+
+    /// The stored login's access token.
+    pub fn token(&self) -> String {
+        self.run(&["auth", "token"]).ok().stdout.trim().to_string()
+    }
+
+    /// An SDK client with `token`, for checking what the server holds.
+    pub fn client(&self, token: &str) -> Client {
+        Client::builder()
+            .base_url(&self.url)
+            .access_token(token)
+            .build()
+            .expect("client")
+    }
+
+    /// An SDK client with the stored login's token.
+    pub fn sdk(&self) -> Client {
+        self.client(&self.token())
+    }
+
+    /// Every task of the stored login, as the server holds them.
+    pub fn tasks(&self) -> Vec<Task> {
+        let sdk = self.sdk();
+        self.block_on(sdk.collect_tasks(ListQuery {
+            status: StatusFilter::All,
+            ..ListQuery::default()
+        }))
+        .expect("list")
+    }
+
+    /// One task of the stored login, as the server holds it.
+    pub fn task(&self, number: u64) -> Task {
+        let sdk = self.sdk();
+        self.block_on(sdk.get_task(TaskRef::Number(number)))
+            .expect("task")
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take()
+            && let Err(e) = self.runtime.block_on(server.shutdown())
+        {
+            eprintln!("the test server's final flush failed: {e}");
+        }
+    }
+}
+
+/// What one run of `taskcli` printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// Exit `code`, with a reason on stderr that is sentences, never a
+    /// panic or a debug dump.
+    #[track_caller]
+    pub fn fails(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}: {self:#?}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!lines.is_empty(), "a failure says why: {self:#?}");
+        for line in &lines {
+            assert!(
+                !line.contains("panicked")
+                    && !line.contains("Error {")
+                    && !line.contains("RUST_BACKTRACE"),
+                "{self:#?}"
+            );
+        }
+        self
+    }
+
+    /// Exit `code` with exactly `stderr` (one `error: ` line) and nothing
+    /// on stdout.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, stderr: &str) -> &Self {
+        assert_eq!(
+            (self.code, self.stderr.as_str(), self.stdout.as_str()),
+            (code, format!("error: {stderr}\n").as_str(), ""),
+            "{self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
