@@ -93,6 +93,7 @@ pub enum StoreError {
     },
 }
 
+#[cfg(feature = "server")]
 impl StoreError {
     /// A backend failure described in words alone.
     pub fn backend(message: impl Into<String>) -> Self {
