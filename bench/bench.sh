@@ -2,10 +2,17 @@
 # The benchmark behind the README's Performance table, in one run:
 #  1. the product against the peers ($PEERS/peers: warp-limit, the ceiling,
 #     and fastapi), side by side with $PEERS/bench/compare.sh;
+#     then list-filtered (bench/list-filtered.sh: a new filter and sort on
+#     every request, so no page comes from the first-page cache) against
+#     warp-limit and the product;
 #  2. the product's list on a store holding 1,000,000 tasks of other users,
-#     its peak memory over that run, and its start-to-ready time on that store.
+#     its peak memory over that run, and its start-to-ready time on that store;
+#  3. the memory target's run (bench/memory.py), on one core and on two:
+#     1,000 users registered from 16 threads, the tasks loaded through HTTP,
+#     the scenarios; the resident set per phase and the peak.
 #
 #   bench/bench.sh --peers DIR [--duration 10s] [--background-tasks 1000000] [--skip-peers]
+#                  [--skip-memory]
 #
 # DIR (or the environment variable PEERS) is the directory that holds the
 # wrk harness (bench/compare.sh, bench/run.sh, bench/setup.py, bench/lua/)
@@ -18,13 +25,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 PEERS="${PEERS:-}"
-DURATION=10s BG=1000000 WITH_PEERS=1
+DURATION=10s BG=1000000 WITH_PEERS=1 WITH_MEMORY=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) PEERS="$2"; shift 2;;
     --duration) DURATION="$2"; shift 2;;
     --background-tasks) BG="$2"; shift 2;;
     --skip-peers) WITH_PEERS=0; shift;;
+    --skip-memory) WITH_MEMORY=0; shift;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -54,11 +62,12 @@ if [ "$WITH_PEERS" = 1 ]; then
     "fastapi=$PEERS/peers/fastapi/taskserver"
 fi
 
-# Starts the product pinned to CPU 1 on a data dir, behind peak-rss.sh; sets PID and URL.
+# Starts a server (the product unless a second argument names another)
+# pinned to CPU 1 on a data dir, behind peak-rss.sh; sets PID and URL.
 launch() {
-  local data="$1" log="$WORK/server.log"
+  local data="$1" bin="${2:-$BIN}" log="$WORK/server.log"
   : > "$log"
-  PEAK_FILE="$WORK/peak" taskset -c 1 "$HERE/peak-rss.sh" "$BIN" --listen 127.0.0.1:0 --data-dir "$data" \
+  PEAK_FILE="$WORK/peak" taskset -c 1 "$HERE/peak-rss.sh" "$bin" --listen 127.0.0.1:0 --data-dir "$data" \
     --auth-rate-limit off --max-tasks-per-user 10000000 > "$log" 2>"$WORK/server.err" &
   PID=$!
   URL=""
@@ -70,6 +79,17 @@ launch() {
   [ -n "$URL" ] || { echo "server did not start:"; cat "$WORK/server.err"; exit 1; }
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; }
+
+if [ "$WITH_PEERS" = 1 ]; then
+  echo
+  echo "## 1b. list-filtered: a new filter and sort on every request, 8 users of 50 tasks ($DURATION)"
+  for server in "warp-limit=$PEERS/peers/warp-limit/taskserver" "taskserver=$BIN"; do
+    launch "$WORK/filtered-${server%%=*}" "${server#*=}"
+    echo "# ${server%%=*}:"
+    "$HERE/list-filtered.sh" "$URL" --harness "$PEERS" --duration "$DURATION" --server-pid "$PID" | grep -v '^#'
+    stop
+  done
+fi
 
 echo
 echo "## 2. list with $BG tasks of other users in the store"
@@ -86,5 +106,14 @@ t1=$(date +%s.%N)
 echo "# start to ready on the $BG-task store: $(python3 -c "print(f'{($t1-$t0)*1000:.0f} ms')")"
 echo "# list with $BG other tasks stored:"
 "$PEERS/bench/run.sh" "$URL" --duration "$DURATION" --scenarios "list get create update mixed" --server-pid "$PID" | grep -v '^#'
+"$HERE/list-filtered.sh" "$URL" --harness "$PEERS" --duration "$DURATION" --server-pid "$PID" | grep -v '^#'
 stop
 echo "# peak server memory over that run: $(( $(cat "$WORK/peak") / 1024 )) MiB"
+
+if [ "$WITH_MEMORY" = 1 ]; then
+  echo
+  echo "## 3. memory: 1,000 users registered from 16 threads, $BG tasks loaded through HTTP, then the scenarios"
+  for cores in 1 2; do
+    python3 "$HERE/memory.py" --server "$BIN" --cores "$cores" --tasks "$BG" --harness "$PEERS" --duration "$DURATION"
+  done
+fi
