@@ -205,13 +205,11 @@ pub fn boxed_table(columns: &[Column], flexible: usize, mode: TableMode) -> Stri
                 .count()
         })
     };
-    let least = cut_cells(optional.len());
     let wanted = columns
         .get(flexible)
         .map_or(0, |column| column.natural_width().min(ROOM_ENOUGH));
-    let dropped = (0..=optional.len())
-        .find(|&d| cut_cells(d) <= least && room(&shown(d)) >= wanted)
-        .unwrap_or(optional.len());
+    let steps: Vec<usize> = (0..=optional.len()).collect();
+    let dropped = give_way(&steps, cut_cells, |d| room(&shown(d)), wanted).unwrap_or(0);
     let shown = shown(dropped);
     let room = room(&shown);
     let kept: Vec<Column> = shown.iter().map(|&i| columns[i].clone()).collect();
@@ -227,6 +225,29 @@ pub fn boxed_table(columns: &[Column], flexible: usize, mode: TableMode) -> Stri
         })
         .collect();
     draw(&kept, &widths, mode)
+}
+
+/// How far a table gives way to its free-text column: the first of `steps`
+/// (from the fullest layout to the tightest) that cuts no more of that
+/// column's cells than the tightest would (`cut`) and leaves it `wanted`
+/// columns (`room`). A text too long for the line even alone is cut at
+/// every step, and need not take the other columns with it. `None` only
+/// for no steps.
+fn give_way<S: Copy>(
+    steps: &[S],
+    cut: impl Fn(S) -> usize,
+    room: impl Fn(S) -> usize,
+    wanted: usize,
+) -> Option<S> {
+    let tightest = *steps.last()?;
+    let least = cut(tightest);
+    Some(
+        steps
+            .iter()
+            .copied()
+            .find(|&step| cut(step) <= least && room(step) >= wanted)
+            .unwrap_or(tightest),
+    )
 }
 
 /// Draws `columns` with each cell cut to its column's width.
@@ -488,15 +509,8 @@ where
             .filter(|c| display_width(&c.title) > room)
             .count()
     };
-    // Give way only as far as it shows more titles whole, or the title
-    // column reaches ROOM_ENOUGH: a title too long for the line without any
-    // other column is cut at every step, and need not take the rest with it.
-    let least = cut_titles(Squeeze::NoDue);
     let wanted = title_width.min(ROOM_ENOUGH);
-    let squeeze = SQUEEZES
-        .into_iter()
-        .find(|&s| cut_titles(s) <= least && room(s) >= wanted)
-        .unwrap_or(Squeeze::NoDue);
+    let squeeze = give_way(&SQUEEZES, cut_titles, room, wanted).unwrap_or(Squeeze::Full);
     let columns = task_columns(&cells, squeeze);
     let room = room(squeeze);
     let title = title_width.min(room);
