@@ -275,6 +275,20 @@ impl<'a> Endpoint<'a> {
         Some(Self::unmatched())
     }
 
+    /// The endpoint [`resolve`](Self::resolve) found for `path` at
+    /// `index`, again, without scanning the table: the filter that decides
+    /// whether a path is ours resolves it once and passes the index on.
+    pub fn at(index: usize, path: &'a str) -> Self {
+        match ROUTES.get(index) {
+            Some(route) => Self {
+                route: Some(route),
+                index,
+                param: matches(route.pattern, path).flatten(),
+            },
+            None => Self::unmatched(),
+        }
+    }
+
     /// A path under `/api/` that no route serves.
     pub fn unmatched() -> Self {
         Self {

@@ -74,12 +74,15 @@ fn paths(
 + Send
 + Sync
 + 'static {
+    // Resolved once here; `serve` rebuilds the endpoint from its index.
     let ours = warp::path::full().and_then(move |path: FullPath| {
-        let ours = Endpoint::resolve(path.as_str()).is_some_and(|e| answers(&e));
+        let index = Endpoint::resolve(path.as_str())
+            .filter(|e| answers(e))
+            .map(|e| e.index);
         async move {
-            match ours {
-                true => Ok(path),
-                false => Err(warp::reject::not_found()),
+            match index {
+                Some(index) => Ok((path, index)),
+                None => Err(warp::reject::not_found()),
             }
         }
     });
@@ -128,7 +131,8 @@ impl Request<'_> {
 }
 
 async fn serve<S, B>(
-    path: FullPath,
+    // The path, and its route's index in the table as `ours` resolved it.
+    (path, route): (FullPath, usize),
     state: AppState,
     method: Method,
     headers: HeaderMap,
@@ -141,7 +145,7 @@ where
     B: Buf,
 {
     let started = Instant::now();
-    let endpoint = Endpoint::resolve(path.as_str()).unwrap_or_else(Endpoint::unmatched);
+    let endpoint = Endpoint::at(route, path.as_str());
     let request_id = request_id(&headers);
     let id = request_id.to_str().unwrap_or("");
     // Every log line of the request, a 500's included, carries the id the
