@@ -449,6 +449,7 @@ mod tests {
             q: Some("milk".into()),
             tag: Some(String::new()),
             priority: Some(Priority::Low),
+            project: None,
             sort: Sort {
                 field: SortField::Title,
                 descending: true,

@@ -90,6 +90,7 @@ impl PatchSpec {
             priority: self.priority.map(|i| PRIORITIES[i]),
             due: self.due.map(due),
             tags: self.tags.map(tags),
+            ..TaskPatch::default()
         }
     }
 }
@@ -140,6 +141,7 @@ impl QuerySpec {
             q: self.q.map(|i| QUERIES[i].to_string()),
             tag: self.tag.map(|i| TAGS[i].to_string()),
             priority: self.priority.map(|i| PRIORITIES[i]),
+            project: None,
             sort: Sort {
                 field,
                 descending: self.descending,
@@ -477,7 +479,10 @@ async fn run(initial: Vec<(usize, DraftSpec)>, ops: Vec<Op>) -> Result<(), TestC
                     Some(i) => {
                         let got = kind(&result).map_err(TestCaseError::fail)?.clone();
                         let mut want = m.tasks[i].clone();
-                        let changed = want.apply(patch.patch(), got.updated_at);
+                        let changed = want
+                            .apply(patch.patch(), &mut None, got.updated_at)
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?
+                            .changed;
                         prop_assert_eq!(&got, &want);
                         if !changed {
                             prop_assert_eq!(&got, &m.tasks[i], "no change, no new version");

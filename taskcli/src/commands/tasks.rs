@@ -81,6 +81,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
         q: args.search.filter(|s| !s.is_empty()),
         tag: args.tag.filter(|t| !t.is_empty()),
         priority: args.priority.map(Priority::from),
+        project: None,
         sort: args.sort.unwrap_or_default(),
         limit: LIMIT_MAX,
         cursor: None,

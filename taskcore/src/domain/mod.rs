@@ -12,18 +12,21 @@ mod user;
 mod validation;
 
 pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId, parse_decimal};
-pub use project::{PROJECT_MAX, PROJECT_SEPARATOR, Project, ProjectError};
+pub use project::{
+    PROJECT_MAX, PROJECT_SEPARATOR, Project, ProjectCount, ProjectError, ProjectList,
+    project_counts,
+};
 pub use query::{
-    LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, QueryError, Sort, SortField,
-    SortKey, StatusFilter, TaskPage,
+    LIMIT_DEFAULT, LIMIT_MAX, ListQuery, Page, Position, Precondition, ProjectFilter, QueryError,
+    Sort, SortField, SortKey, StatusFilter, TaskPage,
 };
 pub use recur::{
     ByDay, Frequency, RECUR_HORIZON_YEARS, RECUR_MAX, RECUR_NUMBER_MAX, Recur, RecurError,
     successor_id,
 };
 pub use task::{
-    DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task, TaskDraft,
-    TaskPatch, Title,
+    Applied, DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task,
+    TaskDraft, TaskPatch, Title,
 };
 pub use time::{TimeError, Timestamp};
 pub use user::{

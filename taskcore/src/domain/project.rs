@@ -151,12 +151,86 @@ impl<'de> Deserialize<'de> for Project {
     }
 }
 
+/// One line of `GET /api/projects`: a project and how many of the caller's
+/// live tasks are in it or inside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectCount {
+    /// The project's name.
+    pub name: Project,
+    /// Pending tasks in it or in a project inside it.
+    pub pending: u64,
+    /// Completed tasks in it or in a project inside it.
+    pub completed: u64,
+}
+
+/// The body of `GET /api/projects`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectList {
+    /// Sorted by name.
+    pub projects: Vec<ProjectCount>,
+}
+
+/// The project list from counts of tasks per named project and completion
+/// (`(project, completed, how many)`, in any order, a project possibly more
+/// than once): every project named and every parent of one, a parent's
+/// counts including its children's, sorted by name. Both stores count their
+/// way and share this.
+pub fn project_counts<'a>(
+    counts: impl IntoIterator<Item = (&'a Project, bool, u64)>,
+) -> Vec<ProjectCount> {
+    let mut totals: std::collections::BTreeMap<&'a str, (u64, u64)> = Default::default();
+    for (project, completed, n) in counts {
+        let name = project.as_str();
+        let ends = name
+            .match_indices(PROJECT_SEPARATOR)
+            .map(|(at, _)| at)
+            .chain([name.len()]);
+        for end in ends {
+            let entry = totals.entry(&name[..end]).or_default();
+            if completed {
+                entry.1 += n;
+            } else {
+                entry.0 += n;
+            }
+        }
+    }
+    totals
+        .into_iter()
+        .map(|(name, (pending, completed))| ProjectCount {
+            name: Project(name.to_string()),
+            pending,
+            completed,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn project(name: &str) -> Project {
         Project::parse(name).expect(name)
+    }
+
+    #[test]
+    fn counts_roll_up_into_parents_sorted_by_name() {
+        let garden = project("Home.Garden");
+        let home = project("Home");
+        let work = project("Homework");
+        let list = project_counts([
+            (&garden, false, 2),
+            (&home, true, 1),
+            (&garden, true, 3),
+            (&work, false, 1),
+        ]);
+        let lines: Vec<(&str, u64, u64)> = list
+            .iter()
+            .map(|c| (c.name.as_str(), c.pending, c.completed))
+            .collect();
+        assert_eq!(
+            lines,
+            [("Home", 2, 4), ("Home.Garden", 2, 3), ("Homework", 1, 0)]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Listing tasks: filters, sort orders, keyset positions, and `If-Match`.
 
 use super::ids::{TaskId, parse_decimal};
+use super::project::Project;
 use super::task::{Priority, Task};
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,9 @@ pub enum SortField {
     Title,
     /// Last change.
     Updated,
+    /// Project name (byte order); tasks without one come last in both
+    /// directions.
+    Project,
 }
 
 /// An order: a field and a direction.
@@ -75,6 +79,7 @@ impl Sort {
             "priority" => SortField::Priority,
             "title" => SortField::Title,
             "updated" => SortField::Updated,
+            "project" => SortField::Project,
             _ => return None,
         };
         Some(Self { field, descending })
@@ -89,6 +94,7 @@ impl fmt::Display for Sort {
             SortField::Priority => "priority",
             SortField::Title => "title",
             SortField::Updated => "updated",
+            SortField::Project => "project",
         };
         if self.descending {
             f.write_str("-")?;
@@ -108,6 +114,8 @@ pub struct ListQuery {
     pub tag: Option<String>,
     /// Exact priority.
     pub priority: Option<Priority>,
+    /// A project and the projects inside it, or no project.
+    pub project: Option<ProjectFilter>,
     /// Order.
     pub sort: Sort,
     /// Page size, 1 to 200.
@@ -123,9 +131,38 @@ impl Default for ListQuery {
             q: None,
             tag: None,
             priority: None,
+            project: None,
             sort: Sort::default(),
             limit: LIMIT_DEFAULT,
             cursor: None,
+        }
+    }
+}
+
+/// The `project=` filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProjectFilter {
+    /// `project=-`: tasks without a project.
+    None,
+    /// `project=P`: tasks in `P` or a project inside it.
+    Within(Project),
+}
+
+impl ProjectFilter {
+    /// Whether a task's project passes.
+    pub fn matches(&self, project: Option<&Project>) -> bool {
+        match (self, project) {
+            (Self::None, None) => true,
+            (Self::Within(p), Some(q)) => p.contains(q),
+            _ => false,
+        }
+    }
+
+    /// The query-string value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::None => "-",
+            Self::Within(p) => p.as_str(),
         }
     }
 }
@@ -141,7 +178,7 @@ impl ListQuery {
     /// `tag` means no filter.
     pub fn parse(raw: &str) -> Result<Self, QueryError> {
         let mut query = Self::default();
-        let mut seen: [bool; 7] = [false; 7];
+        let mut seen: [bool; 8] = [false; 8];
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             let slot = match key.as_ref() {
                 "status" => 0,
@@ -151,6 +188,7 @@ impl ListQuery {
                 "sort" => 4,
                 "limit" => 5,
                 "cursor" => 6,
+                "project" => 7,
                 _ => continue,
             };
             if std::mem::replace(&mut seen[slot], true) {
@@ -177,7 +215,7 @@ impl ListQuery {
                 }
                 4 => {
                     query.sort = Sort::parse(&value).ok_or_else(|| {
-                        bad("must be one of created, due, priority, title, updated, each optionally prefixed with -")
+                        bad("must be one of created, due, priority, project, title, updated, each optionally prefixed with -")
                     })?
                 }
                 5 => {
@@ -186,7 +224,16 @@ impl ListQuery {
                         .filter(|n| (1..=LIMIT_MAX).contains(n))
                         .ok_or_else(|| bad("must be a whole number from 1 to 200"))?
                 }
-                _ => query.cursor = (!value.is_empty()).then(|| value.into_owned()),
+                6 => query.cursor = (!value.is_empty()).then(|| value.into_owned()),
+                _ => {
+                    query.project = match value.as_ref() {
+                        "" => None,
+                        "-" => Some(ProjectFilter::None),
+                        name => Some(ProjectFilter::Within(Project::parse(name).map_err(|e| {
+                            bad(&format!("must be a project name or - (for none): it {e}"))
+                        })?)),
+                    }
+                }
             }
         }
         Ok(query)
@@ -198,6 +245,7 @@ impl ListQuery {
             || self.q.is_some()
             || self.tag.is_some()
             || self.priority.is_some()
+            || self.project.is_some()
     }
 
     /// Whether a task passes the filters.
@@ -209,6 +257,10 @@ impl ListQuery {
         };
         status_ok
             && self.priority.is_none_or(|p| task.priority == p)
+            && self
+                .project
+                .as_ref()
+                .is_none_or(|p| p.matches(task.project.as_ref()))
             && self
                 .tag
                 .as_ref()
@@ -223,12 +275,13 @@ impl ListQuery {
     /// cursor is only valid for the query that issued it.
     pub fn fingerprint(&self) -> String {
         format!(
-            "status={}&q={}&tag={}&priority={}&sort={}",
+            "status={}&q={}&tag={}&priority={}&sort={}&project={}",
             self.status.as_str(),
             self.q.as_deref().unwrap_or(""),
             self.tag.as_deref().unwrap_or(""),
             self.priority.map(|p| p.as_str()).unwrap_or(""),
-            self.sort
+            self.sort,
+            self.project.as_ref().map_or("", ProjectFilter::as_str),
         )
     }
 
@@ -240,6 +293,7 @@ impl ListQuery {
             SortField::Priority => SortKey::Priority(task.priority),
             SortField::Title => SortKey::Title(task.title.to_lowercase()),
             SortField::Updated => SortKey::Updated(task.updated_at),
+            SortField::Project => SortKey::Project(task.project.clone()),
         };
         Position { key, id: task.id }
     }
@@ -248,13 +302,22 @@ impl ListQuery {
     pub fn compare(&self, a: &Position, b: &Position) -> Ordering {
         let desc = self.sort.descending;
         let directed = |o: Ordering| if desc { o.reverse() } else { o };
-        let by_key = match (&a.key, &b.key) {
-            (SortKey::Due(x), SortKey::Due(y)) => match (x, y) {
+        // Tasks without the value come last in both directions.
+        fn absent_last<T: Ord>(
+            x: &Option<T>,
+            y: &Option<T>,
+            directed: impl Fn(Ordering) -> Ordering,
+        ) -> Ordering {
+            match (x, y) {
                 (Some(x), Some(y)) => directed(x.cmp(y)),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
-            },
+            }
+        }
+        let by_key = match (&a.key, &b.key) {
+            (SortKey::Due(x), SortKey::Due(y)) => absent_last(x, y, directed),
+            (SortKey::Project(x), SortKey::Project(y)) => absent_last(x, y, directed),
             (SortKey::Priority(x), SortKey::Priority(y)) => directed(x.cmp(y)),
             (SortKey::Title(x), SortKey::Title(y)) => directed(x.cmp(y)),
             (SortKey::Updated(x), SortKey::Updated(y)) => directed(x.cmp(y)),
@@ -277,6 +340,8 @@ pub enum SortKey {
     Title(String),
     /// Last change.
     Updated(Timestamp),
+    /// The project, if any.
+    Project(Option<Project>),
 }
 
 /// Where a page ended: the last task's sort key and id. Backends continue
@@ -375,6 +440,42 @@ mod tests {
                 field: SortField::Due,
                 descending: true
             }
+        );
+    }
+
+    #[test]
+    fn project_filter_and_order() {
+        let q = ListQuery::parse("project=Home&sort=-project").expect("valid");
+        let home = Project::parse("Home").expect("valid");
+        assert_eq!(q.project, Some(ProjectFilter::Within(home.clone())));
+        let garden = Project::parse("Home.Garden").expect("valid");
+        let work = Project::parse("Homework").expect("valid");
+        let filter = q.project.as_ref().expect("set");
+        assert!(filter.matches(Some(&home)) && filter.matches(Some(&garden)));
+        assert!(!filter.matches(Some(&work)) && !filter.matches(None));
+        assert!(ProjectFilter::None.matches(None));
+        assert_eq!(ListQuery::parse("project=").expect("valid").project, None);
+        let err = ListQuery::parse("project=Home..x").expect_err("empty segment");
+        assert!(
+            err.0.starts_with("`project` must be a project name"),
+            "{err}"
+        );
+        let at = |p: Option<&Project>, id: u128| Position {
+            key: SortKey::Project(p.cloned()),
+            id: TaskId(uuid::Uuid::from_u128(id)),
+        };
+        for sort in ["sort=project", "sort=-project"] {
+            let q = ListQuery::parse(sort).expect("valid");
+            assert_eq!(
+                q.compare(&at(Some(&work), 1), &at(None, 0)),
+                Ordering::Less,
+                "{sort}"
+            );
+        }
+        let q = ListQuery::parse("sort=-project").expect("valid");
+        assert_eq!(
+            q.compare(&at(Some(&work), 1), &at(Some(&home), 2)),
+            Ordering::Less
         );
     }
 

@@ -1,6 +1,8 @@
 //! Tasks, and the validated inputs that create and change them.
 
 use super::ids::TaskId;
+use super::project::Project;
+use super::recur::{Recur, successor_id};
 use super::time::{TimeError, Timestamp};
 use super::validation::{ValidationErrors, char_len, is_control};
 use serde::{Deserialize, Serialize};
@@ -44,12 +46,27 @@ pub struct Task {
     pub completed_at: Option<Timestamp>,
     /// Starts at 1, one more on every change; the `ETag`.
     pub version: u64,
+    /// The project it belongs to, if any (absent in records written before
+    /// projects existed).
+    #[serde(default)]
+    pub project: Option<Project>,
+    /// How it repeats, if it does; a task with a rule has a `due`.
+    #[serde(default)]
+    pub recur: Option<Recur>,
+    /// The id of the first task of its recurring series; set on that task
+    /// itself when it first gets a rule, and kept when the rule goes.
+    #[serde(default)]
+    pub series: Option<TaskId>,
 }
 
 impl Task {
-    /// A new task from a draft, version 1.
+    /// A new task from a draft, version 1. A recurring one starts its own
+    /// series (its anchor is its `due`: see [`Task::successor`]).
     pub fn new(id: TaskId, number: u64, draft: TaskDraft, now: Timestamp) -> Self {
         Self {
+            series: draft.recur.is_some().then_some(id),
+            project: draft.project,
+            recur: draft.recur,
             id,
             number,
             title: draft.title.0,
@@ -65,10 +82,103 @@ impl Task {
         }
     }
 
-    /// Applies a change. Returns whether anything changed; only then are
+    /// The anchor of a new task's rule: its `due` when it recurs.
+    pub fn initial_anchor(&self) -> Option<Timestamp> {
+        self.recur.as_ref().and(self.due)
+    }
+
+    /// Applies a change. Returns what changed; only when anything did are
     /// `version` and `updated_at` moved on.
-    pub fn apply(&mut self, patch: TaskPatch, now: Timestamp) -> bool {
+    ///
+    /// `anchor` is the stored anchor of the task's rule (the date its
+    /// dates step from; stores keep it beside the task, not in its JSON).
+    /// It moves to the task's `due` when the rule changes, or when the
+    /// `due` of the series' first task does: an edit affects this task and
+    /// the successors created after it, not the series' past.
+    ///
+    /// Fails, changing nothing, when the result would break a rule that
+    /// spans fields: a rule without a `due`, a rule with no date at or
+    /// after the `due`, more than [`TAGS_MAX`] tags after `add_tags`.
+    pub fn apply(
+        &mut self,
+        patch: TaskPatch,
+        anchor: &mut Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Applied, ValidationErrors> {
         let before = self.clone();
+        let recur_given = patch.recur.is_some();
+        let due_given = patch.due.is_some();
+        let tag_edit = patch.add_tags.is_some() || patch.remove_tags.is_some();
+        self.merge(patch, now);
+        let recur_changed = self.recur != before.recur;
+        let mut new_anchor = *anchor;
+        if self.recur.is_some() {
+            let restarts = recur_changed
+                || (self.due != before.due && self.series == Some(self.id))
+                || new_anchor.is_none();
+            if restarts {
+                new_anchor = self.due;
+            }
+            if self.series.is_none() {
+                self.series = Some(self.id);
+            }
+        }
+        if let Err(errors) = self.check_rule(new_anchor, recur_given, due_given) {
+            *self = before;
+            return Err(errors);
+        }
+        if tag_edit && self.tags.len() > TAGS_MAX {
+            *self = before;
+            return Err(ValidationErrors::single(
+                "add_tags",
+                format!("a task has at most {TAGS_MAX} distinct tags"),
+            ));
+        }
+        let changed = *self != before;
+        if changed {
+            self.version += 1;
+            self.updated_at = now;
+        }
+        *anchor = new_anchor;
+        Ok(Applied {
+            changed,
+            completed_now: self.completed && !before.completed,
+        })
+    }
+
+    /// The rules that span `recur` and `due`, checked on the result of a
+    /// change; the error names the field the change touched.
+    fn check_rule(
+        &self,
+        anchor: Option<Timestamp>,
+        recur_given: bool,
+        due_given: bool,
+    ) -> Result<(), ValidationErrors> {
+        let Some(recur) = &self.recur else {
+            return Ok(());
+        };
+        let field = if recur_given || !due_given {
+            "recur"
+        } else {
+            "due"
+        };
+        let Some(due) = self.due else {
+            return Err(ValidationErrors::single(
+                field,
+                "a recurring task needs a due date",
+            ));
+        };
+        if !recur.has_date_at_or_after(anchor.unwrap_or(due), due) {
+            return Err(ValidationErrors::single(
+                field,
+                "the rule has no date at or after the due date (UNTIL is before it)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The plain field-by-field part of [`Task::apply`].
+    fn merge(&mut self, patch: TaskPatch, now: Timestamp) {
         if let Some(title) = patch.title {
             self.title = title.0;
         }
@@ -84,19 +194,81 @@ impl Task {
         if let Some(tags) = patch.tags {
             self.tags = tags.0;
         }
+        if let Some(add) = patch.add_tags {
+            for tag in add.0 {
+                if !self.tags.contains(&tag) {
+                    self.tags.push(tag);
+                }
+            }
+        }
+        if let Some(remove) = patch.remove_tags {
+            self.tags.retain(|tag| !remove.0.contains(tag));
+        }
+        if let Some(project) = patch.project {
+            self.project = project;
+        }
+        if let Some(recur) = patch.recur {
+            self.recur = recur;
+        }
         if let Some(completed) = patch.completed
             && completed != self.completed
         {
             self.completed = completed;
             self.completed_at = completed.then_some(now);
         }
-        let changed = *self != before;
-        if changed {
-            self.version += 1;
-            self.updated_at = now;
-        }
-        changed
     }
+
+    /// The task that completing this one creates, if it recurs and its rule
+    /// has a date after its `due`: the next date of the rule stepping from
+    /// `anchor`, everything else copied, pending, version 1, numbered
+    /// `number`. Its id is [`successor_id`] of the series and this task, so
+    /// every writer that completes this occurrence derives the same one.
+    /// The successor's anchor is the same `anchor`.
+    pub fn successor(
+        &self,
+        anchor: Option<Timestamp>,
+        number: u64,
+        now: Timestamp,
+    ) -> Option<Task> {
+        let recur = self.recur.as_ref()?;
+        let due = self.due?;
+        let series = self.series.unwrap_or(self.id);
+        let next = recur.next_after(anchor.unwrap_or(due), due)?;
+        Some(Task {
+            id: self.successor_id()?,
+            number,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            completed: false,
+            priority: self.priority,
+            due: Some(next),
+            tags: self.tags.clone(),
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            version: 1,
+            project: self.project.clone(),
+            recur: Some(recur.clone()),
+            series: Some(series),
+        })
+    }
+
+    /// The id the successor of this occurrence has or would have, if the
+    /// task recurs (or did).
+    pub fn successor_id(&self) -> Option<TaskId> {
+        let series = self.series.or(self.recur.as_ref().map(|_| self.id))?;
+        Some(successor_id(series, self.id))
+    }
+}
+
+/// What [`Task::apply`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Whether any field changed (and so `version` and `updated_at`).
+    pub changed: bool,
+    /// Whether the task went from pending to completed: a recurring task
+    /// then gets its successor, in the same write.
+    pub completed_now: bool,
 }
 
 /// How important a task is; ascending order is none, low, medium, high.
@@ -269,6 +441,10 @@ pub struct TaskDraft {
     pub due: Option<Timestamp>,
     /// Defaults to no tags.
     pub tags: Tags,
+    /// Defaults to no project.
+    pub project: Option<Project>,
+    /// Defaults to not recurring; needs `due`.
+    pub recur: Option<Recur>,
 }
 
 impl TaskDraft {
@@ -282,6 +458,8 @@ impl TaskDraft {
             priority: Priority::None,
             due: None,
             tags: Tags::default(),
+            project: None,
+            recur: None,
         })
     }
 
@@ -296,16 +474,45 @@ impl TaskDraft {
         if title.is_none() && !body.contains_key("title") {
             errors.push("title", "is required");
         }
+        for field in ["add_tags", "remove_tags"] {
+            if body.contains_key(field) {
+                errors.push(field, "is only for PATCH; send the whole list as tags");
+            }
+        }
         match (title, errors.is_empty()) {
-            (Some(title), true) => Ok(Self {
-                title,
-                description: patch.description.unwrap_or_default(),
-                completed: patch.completed.unwrap_or(false),
-                priority: patch.priority.unwrap_or_default(),
-                due: patch.due.unwrap_or(None),
-                tags: patch.tags.unwrap_or_default(),
-            }),
+            (Some(title), true) => {
+                let draft = Self {
+                    title,
+                    description: patch.description.unwrap_or_default(),
+                    completed: patch.completed.unwrap_or(false),
+                    priority: patch.priority.unwrap_or_default(),
+                    due: patch.due.unwrap_or(None),
+                    tags: patch.tags.unwrap_or_default(),
+                    project: patch.project.unwrap_or(None),
+                    recur: patch.recur.unwrap_or(None),
+                };
+                draft.check_rule()?;
+                Ok(draft)
+            }
             _ => Err(errors),
+        }
+    }
+
+    /// A draft's `recur` needs a `due`, and a date at or after it.
+    pub fn check_rule(&self) -> Result<(), ValidationErrors> {
+        let Some(recur) = &self.recur else {
+            return Ok(());
+        };
+        match self.due {
+            None => Err(ValidationErrors::single(
+                "recur",
+                "a recurring task needs a due date",
+            )),
+            Some(due) if !recur.has_date_at_or_after(due, due) => Err(ValidationErrors::single(
+                "recur",
+                "the rule has no date at or after the due date (UNTIL is before it)",
+            )),
+            Some(_) => Ok(()),
         }
     }
 
@@ -318,6 +525,10 @@ impl TaskDraft {
             priority: Some(self.priority),
             due: Some(self.due),
             tags: Some(self.tags),
+            add_tags: None,
+            remove_tags: None,
+            project: Some(self.project),
+            recur: Some(self.recur),
         }
     }
 }
@@ -343,13 +554,30 @@ pub struct TaskPatch {
     /// Replaces the tag set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
+    /// Tags to add (kept where they are if present), leaving the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub add_tags: Option<Tags>,
+    /// Tags to remove, leaving the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remove_tags: Option<Tags>,
+    /// `Some(None)` takes the task out of its project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<Option<Project>>,
+    /// `Some(None)` stops it recurring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recur: Option<Option<Recur>>,
 }
 
 impl TaskPatch {
     /// Validates a JSON request body for PATCH.
     pub fn from_json(body: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let fields = parse_fields(body);
-        fields.errors.into_result(|| fields.patch)
+        let ParsedFields { patch, mut errors } = parse_fields(body);
+        if patch.tags.is_some()
+            && (body.contains_key("add_tags") || body.contains_key("remove_tags"))
+        {
+            errors.push("tags", "cannot be given with add_tags or remove_tags");
+        }
+        errors.into_result(|| patch)
     }
 }
 
@@ -397,26 +625,56 @@ fn parse_fields(body: &Map<String, Value>) -> ParsedFields {
                 },
                 _ => errors.push("due", "must be an RFC 3339 date-time or null"),
             },
-            "tags" => match value.as_array() {
-                Some(items) => {
-                    let mut strings = Vec::with_capacity(items.len());
-                    for (i, item) in items.iter().enumerate() {
-                        match item.as_str() {
-                            Some(s) => strings.push(s),
-                            None => errors.push(format!("tags[{i}]"), "must be a string"),
-                        }
-                    }
-                    match Tags::parse(strings) {
-                        Ok(tags) => patch.tags = Some(tags),
-                        Err(e) => errors.0.extend(e.0),
-                    }
-                }
-                None => errors.push("tags", "must be an array of strings"),
+            "tags" => patch.tags = parse_tag_list("tags", value, &mut errors),
+            "add_tags" => patch.add_tags = parse_tag_list("add_tags", value, &mut errors),
+            "remove_tags" => patch.remove_tags = parse_tag_list("remove_tags", value, &mut errors),
+            "project" => match value {
+                Value::Null => patch.project = Some(None),
+                Value::String(s) => match Project::parse(s) {
+                    Ok(p) => patch.project = Some(Some(p)),
+                    Err(e) => errors.push("project", e.to_string()),
+                },
+                _ => errors.push("project", "must be a string or null"),
+            },
+            "recur" => match value {
+                Value::Null => patch.recur = Some(None),
+                Value::String(s) => match Recur::parse(s) {
+                    Ok(r) => patch.recur = Some(Some(r)),
+                    Err(e) => errors.push("recur", e.to_string()),
+                },
+                _ => errors.push("recur", "must be a string or null"),
             },
             other => errors.push(other, "is not a field that can be set"),
         }
     }
     ParsedFields { patch, errors }
+}
+
+/// A list of tags under `field`; errors name the index (`add_tags[3]`).
+fn parse_tag_list(field: &str, value: &Value, errors: &mut ValidationErrors) -> Option<Tags> {
+    let Some(items) = value.as_array() else {
+        errors.push(field, "must be an array of strings");
+        return None;
+    };
+    let mut strings = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(s) => strings.push(s),
+            None => errors.push(format!("{field}[{i}]"), "must be a string"),
+        }
+    }
+    match Tags::parse(strings) {
+        Ok(tags) => Some(tags),
+        Err(e) => {
+            errors.0.extend(e.0.into_iter().map(|mut fe| {
+                if let Some(rest) = fe.field.strip_prefix("tags") {
+                    fe.field = format!("{field}{rest}");
+                }
+                fe
+            }));
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -486,19 +744,131 @@ mod tests {
             TaskDraft::new("a").expect("valid"),
             now,
         );
-        assert!(!task.apply(TaskPatch::default(), now));
+        let mut anchor = None;
+        let applied = task.apply(TaskPatch::default(), &mut anchor, now);
+        assert!(!applied.expect("valid").changed);
         assert_eq!(task.version, 1);
         let patch = TaskPatch {
             completed: Some(true),
             ..Default::default()
         };
-        assert!(task.apply(patch, now));
+        let applied = task.apply(patch, &mut anchor, now).expect("valid");
+        assert!(applied.changed && applied.completed_now);
         assert_eq!((task.version, task.completed_at), (2, Some(now)));
         let patch = TaskPatch {
             completed: Some(false),
             ..Default::default()
         };
-        assert!(task.apply(patch, now));
+        assert!(task.apply(patch, &mut anchor, now).expect("valid").changed);
         assert_eq!(task.completed_at, None);
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).expect("time")
+    }
+
+    fn weekly_task(due: &str) -> (Task, Option<Timestamp>) {
+        let body = obj(
+            json!({"title": "Water plants", "due": due, "recur": "freq=weekly",
+            "project": "Home.Garden", "tags": ["home"]}),
+        );
+        let draft = TaskDraft::from_json(&body).expect("valid");
+        let task = Task::new(TaskId::generate(), 1, draft, Timestamp::now());
+        let anchor = task.initial_anchor();
+        (task, anchor)
+    }
+
+    #[test]
+    fn a_recurring_task_starts_its_series_and_its_successor_is_derived() {
+        let (task, anchor) = weekly_task("2026-12-07T09:00:00Z");
+        assert_eq!(task.series, Some(task.id));
+        assert_eq!(
+            task.recur.as_ref().map(ToString::to_string).as_deref(),
+            Some("FREQ=WEEKLY")
+        );
+        let now = Timestamp::now();
+        let next = task.successor(anchor, 2, now).expect("a next date");
+        assert_eq!(next.due, Some(at("2026-12-14T09:00:00Z")));
+        assert_eq!((next.number, next.completed, next.version), (2, false, 1));
+        assert_eq!(
+            (next.series, next.project.clone()),
+            (Some(task.id), task.project.clone())
+        );
+        assert_eq!(next.tags, task.tags);
+        let again = task.successor(anchor, 3, now).expect("a next date");
+        assert_eq!(again.id, next.id, "one occurrence, one successor id");
+        let after = next.successor(anchor, 3, now).expect("a next date");
+        assert_ne!(after.id, next.id);
+        assert_eq!(after.due, Some(at("2026-12-21T09:00:00Z")));
+    }
+
+    #[test]
+    fn recur_needs_a_due_date_with_a_date_at_or_after_it() {
+        let err = TaskDraft::from_json(&obj(json!({"title": "x", "recur": "FREQ=DAILY"})))
+            .expect_err("no due");
+        assert_eq!(err.0[0].field, "recur");
+        let err = TaskDraft::from_json(&obj(json!({"title": "x", "recur": "FREQ=DAILY;BYHOUR=3",
+            "due": "2026-01-01T00:00:00Z"})))
+        .expect_err("unsupported part");
+        assert_eq!(err.0[0].message, "BYHOUR is not supported");
+        let err = TaskDraft::from_json(&obj(json!({"title": "x",
+            "recur": "FREQ=DAILY;UNTIL=20251231T000000Z", "due": "2026-01-01T00:00:00Z"})))
+        .expect_err("UNTIL before due");
+        assert_eq!(err.0[0].field, "recur");
+        assert!(
+            TaskDraft::from_json(&obj(json!({"title": "x", "recur": "FREQ=DAILY;COUNT=1",
+            "due": "2026-01-01T00:00:00Z"})))
+            .is_ok()
+        );
+        let (mut task, mut anchor) = weekly_task("2026-12-07T09:00:00Z");
+        let before = task.clone();
+        let clear_due = TaskPatch::from_json(&obj(json!({"due": null}))).expect("valid");
+        let err = task
+            .apply(clear_due, &mut anchor, Timestamp::now())
+            .expect_err("needs due");
+        assert_eq!(err.0[0].field, "due");
+        assert_eq!(task, before, "a refused change changes nothing");
+    }
+
+    #[test]
+    fn editing_the_first_due_moves_the_anchor_and_a_later_one_does_not() {
+        let (mut task, mut anchor) = weekly_task("2026-12-07T09:00:00Z");
+        let now = Timestamp::now();
+        let mut next = task.successor(anchor, 2, now).expect("next");
+        let mut next_anchor = anchor;
+        let move_due = |to: &str| TaskPatch::from_json(&obj(json!({"due": to}))).expect("valid");
+        next.apply(move_due("2026-12-15T09:00:00Z"), &mut next_anchor, now)
+            .expect("valid");
+        assert_eq!(next_anchor, anchor, "a later task keeps the series' anchor");
+        task.apply(move_due("2026-12-08T09:00:00Z"), &mut anchor, now)
+            .expect("valid");
+        assert_eq!(anchor, Some(at("2026-12-08T09:00:00Z")));
+    }
+
+    #[test]
+    fn tag_edits_merge_and_refuse_a_tag_list_beside_them() {
+        let (mut task, mut anchor) = weekly_task("2026-12-07T09:00:00Z");
+        let patch = TaskPatch::from_json(&obj(
+            json!({"add_tags": ["a", "home"], "remove_tags": ["x"]}),
+        ))
+        .expect("valid");
+        task.apply(patch, &mut anchor, Timestamp::now())
+            .expect("valid");
+        assert_eq!(task.tags, ["home", "a"]);
+        let err =
+            TaskPatch::from_json(&obj(json!({"tags": [], "add_tags": ["a"]}))).expect_err("both");
+        assert_eq!(err.0[0].field, "tags");
+        let err =
+            TaskPatch::from_json(&obj(json!({"add_tags": ["has space"]}))).expect_err("bad tag");
+        assert_eq!(err.0[0].field, "add_tags[0]");
+        let many: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        let patch = TaskPatch::from_json(&obj(json!({"add_tags": many}))).expect("valid");
+        let err = task
+            .apply(patch, &mut anchor, Timestamp::now())
+            .expect_err("21 tags");
+        assert_eq!(err.0[0].field, "add_tags");
+        let err = TaskDraft::from_json(&obj(json!({"title": "x", "add_tags": ["a"]})))
+            .expect_err("not for a draft");
+        assert_eq!(err.0[0].field, "add_tags");
     }
 }

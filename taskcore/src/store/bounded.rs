@@ -9,8 +9,9 @@ use super::{
     TokenHash,
 };
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
-    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
+    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    UserId,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -210,6 +211,10 @@ impl TaskStore for Bounded {
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
         self.within(self.inner.live_task_count(owner)).await
+    }
+
+    async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        self.within(self.inner.projects(owner)).await
     }
 
     async fn export(

@@ -34,8 +34,9 @@ pub use self::transfer::{
 
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
-    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
+    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    UserId, ValidationErrors,
 };
 #[cfg(feature = "server")]
 use async_trait::async_trait;
@@ -44,7 +45,7 @@ use std::time::Duration;
 
 /// The version of the on-disk layout this code writes and reads.
 #[cfg(feature = "server")]
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A SHA-256 digest of a refresh token or an API token: stores keep only these.
 #[cfg(feature = "server")]
@@ -69,6 +70,11 @@ pub enum StoreError {
     /// The user has as many live API tokens as allowed.
     #[error("the API token limit is reached")]
     ApiTokenLimitReached,
+    /// A change would break a rule that spans the stored task and the
+    /// change (a rule without a due date, too many tags after `add_tags`);
+    /// nothing was written.
+    #[error("the change is not valid: {0}")]
+    Invalid(ValidationErrors),
     /// The data on disk was written by a newer version, or is damaged.
     #[error("the store's data is not readable by this version: {0}")]
     Incompatible(String),
@@ -383,7 +389,13 @@ pub trait TaskStore: Send + Sync + 'static {
     /// One of the owner's tasks.
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError>;
 
-    /// Changes one of the owner's tasks if the precondition holds.
+    /// Changes one of the owner's tasks if the precondition holds
+    /// ([`StoreError::Invalid`] if the result would break a rule: see
+    /// [`Task::apply`]). When it turns a recurring task completed, the same
+    /// atomic write creates its successor ([`Task::successor`], with the
+    /// owner's next number) unless a task with the successor's id exists or
+    /// ever existed: an occurrence has at most one successor, ever,
+    /// whatever races, retries or uncomplete/complete cycles happen.
     async fn update_task(
         &self,
         owner: UserId,
@@ -429,6 +441,10 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// How many live tasks the owner has.
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError>;
+
+    /// Every project the owner's live tasks name, and every parent of one,
+    /// with counts (see [`crate::domain::project_counts`]).
+    async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError>;
 
     // ----- moving data between stores -----
 
@@ -562,5 +578,10 @@ impl UserTasks<'_> {
     /// How many live tasks there are.
     pub async fn count(&self) -> Result<u64, StoreError> {
         self.store.live_task_count(self.owner).await
+    }
+
+    /// The projects with their counts; see [`TaskStore::projects`].
+    pub async fn projects(&self) -> Result<Vec<ProjectCount>, StoreError> {
+        self.store.projects(self.owner).await
     }
 }

@@ -38,6 +38,10 @@ pub struct TaskExport {
     pub owner: UserId,
     /// The task, exactly as stored (id, number, version and times included).
     pub task: Task,
+    /// The anchor of its rule (the date its dates step from), for a task
+    /// that recurs; absent in exports made before recurrence existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Timestamp>,
 }
 
 /// An API token as exported: its hash, never its value.
@@ -284,7 +288,7 @@ pub(crate) fn plan_import(
                     }
                 }
             }
-            ExportRecord::Task(TaskExport { owner, task }) => {
+            ExportRecord::Task(TaskExport { owner, task, .. }) => {
                 check_owner(*owner, &users_in_file, "task", &mut conflicts)?;
                 match existing.task(*owner, task.id)? {
                     Some(stored) => {

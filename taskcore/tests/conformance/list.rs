@@ -105,6 +105,7 @@ pub async fn every_filter_and_order_matches_the_model(f: Fixture) {
                         q: q.map(str::to_owned),
                         tag: tag.map(str::to_owned),
                         priority,
+                        project: None,
                         sort: Sort { field, descending },
                         limit: 3,
                         cursor: None,

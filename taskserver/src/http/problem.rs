@@ -374,6 +374,7 @@ impl From<StoreError> for ApiError {
             StoreError::TaskLimitReached => Self::TaskLimitReached,
             StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
             StoreError::ApiTokenLimitReached => Self::ApiTokenLimitReached,
+            StoreError::Invalid(errors) => Self::Validation(errors),
             other @ (StoreError::Incompatible(_)
             | StoreError::ImportConflict(_)
             | StoreError::Backend { .. }) => Self::Internal(Box::new(other)),

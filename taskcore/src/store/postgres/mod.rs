@@ -38,8 +38,9 @@ mod transfer;
 mod users;
 
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
-    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
+    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    UserId,
 };
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
@@ -554,6 +555,11 @@ impl TaskStore for PgStore {
 
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
         self.live_task_count_impl(owner).await
+    }
+
+    async fn projects(&self, _owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        // TODO(i13-pg): the project column.
+        Err(StoreError::backend("projects are not stored yet"))
     }
 
     async fn export(

@@ -50,6 +50,10 @@ pub(super) fn task_of(row: &Row) -> Result<Task, StoreError> {
         updated_at: time(row.get(9), "tasks.updated_at")?,
         completed_at: time_opt(row.get(10), "tasks.completed_at")?,
         version: to_u64(row.get(11), "tasks.version")?,
+        // TODO(i13-pg): the new columns.
+        project: None,
+        recur: None,
+        series: None,
     })
 }
 
@@ -228,8 +232,12 @@ impl PgStore {
             if !precondition.allows(task.version) {
                 return Err(StoreError::VersionMismatch);
             }
-            let changed = task.apply(patch, Timestamp::now());
-            Ok((task, changed))
+            // TODO(i13-pg): the stored anchor, and the successor.
+            let mut anchor = task.initial_anchor();
+            let applied = task
+                .apply(patch, &mut anchor, Timestamp::now())
+                .map_err(StoreError::Invalid)?;
+            Ok((task, applied.changed))
         })();
         let (task, changed) = match decided {
             Ok(decided) => decided,
@@ -333,6 +341,8 @@ impl PgStore {
             (SortField::Title, _) => ("title_key", " COLLATE \"C\""),
             (SortField::Due, false) => (DUE_ASC, ""),
             (SortField::Due, true) => (DUE_DESC, ""),
+            // TODO(i13-pg): an index on the project.
+            (SortField::Project, _) => ("", ""),
         };
         let cursor_key: Option<Box<dyn ToSql + Sync + Send>> = match after.map(|a| &a.key) {
             Some(SortKey::Updated(t)) if query.sort.field == SortField::Updated => {

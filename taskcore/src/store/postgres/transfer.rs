@@ -89,7 +89,15 @@ impl PgStore {
                 let row = row.map_err(db)?;
                 match task_of(&row) {
                     Ok(task) => {
-                        send(ExportRecord::Task(TaskExport { owner, task }), &mut counts).await?;
+                        send(
+                            ExportRecord::Task(TaskExport {
+                                owner,
+                                task,
+                                anchor: None,
+                            }),
+                            &mut counts,
+                        )
+                        .await?;
                     }
                     Err(e) => {
                         let id: uuid::Uuid = row.get(0);
@@ -153,7 +161,7 @@ impl PgStore {
         for (record, _) in records.iter().zip(&plan.new).filter(|(_, new)| **new) {
             match record {
                 ExportRecord::User(user) => new_users.push(user),
-                ExportRecord::Task(TaskExport { owner, task }) => {
+                ExportRecord::Task(TaskExport { owner, task, .. }) => {
                     new_tasks.entry(*owner).or_default().push(task);
                 }
                 ExportRecord::ApiToken(token) => new_tokens.push(token),
@@ -312,7 +320,7 @@ impl InStore {
                         emails.push(email);
                     }
                 }
-                ExportRecord::Task(TaskExport { owner, task }) => {
+                ExportRecord::Task(TaskExport { owner, task, .. }) => {
                     user_ids.push(owner.0);
                     let entry = tasks_by_owner.entry(*owner).or_default();
                     entry.0.push(task.id.0);

@@ -61,8 +61,9 @@ mod users;
 
 use self::commit::GroupCommit;
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition, SessionId,
-    Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User, UserId,
+    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
+    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    UserId,
 };
 use crate::store::lock;
 use crate::store::{
@@ -749,6 +750,17 @@ impl TaskStore for SledStore {
     async fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
         self.inner.commit.health()?;
         self.inner.live_task_count(owner)
+    }
+
+    async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        self.inner.commit.health()?;
+        let slot = self.inner.long_lists.enter(owner).await?;
+        let store = self.clone();
+        off_runtime(move || {
+            let _slot = slot;
+            store.inner.projects(owner)
+        })
+        .await
     }
 
     async fn export(

@@ -7,8 +7,8 @@
 use super::records::{decode, encode};
 use super::{Inner, Trees, backend, damaged, get, keys, lock};
 use crate::domain::{
-    ListQuery, Position, Precondition, SortField, SortKey, Task, TaskDraft, TaskId, TaskPage,
-    TaskPatch, TaskRef, Timestamp, UserId,
+    ListQuery, Position, Precondition, Project, ProjectCount, SortField, SortKey, Task, TaskDraft,
+    TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId, project_counts,
 };
 use crate::store::{StoreError, TaskPageJson};
 use std::cmp::Ordering;
@@ -171,6 +171,23 @@ impl Inner {
         }
     }
 
+    /// The owner's projects with their counts: one walk over the owner's
+    /// tasks (never another user's).
+    pub(super) fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        let mut named: HashMap<(Project, bool), u64> = HashMap::new();
+        let range = keys::task_range_start(owner)..=keys::task_range_end(owner);
+        for item in self.trees.tasks.range(range) {
+            let (_, value) = item.map_err(backend)?;
+            let task: Task = decode("tasks", &value)?;
+            if let Some(project) = task.project {
+                *named.entry((project, task.completed)).or_default() += 1;
+            }
+        }
+        Ok(project_counts(
+            named.iter().map(|((p, completed), n)| (p, *completed, *n)),
+        ))
+    }
+
     /// One of the owner's tasks.
     pub(super) fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
         match self.task_key(owner, task)? {
@@ -200,7 +217,12 @@ impl Inner {
             if !precondition.allows(task.version) {
                 return Err(StoreError::VersionMismatch);
             }
-            if !task.apply(patch.clone(), Timestamp::now()) {
+            // TODO(i13-sled): the stored anchor, and the successor.
+            let mut anchor = task.initial_anchor();
+            let applied = task
+                .apply(patch.clone(), &mut anchor, Timestamp::now())
+                .map_err(StoreError::Invalid)?;
+            if !applied.changed {
                 return Ok((task, false));
             }
             let swapped = self

@@ -65,7 +65,11 @@ impl Inner {
                     continue;
                 }
             };
-            send(ExportRecord::Task(TaskExport { owner, task }))?;
+            send(ExportRecord::Task(TaskExport {
+                owner,
+                task,
+                anchor: None,
+            }))?;
         }
         for item in self.trees.api_tokens.iter() {
             let (key, value) = item.map_err(backend)?;
@@ -117,7 +121,7 @@ impl Inner {
                     }
                     t.users.insert(id, encode(&stored)?).map_err(backend)?;
                 }
-                ExportRecord::Task(TaskExport { owner, task }) => {
+                ExportRecord::Task(TaskExport { owner, task, .. }) => {
                     t.task_numbers
                         .insert(
                             keys::task_number(*owner, task.number),
