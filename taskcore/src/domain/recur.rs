@@ -914,18 +914,27 @@ impl<'de> Deserialize<'de> for Recur {
 /// its `due` and completing it again still finds the successor made the first
 /// time.
 ///
-/// The id is a UUIDv5 (SHA-1 of the two ids under a namespace of ours). Other
-/// task ids are UUIDv7, whose byte order is creation order; a successor's id
-/// is not time-ordered, so code that orders tasks "by creation" through
-/// their ids places successors at random.
+/// The id is a UUIDv8 laid out like the v7 ids of other tasks: its first 48
+/// bits are the occurrence's (a time in milliseconds) plus one, the rest the
+/// SHA-1 of the two ids under a namespace of ours (as in UUIDv5). Ids order
+/// tasks by creation, so a successor sorts right after the task it follows:
+/// a recurring task keeps its place in a list by creation, as one task whose
+/// date moves would.
 pub fn successor_id(series: TaskId, occurrence: TaskId) -> TaskId {
     let mut name = [0u8; 32];
     name[..16].copy_from_slice(series.as_bytes());
     name[16..].copy_from_slice(occurrence.as_bytes());
-    TaskId(uuid::Uuid::new_v5(&SUCCESSOR_NAMESPACE, &name))
+    let mut bytes = *uuid::Uuid::new_v5(&SUCCESSOR_NAMESPACE, &name).as_bytes();
+    let mut time = [0u8; 8];
+    time[2..].copy_from_slice(&occurrence.as_bytes()[..6]);
+    let next = u64::from_be_bytes(time)
+        .saturating_add(1)
+        .min((1 << 48) - 1);
+    bytes[..6].copy_from_slice(&next.to_be_bytes()[2..]);
+    TaskId(uuid::Uuid::new_v8(bytes))
 }
 
-/// The UUIDv5 namespace of successor ids: fixed forever, as changing it
+/// The namespace of successor ids: fixed forever, as changing it
 /// would let an occurrence completed before and after the change have two
 /// successors.
 const SUCCESSOR_NAMESPACE: uuid::Uuid =

@@ -857,17 +857,21 @@ fn successor_ids_are_derived() {
     let first = TaskId::generate();
     let id = successor_id(series, first);
     assert_eq!(id, successor_id(series, first), "the same every time");
-    assert_eq!(id.0.get_version_num(), 5);
+    assert_eq!(id.0.get_version_num(), 8);
+    assert!(first < id, "a successor sorts after the task it follows");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let later = TaskId::generate();
+    assert!(id < later, "and before the tasks created a moment later");
     assert_ne!(id, successor_id(series, TaskId::generate()));
     assert_ne!(id, successor_id(TaskId::generate(), first));
     assert_ne!(successor_id(series, id), id, "a chain goes on");
-    // Fixed forever: a stored successor must keep being found. (SHA-1 of
-    // the namespace and the 32 bytes, as Python's uuid computes it too.)
+    // Fixed forever: a stored successor must keep being found. (The time
+    // bits saturate; the rest is SHA-1 of the namespace and the 32 bytes.)
     let nil = TaskId(uuid::Uuid::nil());
     let max = TaskId(uuid::Uuid::max());
     assert_eq!(
         successor_id(nil, max).to_string(),
-        "4c8e8c13-57e0-5436-a7a6-b34e8ee380c4"
+        "ffffffff-ffff-8436-a7a6-b34e8ee380c4"
     );
 }
 
