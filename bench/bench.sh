@@ -3,8 +3,9 @@
 #  1. the product against the peers ($PEERS/peers: warp-limit, the ceiling,
 #     and fastapi), side by side with $PEERS/bench/compare.sh;
 #     then list-filtered (bench/list-filtered.sh: a new filter and sort on
-#     every request, so no page comes from the first-page cache) against
-#     warp-limit and the product;
+#     every request, so no page comes from the first-page cache) and
+#     list-project (the same with a project filter on every request)
+#     against warp-limit and the product;
 #  2. the product's list on a store holding 1,000,000 tasks of other users,
 #     its peak memory over that run, and its start-to-ready time on that store;
 #  3. the memory target's run (bench/memory.py), on one core and on two:
@@ -87,6 +88,14 @@ if [ "$WITH_PEERS" = 1 ]; then
     launch "$WORK/filtered-${server%%=*}" "${server#*=}"
     echo "# ${server%%=*}:"
     "$HERE/list-filtered.sh" "$URL" --harness "$PEERS" --duration "$DURATION" --server-pid "$PID" | grep -v '^#'
+    stop
+  done
+  echo
+  echo "## 1c. list-project: a project filter (and a new sort) on every request, 8 users of 50 tasks in projects ($DURATION)"
+  for server in "warp-limit=$PEERS/peers/warp-limit/taskserver" "taskserver=$BIN"; do
+    launch "$WORK/project-${server%%=*}" "${server#*=}"
+    echo "# ${server%%=*}:"
+    "$HERE/list-filtered.sh" "$URL" --harness "$PEERS" --duration "$DURATION" --server-pid "$PID" --projects | grep -v '^#'
     stop
   done
 fi
