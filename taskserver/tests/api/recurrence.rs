@@ -524,3 +524,79 @@ async fn another_users_task_never_gets_a_link_or_a_successor_of_theirs() {
         json!({"projects": []})
     );
 }
+
+#[tokio::test]
+async fn a_refused_completion_creates_no_successor() {
+    let app = spawn_app().await;
+    let u = app.register().await;
+    let first = app
+        .create(&u, json!({"title": "w", "due": MONDAY, "recur": "FREQ=WEEKLY"}))
+        .await;
+    let path = task_path(&first["id"]);
+    // 412: the version does not match.
+    let stale = send(
+        app.authed(reqwest::Method::PATCH, &path, &u.token)
+            .header("if-match", "\"7\"")
+            .json(&json!({"completed": true})),
+    )
+    .await;
+    stale.problem(412, "version_mismatch");
+    assert_eq!(stale.header("link"), None);
+    // 422: completing while clearing the due of a recurring task.
+    app.patch(&u, &path, json!({"completed": true, "due": null}))
+        .await
+        .invalid("due");
+    // 422: completing while setting a rule that ends before the due.
+    app.patch(
+        &u,
+        &path,
+        json!({"completed": true, "recur": "FREQ=DAILY;UNTIL=20300101T000000Z"}),
+    )
+    .await
+    .invalid("recur");
+    // 422 on PUT: completing with a malformed project.
+    app.put(
+        &u,
+        &path,
+        json!({"title": "w", "due": MONDAY, "recur": "FREQ=WEEKLY", "completed": true,
+            "project": "Home..x"}),
+    )
+    .await
+    .invalid("project");
+    assert_eq!(app.fetch(&u, &first["id"]).await, first);
+    assert_eq!(app.list_all(&u, "status=all").await.len(), 1, "no successor");
+    // The matching version goes through, and makes exactly one.
+    let done = answered(
+        send(
+            app.authed(reqwest::Method::PATCH, &path, &u.token)
+                .header("if-match", "\"1\"")
+                .json(&json!({"completed": true})),
+        )
+        .await,
+        200,
+    );
+    next_of(&done);
+    assert_eq!(app.list_all(&u, "status=all").await.len(), 2);
+}
+
+#[tokio::test]
+async fn browsers_of_allowed_origins_can_read_the_link() {
+    let app = spawn_app().await;
+    let u = app.register().await;
+    let first = app
+        .create(&u, json!({"title": "w", "due": MONDAY, "recur": "FREQ=DAILY"}))
+        .await;
+    let path = task_path(&first["id"]);
+    let done = answered(
+        send(
+            app.authed(reqwest::Method::PATCH, &path, &u.token)
+                .header("origin", "http://localhost:3000")
+                .json(&json!({"completed": true})),
+        )
+        .await,
+        200,
+    );
+    next_of(&done);
+    let exposed = done.header_list("access-control-expose-headers");
+    assert!(exposed.contains(&"link".to_string()), "{exposed:?}");
+}
