@@ -308,9 +308,9 @@ fn piped_tables_are_tab_separated_without_header_or_padding() {
     assert_eq!(
         run.stdout,
         format!(
-            "1\tdone\tnone\t\t\tBuy oat milk\n\
-             2\tpending\thigh\t{due}\twork reports\t{REPORT}\n\
-             3\tpending\tlow\t\tx\tOdd title 31m here\n"
+            "1\tdone\tnone\t\t\t\t\tBuy oat milk\n\
+             2\tpending\thigh\t{due}\twork reports\t\t\t{REPORT}\n\
+             3\tpending\tlow\t\tx\t\t\tOdd title 31m here\n"
         )
     );
     assert_eq!(run.stderr, "");
