@@ -1266,4 +1266,197 @@ mod tests {
         assert_eq!((page.tasks.len(), page.next), (5, None));
         assert_eq!(page.tasks, created);
     }
+
+    fn in_project(title: &str, project: Option<&str>) -> TaskDraft {
+        let mut d = draft(title);
+        d.project = project.map(|p| Project::parse(p).expect("valid"));
+        d
+    }
+
+    fn titles(tasks: &[Task]) -> Vec<&str> {
+        tasks.iter().map(|t| t.title.as_str()).collect()
+    }
+
+    /// What a crash between the writes of a create or a delete leaves (an
+    /// entry whose task is gone), and what an import of a task deleted
+    /// before may leave (an entry naming a task that is in another
+    /// project now): lists skip both, and count nothing twice.
+    #[tokio::test]
+    async fn stale_project_index_entries_are_skipped() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let home = store
+            .create_task(ada.id, in_project("home", Some("Home")), 10)
+            .await
+            .expect("creates");
+        let garden = store
+            .create_task(ada.id, in_project("garden", Some("Home.Garden")), 10)
+            .await
+            .expect("creates");
+        let loose = store
+            .create_task(ada.id, in_project("loose", None), 10)
+            .await
+            .expect("creates");
+        let t = &store.inner.trees;
+        for (project, id) in [
+            (Some("Home"), TaskId::generate()),
+            (None, TaskId::generate()),
+            (Some("Home"), garden.id),
+            (Some("Home.Garden"), loose.id),
+            (None, home.id),
+            (Some("Work"), home.id),
+        ] {
+            t.task_projects
+                .insert(keys::task_project(ada.id, project, id), &[][..])
+                .expect("writes");
+        }
+        store.inner.pages.invalidate(ada.id);
+        let list = |q: &str| {
+            let store = store.clone();
+            let query = ListQuery::parse(q).expect("valid");
+            async move {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .list_tasks(ada.id, &query, after.as_ref())
+                        .await
+                        .expect("lists");
+                    all.extend(page.tasks);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break all,
+                    }
+                }
+            }
+        };
+        for limit in ["1", "2", "50"] {
+            let l = format!("&limit={limit}");
+            assert_eq!(
+                titles(&list(&format!("project=Home{l}")).await),
+                ["home", "garden"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=-created{l}")).await),
+                ["garden", "home"]
+            );
+            assert_eq!(titles(&list(&format!("project=-{l}")).await), ["loose"]);
+            assert!(list(&format!("project=Work{l}")).await.is_empty());
+            assert_eq!(
+                titles(&list(&format!("sort=project{l}")).await),
+                ["home", "garden", "loose"]
+            );
+            assert_eq!(
+                titles(&list(&format!("sort=-project{l}")).await),
+                ["garden", "home", "loose"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=due{l}")).await),
+                ["home", "garden"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=project&status=pending{l}")).await),
+                ["home", "garden"]
+            );
+        }
+        let counts: Vec<(String, u64)> = store
+            .projects(ada.id)
+            .await
+            .expect("counts")
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.pending))
+            .collect();
+        assert_eq!(counts, [("Home".into(), 2), ("Home.Garden".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn deletes_leave_a_tombstone_and_no_index_entry() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut d = in_project("water", Some("Home"));
+        d.due = Timestamp::parse("2030-01-01T00:00:00Z").ok();
+        d.recur = Some(crate::domain::Recur::parse("FREQ=DAILY").expect("valid"));
+        let task = store.create_task(ada.id, d, 10).await.expect("creates");
+        let key = keys::task(ada.id, task.id);
+        let t = &store.inner.trees;
+        assert_eq!(
+            t.task_anchors.get(key).expect("reads").as_deref(),
+            Some(&keys::anchor_value(task.due.expect("due"))[..])
+        );
+        let before = Timestamp::now();
+        store
+            .delete_task(ada.id, TaskRef::Id(task.id), &Precondition::None)
+            .await
+            .expect("deletes");
+        let stone = t
+            .task_tombstones
+            .get(key)
+            .expect("reads")
+            .expect("a tombstone");
+        assert_eq!(&stone[..8], &1u64.to_be_bytes());
+        let deleted_at = i64::from_be_bytes(stone[8..].try_into().expect("8 bytes"));
+        assert!(deleted_at >= before.as_micros());
+        for tree in [&t.tasks, &t.task_numbers, &t.task_projects, &t.task_anchors] {
+            assert!(tree.is_empty());
+        }
+        // A delete that loses to a precondition leaves no tombstone.
+        let other = store
+            .create_task(ada.id, draft("kept"), 10)
+            .await
+            .expect("creates");
+        assert!(matches!(
+            store
+                .delete_task(
+                    ada.id,
+                    TaskRef::Id(other.id),
+                    &Precondition::Versions(vec![9])
+                )
+                .await,
+            Err(StoreError::VersionMismatch)
+        ));
+        assert_eq!(t.task_tombstones.len(), 1);
+    }
+
+    /// The anchor is kept on disk: after a reopen, a successor still steps
+    /// from the first task's due, not from a later one that moved.
+    #[tokio::test]
+    async fn anchors_survive_reopening() {
+        use super::super::{SledConfig, SledStore};
+        let (dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut d = draft("weekly");
+        d.due = Timestamp::parse("2030-01-07T09:00:00Z").ok();
+        d.recur = Some(crate::domain::Recur::parse("FREQ=WEEKLY").expect("valid"));
+        let first = store.create_task(ada.id, d, 10).await.expect("creates");
+        let done = TaskPatch {
+            completed: Some(true),
+            ..TaskPatch::default()
+        };
+        let none = Precondition::None;
+        store
+            .update_task(ada.id, TaskRef::Id(first.id), done.clone(), &none)
+            .await
+            .expect("completes");
+        let moved = TaskPatch {
+            due: Some(Timestamp::parse("2030-01-17T09:00:00Z").ok()),
+            ..TaskPatch::default()
+        };
+        store
+            .update_task(ada.id, TaskRef::Number(2), moved, &none)
+            .await
+            .expect("moves");
+        drop(store);
+        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        store
+            .update_task(ada.id, TaskRef::Number(2), done, &none)
+            .await
+            .expect("completes");
+        let third = store
+            .task(ada.id, TaskRef::Number(3))
+            .await
+            .expect("reads")
+            .expect("the successor");
+        assert_eq!(third.due, Timestamp::parse("2030-01-21T09:00:00Z").ok());
+        assert_eq!(store.live_task_count(ada.id).await.expect("counts"), 3);
+    }
 }
