@@ -184,7 +184,7 @@ fn instead(argv: &[String], words: &[&str], by: &[&str]) -> String {
 }
 
 /// Single quotes around a word a shell would otherwise change.
-fn quote(word: &str) -> String {
+pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && !word.starts_with(['#', '~'])
         && word

@@ -658,7 +658,8 @@ fn task_columns(cells: &[TaskCells], squeeze: Squeeze, has_project: bool) -> Vec
 
 /// The projects as a tree, for `projects`. On a terminal: a box with the
 /// name indented two columns per level under its parent (showing only the
-/// part after the parent's name), and the pending and completed counts.
+/// part after the parent's name), and the pending and completed counts; on
+/// a narrow terminal the completed counts give way to the names.
 /// Piped: the full name, pending and completed, tab-separated.
 ///
 /// The tree is ordered level by level (`Home`, `Home.Garden`, `Home-x`),
@@ -707,6 +708,7 @@ pub fn project_tree(projects: &[ProjectCount], mode: TableMode) -> String {
                 "Completed",
                 sorted.iter().map(|p| count(p.completed)).collect(),
             )
+            .optional()
         },
     ];
     boxed_table(&columns, 0, mode)

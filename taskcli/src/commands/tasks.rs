@@ -4,6 +4,7 @@ use crate::cli::{AddArgs, EditArgs, ListArgs};
 use crate::dates::local_day;
 use crate::error::{CliError, CliResult, Doing, Exit};
 use crate::fields;
+use crate::habits::quote;
 use crate::ids::TaskArg;
 use crate::render::{project_tree, task_details, task_table};
 use crate::session::Context;
@@ -59,7 +60,7 @@ pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
     draft.project = args.project.as_deref().map(fields::project).transpose()?;
     draft.recur = args.recur.as_deref().map(fields::rule).transpose()?;
     if let Some(rule) = &draft.recur {
-        check_rule(rule, draft.due, "add --due WHEN")?;
+        check_rule(rule, draft.due, "add --due WHEN (e.g. --due monday)")?;
     }
     let (client, _) = ctx.client().await?;
     let task = client
@@ -80,11 +81,11 @@ pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
 }
 
 /// A rule needs a due date, the first date of its series, and a date on or
-/// after it: said before any request. `fix` is what to type for a due date.
+/// after it: said before any request. `fix` says how to give a due date.
 fn check_rule(rule: &Recur, due: Option<taskcore::Timestamp>, fix: &str) -> CliResult {
     match due {
         None => Err(CliError::usage(format!(
-            "A recurring task needs a due date, the first date of its series: {fix} (e.g. --due monday)."
+            "A recurring task needs a due date, the first date of its series: {fix}."
         ))),
         Some(due) if !rule.has_date_at_or_after(due, due) => Err(CliError::usage(format!(
             "The rule {rule} has no date on or after the due date: its UNTIL is before it."
@@ -281,16 +282,15 @@ pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
             .await
             .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
         let due = patch.due.unwrap_or(current.due);
-        check_rule(
-            rule,
-            due,
-            &format!(
-                "give it one with --due WHEN, e.g. `taskcli edit {shown} --recur '{}' --due monday`",
-                rule.describe()
-            ),
-        )?;
+        let fix = format!(
+            "task {number} has none, so give it one, e.g. `taskcli edit {number} --recur {} --due monday`",
+            quote(&rule.describe()),
+            number = current.number,
+        );
+        check_rule(rule, due, &fix)?;
         if_match = Some(current.version);
     }
+    let removes_due = patch.due == Some(None) && patch.recur.is_none();
     let mut update = client.update(reference).patch(patch);
     if let Some(version) = if_match {
         update = update.if_match(version);
@@ -298,7 +298,18 @@ pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
     let task = update
         .send()
         .await
-        .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?
+        .map_err(|e| match e {
+            // The server's own words (`due a recurring task needs a due date`)
+            // do not say what to type.
+            ApiError::Validation { errors }
+                if removes_due && errors.iter().any(|e| e.field == "due") =>
+            {
+                CliError::failure(format!(
+                    "Task {shown} repeats, and a recurring task needs a due date: remove both with --no-due --no-recur, or give another date with --due WHEN."
+                ))
+            }
+            other => ctx.api_error(other, Doing::Task(&shown)),
+        })?
         .task;
     if ctx.out.json {
         ctx.out.json(&task);
