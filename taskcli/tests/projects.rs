@@ -306,7 +306,7 @@ fn list_filters_and_sorts_by_project() {
     let list = |args: &[&str]| {
         let mut all = vec!["list", "--json"];
         all.extend_from_slice(args);
-        titles(&env.run(&all).ok())
+        titles(env.run(&all).ok())
     };
     assert_eq!(list(&["--project", "Home"]), ["Mow", "Dishes"]);
     assert_eq!(list(&["--project", "Home.Garden"]), ["Mow"]);
