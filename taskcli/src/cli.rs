@@ -7,8 +7,8 @@ use taskcore::{Priority, Sort};
 
 const AFTER_HELP: &str = "\
 Tasks are named by their number (7 or #7) or their full UUID.
-Taskwarrior habits work too: taskcli add Buy bread +home due:friday pri:H,
-taskcli list +home, taskcli 3 done.
+Taskwarrior habits work too: taskcli add Buy bread +home due:friday pri:H
+project:Home recur:weekly, taskcli list +home project:Home, taskcli 3 done.
 
 Environment:
   TASKCLI_SERVER   server URL (like --server)
@@ -63,6 +63,8 @@ pub enum Command {
 Examples:
   taskcli add Buy oat milk -p high --due friday -t shopping
   taskcli add Buy oat milk +shopping pri:H due:friday   (Taskwarrior style)
+  taskcli add Water plants --project Home.Garden --due monday --recur weekly
+  taskcli add Team sync --due thu --recur 'every mon,thu'   (quote a rule of several words)
   taskcli add -- Email +1 to Bob                        (words after -- are the title as typed)")]
     Add(AddArgs),
 
@@ -85,7 +87,7 @@ Examples:
     )]
     Edit(EditArgs),
 
-    /// Mark tasks as completed
+    /// Mark tasks as completed; a recurring task's next one is created and named
     Done {
         /// One or more tasks: 7, #7 or a UUID
         #[arg(value_name = "ID", required = true)]
@@ -109,6 +111,12 @@ Examples:
         #[arg(short, long)]
         yes: bool,
     },
+
+    /// List your projects as a tree, with their pending and completed tasks
+    #[command(after_help = "\
+A project's counts include the projects inside it (Home counts Home.Garden's tasks).
+Piped: one line per project, its full name, pending and completed separated by tabs.")]
+    Projects,
 
     /// Print a shell completion script
     #[command(
@@ -237,6 +245,13 @@ pub struct AddArgs {
     /// A tag (repeatable)
     #[arg(short, long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// The project: a name such as Home, dots between levels (Home.Garden)
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    /// Repeat it (needs --due): daily, weekly, monthly, yearly, weekdays,
+    /// 'every 2 weeks', 'every mon,thu', or an RRULE (FREQ=MONTHLY;BYDAY=-1FR)
+    #[arg(long, value_name = "RULE")]
+    pub recur: Option<String>,
 }
 
 /// `taskcli list`
@@ -257,20 +272,24 @@ pub struct ListArgs {
     /// Only tasks whose title or description contains this text (any case)
     #[arg(short = 's', long, value_name = "TEXT")]
     pub search: Option<String>,
-    /// Order: created, due, priority, title or updated; a leading - reverses
+    /// Only tasks in this project or a project inside it; `-` for tasks without a project
+    #[arg(long, value_name = "PROJECT", allow_hyphen_values = true)]
+    pub project: Option<String>,
+    /// Order: created, due, priority, project, title or updated; a leading - reverses
     #[arg(long, value_name = "KEY", allow_hyphen_values = true, value_parser = parse_sort)]
     pub sort: Option<Sort>,
     /// Show at most N tasks [default: all]
     #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
-    /// Taskwarrior-style filters: `+tag` (like --tag), `priority:P` (like --priority)
+    /// Taskwarrior-style filters: `+tag` (like --tag), `priority:P` (like --priority),
+    /// `project:P` (like --project; `project:` for none)
     #[arg(value_name = "FILTER")]
     pub filters: Vec<String>,
 }
 
 fn parse_sort(text: &str) -> Result<Sort, String> {
     Sort::parse(text.trim()).ok_or_else(|| {
-        "must be one of created, due, priority, title, updated, each optionally prefixed with -"
+        "must be one of created, due, priority, project, title, updated, each optionally prefixed with -"
             .to_string()
     })
 }
@@ -305,7 +324,20 @@ pub struct EditArgs {
     /// Remove a tag (repeatable)
     #[arg(long = "remove-tag", value_name = "TAG")]
     pub remove_tags: Vec<String>,
-    /// Taskwarrior-style changes: `+tag` (like --add-tag), `due:WHEN` (`due:` removes it), `priority:P`
+    /// Move it into this project (dots between levels: Home.Garden)
+    #[arg(long, value_name = "PROJECT", conflicts_with = "no_project")]
+    pub project: Option<String>,
+    /// Take it out of its project
+    #[arg(long)]
+    pub no_project: bool,
+    /// Repeat it (the task needs a due date): a rule as for `add --recur`
+    #[arg(long, value_name = "RULE", conflicts_with_all = ["no_recur", "no_due"])]
+    pub recur: Option<String>,
+    /// Stop repeating it (it keeps its place in its series)
+    #[arg(long)]
+    pub no_recur: bool,
+    /// Taskwarrior-style changes: `+tag` (like --add-tag), `due:WHEN` (`due:` removes it),
+    /// `priority:P`, `project:P` (`project:` removes it), `recur:RULE` (`recur:` stops it)
     #[arg(value_name = "CHANGE")]
     pub changes: Vec<String>,
 }

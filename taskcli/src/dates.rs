@@ -179,6 +179,14 @@ pub fn local_datetime(at: Timestamp) -> String {
         .to_string()
 }
 
+/// A day in local time with its weekday: `Mon 2026-12-14`.
+pub fn local_day(at: Timestamp) -> String {
+    at.as_datetime()
+        .with_timezone(&Local)
+        .format("%a %Y-%m-%d")
+        .to_string()
+}
+
 /// How far `at` is from `now`, roughly: "in 14 min", "3 h ago", "in 20 s".
 pub fn relative_time(at: Timestamp, now: Timestamp) -> String {
     let seconds = (at.as_micros() - now.as_micros()) / 1_000_000;

@@ -22,8 +22,8 @@ const AFTER_IDS: &[&str] = &[
     "done", "undone", "rm", "delete", "show", "info", "edit", "modify",
 ];
 
-/// Taskwarrior attributes taskcli does not have; `project` is answered apart.
-const UNSUPPORTED: &[&str] = &["wait", "scheduled", "until", "recur", "depends"];
+/// Taskwarrior attributes taskcli does not have.
+const UNSUPPORTED: &[&str] = &["wait", "scheduled", "until", "depends"];
 
 /// Moves a command written after its ids in front of them, as Taskwarrior
 /// users write it: `taskcli 3 4 done` is `taskcli done 3 4`; a lone id,
@@ -86,7 +86,7 @@ pub fn apply(command: &mut Command, argv: &[OsString]) -> Result<(), CliError> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     match command {
-        Command::Add(args) => add(args, &argv),
+        Command::Add(args) => add(args),
         Command::List(args) => list(args, &argv),
         Command::Edit(args) => edit(args, &argv),
         _ => Ok(()),
@@ -104,7 +104,9 @@ enum Word<'a> {
     Priority(&'a str),
     /// `project:P`, `proj:P`.
     Project(&'a str),
-    /// Another Taskwarrior attribute: `wait:...`, `recur:...`.
+    /// `recur:RULE`.
+    Recur(&'a str),
+    /// Another Taskwarrior attribute: `wait:...`, `depends:...`.
     Unsupported(&'a str),
     /// Anything else.
     Plain(&'a str),
@@ -132,6 +134,7 @@ impl<'a> Word<'a> {
             "due" => Self::Due(value),
             "priority" | "pri" | "prio" => Self::Priority(value),
             "project" | "proj" => Self::Project(value),
+            "recur" => Self::Recur(value),
             lower if UNSUPPORTED.contains(&lower) => Self::Unsupported(name),
             _ => Self::Plain(word),
         }
@@ -181,7 +184,7 @@ fn instead(argv: &[String], words: &[&str], by: &[&str]) -> String {
 }
 
 /// Single quotes around a word a shell would otherwise change.
-fn quote(word: &str) -> String {
+pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && !word.starts_with(['#', '~'])
         && word
@@ -194,27 +197,13 @@ fn quote(word: &str) -> String {
     }
 }
 
-/// The answer to `project:P`: there are no projects yet, a tag comes closest.
-fn no_projects(argv: &[String], word: &str, value: &str, listing: bool) -> CliError {
-    if Tags::parse_one(value).is_err() {
-        return CliError::usage("taskcli has no projects yet; use a tag instead (a word `+tag`).");
-    }
-    let tag = format!("+{value}");
-    let command = instead(argv, &[word], &[&tag]);
-    CliError::usage(if listing {
-        format!("taskcli has no projects yet; tasks tagged {tag} are listed by `{command}`.")
-    } else {
-        format!("taskcli has no projects yet; use a tag instead: `{command}`.")
-    })
-}
-
 fn unsupported(name: &str, word: &str) -> CliError {
     CliError::usage(format!(
         "taskcli has no `{name}:` attribute; to keep `{word}` in the title, write the title after `--` (`taskcli add -- TITLE...`)."
     ))
 }
 
-fn add(args: &mut AddArgs, argv: &[String]) -> Result<(), CliError> {
+fn add(args: &mut AddArgs) -> Result<(), CliError> {
     let mut title = Vec::new();
     for word in std::mem::take(&mut args.title) {
         match Word::read(&word) {
@@ -234,7 +223,19 @@ fn add(args: &mut AddArgs, argv: &[String]) -> Result<(), CliError> {
             }
             // Taskwarrior's `project:` (nothing) means no project: so it is.
             Word::Project("") => {}
-            Word::Project(value) => return Err(no_projects(argv, &word, value, false)),
+            Word::Project(value) => {
+                if args.project.is_some() {
+                    return Err(twice("project"));
+                }
+                args.project = Some(value.to_string());
+            }
+            Word::Recur("") => {}
+            Word::Recur(value) => {
+                if args.recur.is_some() {
+                    return Err(twice("rule"));
+                }
+                args.recur = Some(value.to_string());
+            }
             Word::Unsupported(name) => return Err(unsupported(name, &word)),
             Word::Plain(_) => title.push(word),
         }
@@ -266,7 +267,18 @@ fn list(args: &mut ListArgs, argv: &[String]) -> Result<(), CliError> {
                 }
                 args.priority = Some(priority(value)?);
             }
-            Word::Project(value) => return Err(no_projects(argv, &word, value, true)),
+            Word::Project(value) => {
+                if args.project.is_some() {
+                    return Err(twice("project"));
+                }
+                // Taskwarrior's `project:` (nothing) lists tasks without one.
+                args.project = Some(if value.is_empty() { "-" } else { value }.to_string());
+            }
+            Word::Recur(_) => {
+                return Err(CliError::usage(
+                    "`list` cannot filter by rule; recurring tasks are marked in the table, and `taskcli show ID` shows a task's rule.",
+                ));
+            }
             Word::Due(_) => {
                 let command = instead(argv, &[&word], &["--sort", "due"]);
                 return Err(CliError::usage(format!(
@@ -318,7 +330,28 @@ fn edit(args: &mut EditArgs, argv: &[String]) -> Result<(), CliError> {
                 }
                 args.priority = Some(priority(value)?);
             }
-            Word::Project(value) => return Err(no_projects(argv, &word, value, false)),
+            Word::Project(value) => {
+                if args.project.is_some() || args.no_project {
+                    return Err(twice("project"));
+                }
+                // Taskwarrior's `project:` (nothing) takes the task out of its project.
+                if value.is_empty() {
+                    args.no_project = true;
+                } else {
+                    args.project = Some(value.to_string());
+                }
+            }
+            Word::Recur(value) => {
+                if args.recur.is_some() || args.no_recur {
+                    return Err(twice("rule"));
+                }
+                // `recur:` (nothing) stops the task recurring.
+                if value.is_empty() {
+                    args.no_recur = true;
+                } else {
+                    args.recur = Some(value.to_string());
+                }
+            }
             Word::Unsupported(name) => {
                 return Err(CliError::usage(format!(
                     "taskcli has no `{name}:` attribute."
@@ -488,12 +521,16 @@ mod tests {
             Ok(command) => panic!("accepted {command:?}"),
         };
         assert_eq!(
-            message(&["taskcli", "add", "Buy", "bread", "project:Home"]),
-            "taskcli has no projects yet; use a tag instead: `taskcli add Buy bread +Home`."
+            message(&["taskcli", "add", "x", "--project", "A", "project:B"]),
+            "The project is given twice; give it once."
         );
         assert_eq!(
-            message(&["taskcli", "list", "project:Home"]),
-            "taskcli has no projects yet; tasks tagged +Home are listed by `taskcli list +Home`."
+            message(&["taskcli", "3", "edit", "--no-recur", "recur:weekly"]),
+            "The rule is given twice; give it once."
+        );
+        assert!(
+            message(&["taskcli", "list", "recur:weekly"])
+                .starts_with("`list` cannot filter by rule")
         );
         assert_eq!(
             message(&["taskcli", "add", "+home"]),
@@ -525,6 +562,48 @@ mod tests {
             message(&["taskcli", "list", "due:today", "+home"]),
             "`list` cannot filter by due date; `taskcli list --sort due +home` lists the soonest first."
         );
+    }
+
+    #[test]
+    fn project_and_recur_words_are_their_flags() {
+        let Ok(Command::Add(args)) = parsed(&[
+            "taskcli",
+            "add",
+            "Water",
+            "plants",
+            "project:Home.Garden",
+            "recur:weekly",
+            "due:monday",
+        ]) else {
+            panic!("add");
+        };
+        assert_eq!(args.title, ["Water", "plants"]);
+        assert_eq!(args.project.as_deref(), Some("Home.Garden"));
+        assert_eq!(args.recur.as_deref(), Some("weekly"));
+        let Ok(Command::Add(args)) = parsed(&["taskcli", "add", "x", "project:", "recur:"]) else {
+            panic!("add");
+        };
+        assert_eq!((args.project, args.recur), (None, None));
+        let Ok(Command::Edit(args)) = parsed(&["taskcli", "3", "modify", "project:", "recur:"])
+        else {
+            panic!("edit");
+        };
+        assert!(args.no_project && args.no_recur);
+        let Ok(Command::Edit(args)) =
+            parsed(&["taskcli", "3", "modify", "proj:Work", "recur:daily"])
+        else {
+            panic!("edit");
+        };
+        assert_eq!(args.project.as_deref(), Some("Work"));
+        assert_eq!(args.recur.as_deref(), Some("daily"));
+        let Ok(Command::List(args)) = parsed(&["taskcli", "list", "project:Home"]) else {
+            panic!("list");
+        };
+        assert_eq!(args.project.as_deref(), Some("Home"));
+        let Ok(Command::List(args)) = parsed(&["taskcli", "list", "project:"]) else {
+            panic!("list");
+        };
+        assert_eq!(args.project.as_deref(), Some("-"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod credentials;
 mod dates;
 mod env;
 mod error;
+mod fields;
 mod habits;
 mod ids;
 mod render;

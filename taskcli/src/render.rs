@@ -8,8 +8,9 @@ use comfy_table::{
     TableStyle,
 };
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
-use taskcore::{Priority, Task};
+use taskcore::{Priority, ProjectCount, Task};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// How output is shaped, decided once from the flags and the environment.
@@ -363,16 +364,22 @@ enum Squeeze {
     NoTags,
     /// Priority as a mark (`!` to `!!!`) beside the done mark.
     PriorityMark,
+    /// Projects cut to a few columns.
+    ShortProject,
+    /// No project column.
+    NoProject,
     /// No due column.
     NoDue,
 }
 
-const SQUEEZES: [Squeeze; 6] = [
+const SQUEEZES: [Squeeze; 8] = [
     Squeeze::Full,
     Squeeze::CompactDue,
     Squeeze::ShortTags,
     Squeeze::NoTags,
     Squeeze::PriorityMark,
+    Squeeze::ShortProject,
+    Squeeze::NoProject,
     Squeeze::NoDue,
 ];
 
@@ -380,11 +387,22 @@ const SQUEEZES: [Squeeze; 6] = [
 const TAGS_WIDE: usize = 30;
 /// What a cut tags column keeps.
 const TAGS_NARROW: usize = 12;
+/// The most the project column keeps before the title has what it needs.
+const PROJECT_WIDE: usize = 30;
+/// What a cut project column keeps.
+const PROJECT_NARROW: usize = 12;
+
+/// The mark of a completed task.
+const DONE_MARK: &str = "✓";
+/// The mark of a task that repeats.
+const RECUR_MARK: &str = "↻";
 
 /// A task's cells, in every form a table may show them.
 struct TaskCells {
     number: String,
-    done: &'static str,
+    /// The done and recurring marks (`✓`, `↻`, `✓↻`, or nothing).
+    marks: String,
+    completed: bool,
     priority: &'static str,
     mark: &'static str,
     priority_color: Option<Color>,
@@ -394,6 +412,7 @@ struct TaskCells {
     title: String,
     title_color: Option<Color>,
     tags: String,
+    project: String,
 }
 
 impl TaskCells {
@@ -417,9 +436,17 @@ impl TaskCells {
             }
             None => (String::new(), String::new(), None),
         };
+        let mut marks = String::new();
+        if task.completed {
+            marks.push_str(DONE_MARK);
+        }
+        if task.recur.is_some() {
+            marks.push_str(RECUR_MARK);
+        }
         Self {
             number: task.number.to_string(),
-            done: if task.completed { "✓" } else { "" },
+            marks,
+            completed: task.completed,
             priority,
             mark,
             priority_color,
@@ -429,15 +456,36 @@ impl TaskCells {
             title: one_line(&task.title),
             title_color: task.completed.then_some(Color::DarkGrey),
             tags: one_line(&task.tags.join(" ")),
+            project: task
+                .project
+                .as_ref()
+                .map(|p| one_line(p.as_str()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The marks with the priority's after them, for a narrow table.
+    fn marks_and_priority(&self) -> String {
+        format!("{}{}", self.marks, self.mark)
+    }
+
+    /// The marks' colour: green for a completed task, cyan for a pending
+    /// recurring one.
+    fn marks_color(&self) -> Option<Color> {
+        if self.completed {
+            Some(Color::Green)
+        } else {
+            Some(Color::Cyan)
         }
     }
 }
 
-/// A table of tasks. On a terminal: number, done mark, priority, due, title
-/// and tags in a box as wide as the terminal, the other columns giving way
-/// to the title ([`Squeeze`]). Piped: number, `done` or `pending`, priority,
-/// due (RFC 3339, local time; empty when none), tags (space-separated) and
-/// the title last, tab-separated.
+/// A table of tasks. On a terminal: number, marks (done `✓`, recurring
+/// `↻`), priority, due, project (when any task has one), title and tags in
+/// a box as wide as the terminal, the other columns giving way to the title
+/// ([`Squeeze`]). Piped: number, `done` or `pending`, priority, due (RFC
+/// 3339, local time; empty when none), tags (space-separated), project,
+/// rule (the RRULE) and the title last, tab-separated.
 pub fn task_table<Tz: TimeZone>(tasks: &[Task], now: &DateTime<Tz>, mode: TableMode) -> String
 where
     Tz::Offset: std::fmt::Display,
@@ -452,6 +500,14 @@ where
                     .map(|due| machine_time(due, &now.timezone()))
                     .unwrap_or_default(),
                 task.tags.join(" "),
+                task.project
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+                task.recur
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
                 task.title.trim().to_string(),
             ]
         }));
@@ -467,8 +523,14 @@ where
     };
     let title_width = widest(|c| &c.title, "Title");
     let tags_width = widest(|c| &c.tags, "Tags");
+    let has_project = tasks.iter().any(|t| t.project.is_some());
+    let project_width = if has_project {
+        widest(|c| &c.project, "Project")
+    } else {
+        0
+    };
     let Some(total) = mode.width.map(usize::from).or_else(terminal_width) else {
-        let columns = task_columns(&cells, Squeeze::Full);
+        let columns = task_columns(&cells, Squeeze::Full, has_project);
         let widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
         return draw(&columns, &widths, mode);
     };
@@ -478,12 +540,12 @@ where
         widths.push(if squeeze >= Squeeze::PriorityMark {
             cells
                 .iter()
-                .map(|c| display_width(c.done) + display_width(c.mark))
+                .map(|c| display_width(&c.marks_and_priority()))
                 .chain([1])
                 .max()
                 .unwrap_or(1)
         } else {
-            widest(|c| c.done, "")
+            widest(|c| &c.marks, "")
         });
         if squeeze < Squeeze::PriorityMark {
             widths.push(widest(|c| c.priority, "Priority"));
@@ -492,6 +554,11 @@ where
             widths.push(widest(|c| &c.due, "Due"));
         } else if squeeze < Squeeze::NoDue {
             widths.push(widest(|c| &c.compact_due, "Due"));
+        }
+        if has_project && squeeze < Squeeze::ShortProject {
+            widths.push(project_width.min(PROJECT_WIDE));
+        } else if has_project && squeeze < Squeeze::NoProject {
+            widths.push(project_width.min(PROJECT_NARROW));
         }
         if squeeze < Squeeze::ShortTags {
             widths.push(tags_width.min(TAGS_WIDE));
@@ -511,7 +578,7 @@ where
     };
     let wanted = title_width.min(ROOM_ENOUGH);
     let squeeze = give_way(&SQUEEZES, cut_titles, room, wanted).unwrap_or(Squeeze::Full);
-    let columns = task_columns(&cells, squeeze);
+    let columns = task_columns(&cells, squeeze, has_project);
     let room = room(squeeze);
     let title = title_width.min(room);
     let mut widths: Vec<usize> = columns.iter().map(Column::natural_width).collect();
@@ -519,20 +586,31 @@ where
     if let Some(width) = index("Title").and_then(|i| widths.get_mut(i)) {
         *width = title;
     }
+    // The title has what it needs: the project, then the tags, take what is left.
+    let mut left = room - title;
+    if let Some(width) = index("Project").and_then(|i| widths.get_mut(i)) {
+        let reserved = project_width.min(if squeeze < Squeeze::ShortProject {
+            PROJECT_WIDE
+        } else {
+            PROJECT_NARROW
+        });
+        *width = project_width.min(reserved + left);
+        left -= *width - reserved;
+    }
     if let Some(width) = index("Tags").and_then(|i| widths.get_mut(i)) {
-        // The title has what it needs: the tags take what is left.
         let reserved = tags_width.min(if squeeze < Squeeze::ShortTags {
             TAGS_WIDE
         } else {
             TAGS_NARROW
         });
-        *width = tags_width.min(reserved + (room - title));
+        *width = tags_width.min(reserved + left);
     }
     draw(&columns, &widths, mode)
 }
 
-/// The columns a task table shows at `squeeze`.
-fn task_columns(cells: &[TaskCells], squeeze: Squeeze) -> Vec<Column> {
+/// The columns a task table shows at `squeeze`; a Project column only when
+/// `has_project`.
+fn task_columns(cells: &[TaskCells], squeeze: Squeeze, has_project: bool) -> Vec<Column> {
     let column = |header: &'static str, cell: &dyn Fn(&TaskCells) -> Field| {
         Column::new(header, cells.iter().map(cell).collect())
     };
@@ -541,18 +619,20 @@ fn task_columns(cells: &[TaskCells], squeeze: Squeeze) -> Vec<Column> {
         ..column("#", &|c| Field::plain(c.number.clone()))
     }];
     if squeeze < Squeeze::PriorityMark {
-        columns.push(column("", &|c| Field::colored(c.done, Some(Color::Green))));
+        columns.push(column("", &|c| {
+            Field::colored(c.marks.clone(), c.marks_color())
+        }));
         columns.push(column("Priority", &|c| {
             Field::colored(c.priority, c.priority_color)
         }));
     } else {
         columns.push(column("", &|c| {
             let color = if c.mark.is_empty() {
-                Some(Color::Green)
+                c.marks_color()
             } else {
                 c.priority_color
             };
-            Field::colored(format!("{}{}", c.done, c.mark), color)
+            Field::colored(c.marks_and_priority(), color)
         }));
     }
     if squeeze < Squeeze::CompactDue {
@@ -564,6 +644,9 @@ fn task_columns(cells: &[TaskCells], squeeze: Squeeze) -> Vec<Column> {
             Field::colored(c.compact_due.clone(), c.due_color)
         }));
     }
+    if has_project && squeeze < Squeeze::NoProject {
+        columns.push(column("Project", &|c| Field::plain(c.project.clone())));
+    }
     columns.push(column("Title", &|c| {
         Field::colored(c.title.clone(), c.title_color)
     }));
@@ -571,6 +654,64 @@ fn task_columns(cells: &[TaskCells], squeeze: Squeeze) -> Vec<Column> {
         columns.push(column("Tags", &|c| Field::plain(c.tags.clone())));
     }
     columns
+}
+
+/// The projects as a tree, for `projects`. On a terminal: a box with the
+/// name indented two columns per level under its parent (showing only the
+/// part after the parent's name), and the pending and completed counts; on
+/// a narrow terminal the completed counts give way to the names.
+/// Piped: the full name, pending and completed, tab-separated.
+///
+/// The tree is ordered level by level (`Home`, `Home.Garden`, `Home-x`),
+/// not by the names' byte order, where `Home-x` would come between `Home`
+/// and `Home.Garden`. A project whose parent is not listed stands at the
+/// level of its nearest listed ancestor, with the rest of its name.
+pub fn project_tree(projects: &[ProjectCount], mode: TableMode) -> String {
+    let mut sorted: Vec<&ProjectCount> = projects.iter().collect();
+    sorted.sort_by(|a, b| a.name.segments().cmp(b.name.segments()));
+    if !mode.terminal {
+        return plain_table(sorted.iter().map(|p| {
+            vec![
+                p.name.to_string(),
+                p.pending.to_string(),
+                p.completed.to_string(),
+            ]
+        }));
+    }
+    let listed: HashSet<&str> = projects.iter().map(|p| p.name.as_str()).collect();
+    let label = |project: &ProjectCount| {
+        let name = project.name.as_str();
+        let ancestors: Vec<_> = project
+            .name
+            .parents()
+            .filter(|parent| listed.contains(parent.as_str()))
+            .collect();
+        let own = ancestors
+            .last()
+            .and_then(|parent| name.get(parent.as_str().len() + 1..))
+            .unwrap_or(name);
+        format!("{}{}", "  ".repeat(ancestors.len()), own)
+    };
+    let count = |n: u64| Field::plain(n.to_string());
+    let columns = [
+        Column::new(
+            "Project",
+            sorted.iter().map(|p| Field::plain(label(p))).collect(),
+        ),
+        Column {
+            right: true,
+            ..Column::new("Pending", sorted.iter().map(|p| count(p.pending)).collect())
+        },
+        Column {
+            right: true,
+            ..Column::new(
+                "Completed",
+                sorted.iter().map(|p| count(p.completed)).collect(),
+            )
+            .optional()
+        },
+    ];
+    boxed_table(&columns, 0, mode)
 }
 
 /// One task in full, for `show`.
@@ -607,6 +748,36 @@ pub fn task_details<Tz: TimeZone>(task: &Task, now: &DateTime<Tz>) -> String {
             task.tags.join(" ")
         },
     );
+    field(
+        "Project",
+        task.project
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |p| p.to_string()),
+    );
+    field(
+        "Repeats",
+        match &task.recur {
+            Some(rule) => {
+                let (words, rrule) = (rule.describe(), rule.to_string());
+                if words == rrule {
+                    rrule
+                } else {
+                    format!("{words} ({rrule})")
+                }
+            }
+            None => "-".to_string(),
+        },
+    );
+    if let Some(series) = task.series {
+        field(
+            "Series",
+            if series == task.id {
+                format!("{series} (this task is the first)")
+            } else {
+                series.to_string()
+            },
+        );
+    }
     field("Created", local_datetime(task.created_at));
     field("Updated", local_datetime(task.updated_at));
     field("Version", task.version.to_string());
@@ -653,6 +824,8 @@ mod tests {
         done.priority = Priority::High;
         done.due = Timestamp::parse_rfc3339("2026-03-02T12:00:00Z");
         done.tags = vec!["home".into(), "garden".into()];
+        done.project = Project::parse("Home.Garden").ok();
+        done.recur = Recur::parse("FREQ=WEEKLY;BYDAY=MO").ok();
         let text = task_table(
             &[task(1, "Buy oat milk"), done],
             &now(),
@@ -664,8 +837,8 @@ mod tests {
         );
         assert_eq!(
             text,
-            "1\tpending\tnone\t\t\tBuy oat milk\n\
-             2\tdone\thigh\t2026-03-02T12:00:00+00:00\thome garden\tWater the plants"
+            "1\tpending\tnone\t\t\t\t\tBuy oat milk\n\
+             2\tdone\thigh\t2026-03-02T12:00:00+00:00\thome garden\tHome.Garden\tFREQ=WEEKLY;BYDAY=MO\tWater the plants"
         );
     }
 
@@ -852,5 +1025,166 @@ mod tests {
         assert!(text.contains(&t.id.to_string()));
     }
 
-    use taskcore::Description;
+    use taskcore::{Description, Project, ProjectCount, Recur};
+
+    fn in_projects() -> Vec<Task> {
+        let mut tasks = busy();
+        tasks[0].project = Project::parse("Work.Reports.Quarterly").ok();
+        tasks[0].recur = Recur::parse("FREQ=MONTHLY;BYDAY=-1FR").ok();
+        tasks[1].completed = true;
+        tasks[1].recur = Recur::parse("FREQ=WEEKLY").ok();
+        tasks
+    }
+
+    #[test]
+    fn a_project_column_only_when_a_task_has_a_project() {
+        let text = task_table(&busy(), &now(), terminal(120));
+        assert!(!headers(&text).contains("Project"), "{text}");
+        let text = task_table(&in_projects(), &now(), terminal(140));
+        assert!(
+            headers(&text).contains("│ Due          │ Project                │ Title"),
+            "{text}"
+        );
+        assert!(text.contains("│ Work.Reports.Quarterly │"), "{text}");
+    }
+
+    #[test]
+    fn recurring_tasks_are_marked_beside_the_done_mark() {
+        let text = task_table(&in_projects(), &now(), terminal(140));
+        assert!(text.contains("│  1 │ ↻  │ high"), "{text}");
+        assert!(text.contains("│ 12 │ ✓↻ │ low"), "{text}");
+        // Narrow: the priority joins the marks.
+        let text = task_table(&in_projects(), &now(), terminal(60));
+        assert!(text.contains("│ ↻!!! │"), "{text}");
+        assert!(text.contains("│ ✓↻!  │"), "{text}");
+    }
+
+    #[test]
+    fn the_project_gives_way_after_the_priority_and_before_the_due_date() {
+        let tasks = in_projects();
+        let at = |width: u16| {
+            let text = task_table(&tasks, &now(), terminal(width));
+            for line in text.lines() {
+                assert!(
+                    display_width(line) <= usize::from(width),
+                    "{line:?}:\n{text}"
+                );
+            }
+            (headers(&text), text)
+        };
+        // Wide: every column.
+        let (header, text) = at(180);
+        assert!(
+            header.contains("Priority") && header.contains("Project") && header.contains("Tags"),
+            "{text}"
+        );
+        // The tags go first, then the priority becomes a mark, while the
+        // project stays whole.
+        let (header, text) = at(98);
+        assert!(
+            header.contains("Priority") && header.contains("Project") && !header.contains("Tags"),
+            "{text}"
+        );
+        let (header, text) = at(89);
+        assert!(!header.contains("Priority"), "{text}");
+        assert!(text.contains("│ Work.Reports.Quarterly │"), "{text}");
+        // Then the project is cut (to 12 columns at least), then it goes;
+        // the due date stays longest.
+        let (header, text) = at(79);
+        assert!(header.contains("Due"), "{text}");
+        assert!(text.contains("│ Work.Report… │"), "{text}");
+        let (header, text) = at(78);
+        assert!(
+            !header.contains("Project") && header.contains("Due"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Write the quarterly report for the board"),
+            "{text}"
+        );
+        let (header, text) = at(63);
+        assert!(!header.contains("Due"), "{text}");
+        assert!(
+            text.contains("Write the quarterly report for the board"),
+            "{text}"
+        );
+    }
+
+    fn counts(rows: &[(&str, u64, u64)]) -> Vec<ProjectCount> {
+        rows.iter()
+            .map(|&(name, pending, completed)| ProjectCount {
+                name: Project::parse(name).expect("valid"),
+                pending,
+                completed,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn projects_are_a_tree_by_level() {
+        // Byte order, as the server sends them: `-` sorts before `.`.
+        let projects = counts(&[
+            ("Home", 3, 5),
+            ("Home-x", 1, 0),
+            ("Home.Garden", 2, 3),
+            ("Home.Garden.Beds", 1, 1),
+            ("Work", 0, 2),
+        ]);
+        let text = project_tree(&projects, terminal(60));
+        let rows: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            rows,
+            [
+                "│ Home     │       3 │         5 │",
+                "│   Garden │       2 │         3 │",
+                "│     Beds │       1 │         1 │",
+                "│ Home-x   │       1 │         0 │",
+                "│ Work     │       0 │         2 │",
+                "╰──────────┴─────────┴───────────╯",
+            ],
+            "{text}"
+        );
+        let piped = project_tree(
+            &projects,
+            TableMode {
+                terminal: false,
+                color: false,
+                width: None,
+            },
+        );
+        assert_eq!(
+            piped,
+            "Home\t3\t5\nHome.Garden\t2\t3\nHome.Garden.Beds\t1\t1\nHome-x\t1\t0\nWork\t0\t2"
+        );
+        // A parent that is not listed: the rest of the name, one level in.
+        let text = project_tree(&counts(&[("A", 1, 0), ("A.B.C", 1, 0)]), terminal(60));
+        assert!(text.contains("│   B.C   │"), "{text}");
+    }
+
+    #[test]
+    fn details_show_the_project_rule_and_series() {
+        let mut t = task(4, "Water plants");
+        let text = task_details(&t, &now());
+        assert!(text.contains("  Project:   -\n  Repeats:   -\n"), "{text}");
+        assert!(!text.contains("Series"), "{text}");
+        t.project = Project::parse("Home.Garden").ok();
+        t.recur = Recur::parse("FREQ=WEEKLY;BYDAY=MO,TH").ok();
+        t.series = Some(t.id);
+        let text = task_details(&t, &now());
+        assert!(text.contains("  Project:   Home.Garden\n"), "{text}");
+        assert!(
+            text.contains("  Repeats:   every Mon, Thu (FREQ=WEEKLY;BYDAY=MO,TH)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  Series:    {} (this task is the first)", t.id)),
+            "{text}"
+        );
+        t.recur = Recur::parse("FREQ=MONTHLY;BYDAY=-1FR").ok();
+        let text = task_details(&t, &now());
+        assert!(
+            text.contains("  Repeats:   FREQ=MONTHLY;BYDAY=-1FR\n"),
+            "{text}"
+        );
+    }
 }

@@ -518,7 +518,7 @@ fn listing_walks_every_page_and_filters() {
     assert!(
         text.lines()
             .next()
-            .is_some_and(|h| h == "50\tpending\thigh\t\tfifty\tTask 050"),
+            .is_some_and(|h| h == "50\tpending\thigh\t\tfifty\t\t\tTask 050"),
         "{text}"
     );
     env.run(&["list", "--done"]).ok();

@@ -171,34 +171,70 @@ fn due_and_priority_words_are_the_flags() {
         bad.stderr.starts_with("error: In `due:someday`: "),
         "{bad:?}"
     );
+    env.run(&["add", "x", "wait:monday"]).fails_with(
+        2,
+        "taskcli has no `wait:` attribute; to keep `wait:monday` in the title, write the title after `--` (`taskcli add -- TITLE...`).",
+    );
     env.run(&["add", "x", "recur:weekly"]).fails_with(
         2,
-        "taskcli has no `recur:` attribute; to keep `recur:weekly` in the title, write the title after `--` (`taskcli add -- TITLE...`).",
+        "A recurring task needs a due date, the first date of its series: add --due WHEN (e.g. --due monday).",
     );
     assert_eq!(env.tasks().len(), 3, "nothing created by the refusals");
 }
 
 #[test]
-fn projects_are_answered_with_a_tag_and_nothing_is_created() {
+fn project_and_recur_words_are_the_flags() {
     let env = Env::start();
     env.register("projects@example.com");
-    env.run(&["add", "Buy", "bread", "project:Home", "-p", "high"])
+    let task = env
+        .run(&[
+            "add",
+            "Water",
+            "plants",
+            "project:Home.Garden",
+            "recur:weekly",
+            "due:2026-12-07",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(task["title"], "Water plants");
+    assert_eq!(task["project"], "Home.Garden");
+    assert_eq!(task["recur"], "FREQ=WEEKLY");
+    assert_eq!(task["series"], task["id"]);
+    env.run(&["add", "Buy", "bread"]).ok();
+    // `project:` alone lists the tasks without one.
+    let listed = |filter: &str| -> Vec<String> {
+        env.run(&["list", filter, "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|t| t["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(listed("project:Home"), ["Water plants"]);
+    assert_eq!(listed("project:"), ["Buy bread"]);
+    env.run(&["list", "project:Homework"]).ok();
+    assert_eq!(
+        env.run(&["list", "project:Homework"]).stdout,
+        "No pending tasks match project \"Homework\".\n"
+    );
+    // `project:` and `recur:` alone clear them.
+    env.run(&["1", "modify", "project:", "recur:"]).ok();
+    let cleared = env.task(1);
+    assert_eq!((cleared.project, cleared.recur), (None, None));
+    // Mistakes are usage errors, before any request.
+    env.run(&["add", "x", "project:Home..x"]).fails(2);
+    env.run(&["add", "x", "due:today", "recur:fortnightly"])
         .fails_with(
             2,
-            "taskcli has no projects yet; use a tag instead: `taskcli add Buy bread +Home -p high`.",
+            "Did not understand the rule `fortnightly`; write daily, weekly, monthly, yearly, weekdays, every N days|weeks|months|years, every monday (or several: every mon,thu), or an RRULE such as FREQ=WEEKLY;BYDAY=MO.",
         );
-    assert!(env.tasks().is_empty());
-    env.run(&["list", "project:Home"]).fails_with(
-        2,
-        "taskcli has no projects yet; tasks tagged +Home are listed by `taskcli list +Home`.",
-    );
-    // The suggestion works as given.
-    env.run(&["add", "Buy", "bread", "+Home", "-p", "high"])
-        .ok();
-    assert_eq!(
-        env.run(&["list", "+Home", "--json"]).ok().json()[0]["title"],
-        "Buy bread"
-    );
+    env.run(&["add", "x", "--project", "A", "project:B"])
+        .fails_with(2, "The project is given twice; give it once.");
+    assert_eq!(env.tasks().len(), 2, "nothing created by the refusals");
 }
 
 #[test]

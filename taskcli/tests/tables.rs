@@ -308,9 +308,9 @@ fn piped_tables_are_tab_separated_without_header_or_padding() {
     assert_eq!(
         run.stdout,
         format!(
-            "1\tdone\tnone\t\t\tBuy oat milk\n\
-             2\tpending\thigh\t{due}\twork reports\t{REPORT}\n\
-             3\tpending\tlow\t\tx\tOdd title 31m here\n"
+            "1\tdone\tnone\t\t\t\t\tBuy oat milk\n\
+             2\tpending\thigh\t{due}\twork reports\t\t\t{REPORT}\n\
+             3\tpending\tlow\t\tx\t\t\tOdd title 31m here\n"
         )
     );
     assert_eq!(run.stderr, "");
@@ -422,4 +422,133 @@ fn empty_results_name_the_filters_and_limits_say_more_exist() {
         (json.as_array().map(Vec::len), stderr.as_str()),
         (Some(3), "")
     );
+}
+
+/// A user with projects and recurring tasks: a weekly one in `Home.Garden`
+/// completed once (so its successor is listed too), a monthly one deep in
+/// `Work`, and one with neither.
+fn planner(env: &Env) {
+    let client = env.account("planner@example.com");
+    let rule = |text: &str| taskclient::Recur::from_friendly(text).expect("a rule");
+    let project = |name: &str| taskclient::Project::parse(name).expect("a project");
+    let mut plants = draft("Water plants", Priority::None, due_in(2, true), &[]);
+    plants.project = Some(project("Home.Garden"));
+    plants.recur = Some(rule("weekly"));
+    env.add(&client, plants);
+    let mut report = draft(
+        REPORT,
+        Priority::High,
+        due_in(10, true),
+        &["work", "reports"],
+    );
+    report.project = Some(project("Work.Reports.Quarterly"));
+    report.recur = Some(rule("monthly"));
+    env.add(&client, report);
+    env.add(
+        &client,
+        draft("Buy oat milk", Priority::None, None, &["shopping"]),
+    );
+    let done = env
+        .block_on(
+            client
+                .update(taskcore::TaskRef::Number(1))
+                .completed(true)
+                .send(),
+        )
+        .expect("completed");
+    assert!(done.next.is_some(), "the weekly task has a successor");
+}
+
+#[test]
+fn tables_show_projects_and_mark_recurring_tasks() {
+    let env = Env::start();
+    planner(&env);
+    let names = |header: &[String]| header.join("|");
+    // 160: every column, the project before the title; `✓↻` for a
+    // completed occurrence, `↻` for the pending ones.
+    let screen = env.screen(160, &["list", "--all"], &[("NO_COLOR", "1")]);
+    let (header, rows) = table(&screen);
+    assert_eq!(
+        names(&header),
+        "#||Priority|Due|Project|Title|Tags",
+        "{screen}"
+    );
+    assert_eq!(row(&rows, "1")[1..2], ["✓↻"], "{screen}");
+    assert_eq!(row(&rows, "4")[1..2], ["↻"], "{screen}");
+    assert_eq!(row(&rows, "3")[1..2], [""], "{screen}");
+    assert_eq!(row(&rows, "4")[4], "Home.Garden", "{screen}");
+    assert_eq!(row(&rows, "2")[4], "Work.Reports.Quarterly", "{screen}");
+    assert_eq!(row(&rows, "3")[4], "", "{screen}");
+    // 80: the tags go, the priority joins the marks, the project is cut.
+    let screen = env.screen(80, &["list"], &[("NO_COLOR", "1")]);
+    for line in screen.lines() {
+        assert!(line.width() <= 80, "{line:?}:\n{screen}");
+    }
+    let (header, rows) = table(&screen);
+    assert_eq!(names(&header), "#||Due|Project|Title", "{screen}");
+    assert_eq!(row(&rows, "2")[1], "↻!!!", "{screen}");
+    let cut = &row(&rows, "2")[3];
+    assert!(
+        cut.starts_with("Work.Report") && cut.ends_with('…'),
+        "{screen}"
+    );
+    assert_eq!(row(&rows, "2")[4], REPORT, "{screen}");
+    // 60: the project goes before the due date, then the due date: the
+    // report's title stays whole, and the marks stay.
+    let screen = env.screen(60, &["list", "--all"], &[("NO_COLOR", "1")]);
+    let (header, rows) = table(&screen);
+    assert_eq!(names(&header), "#||Title", "{screen}");
+    assert_eq!(row(&rows, "1")[1], "✓↻", "{screen}");
+    assert_eq!(row(&rows, "2")[1..3], ["↻!!!", REPORT], "{screen}");
+    // No task with a project shown: no Project column.
+    let screen = env.screen(160, &["list", "--project", "-"], &[("NO_COLOR", "1")]);
+    let (header, _) = table(&screen);
+    assert_eq!(names(&header), "#||Priority|Due|Title|Tags", "{screen}");
+    // Piped: the project and the rule as fields, no marks.
+    let run = env.run_utc(&["list", "--all", "--sort", "project"]);
+    let lines: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|line| line.split('\t').collect())
+        .collect();
+    let fields: Vec<(&str, &str, &str, &str)> =
+        lines.iter().map(|f| (f[0], f[5], f[6], f[7])).collect();
+    assert_eq!(
+        fields,
+        [
+            ("1", "Home.Garden", "FREQ=WEEKLY", "Water plants"),
+            ("4", "Home.Garden", "FREQ=WEEKLY", "Water plants"),
+            ("2", "Work.Reports.Quarterly", "FREQ=MONTHLY", REPORT),
+            ("3", "", "", "Buy oat milk"),
+        ],
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains('↻') && !run.stdout.contains('✓'));
+}
+
+#[test]
+fn projects_are_a_boxed_tree_on_a_terminal() {
+    let env = Env::start();
+    planner(&env);
+    let screen = env.screen(60, &["projects"], &[("NO_COLOR", "1")]);
+    assert_eq!(
+        screen,
+        "\
+╭───────────────┬─────────┬───────────╮
+│ Project       │ Pending │ Completed │
+├───────────────┼─────────┼───────────┤
+│ Home          │       1 │         1 │
+│   Garden      │       1 │         1 │
+│ Work          │       1 │         0 │
+│   Reports     │       1 │         0 │
+│     Quarterly │       1 │         0 │
+╰───────────────┴─────────┴───────────╯
+"
+    );
+    // Narrow: the completed counts give way to the names.
+    let screen = env.screen(30, &["projects"], &[("NO_COLOR", "1")]);
+    let (header, rows) = table(&screen);
+    assert_eq!(header, ["Project", "Pending"], "{screen}");
+    assert_eq!(rows[4], ["Quarterly", "1"], "{screen}");
+    assert!(screen.lines().all(|l| l.width() <= 30), "{screen}");
 }

@@ -8,7 +8,8 @@ use crate::model::{
 };
 use reqwest::{Method, StatusCode};
 use taskcore::{
-    ApiTokenId, ListQuery, Page, Sort, StatusFilter, Task, TaskDraft, TaskPatch, TaskRef, User,
+    ApiTokenId, ListQuery, Page, ProjectCount, ProjectList, Sort, StatusFilter, Task, TaskDraft,
+    TaskPatch, TaskRef, User,
 };
 
 /// Authentication: accounts, sessions and API tokens.
@@ -329,6 +330,10 @@ impl Client {
     /// `due: Some(None)` clears the due date. `if_match` as for
     /// [`Client::replace_task`].
     ///
+    /// This answers the task alone. To learn the successor that completing
+    /// a recurring task creates, use [`Client::update`], whose
+    /// [`Updated`](crate::Updated) also has the `Link: rel="next"` task.
+    ///
     /// ```no_run
     /// use taskcore::{TaskPatch, TaskRef};
     ///
@@ -345,10 +350,11 @@ impl Client {
         patch: &TaskPatch,
         if_match: Option<u64>,
     ) -> Result<Task> {
-        let call = Call::new(Method::PATCH, format!("/api/tasks/{task}"))
-            .json(patch)?
-            .if_match(if_match);
-        self.json(call).await
+        let mut update = self.update(task).patch(patch.clone());
+        if let Some(version) = if_match {
+            update = update.if_match(version);
+        }
+        Ok(update.send().await?.task)
     }
 
     /// Deletes a task (`DELETE /api/tasks/{id}`), if still at `if_match` when given.
@@ -367,6 +373,29 @@ impl Client {
     pub async fn delete_task(&self, task: TaskRef, if_match: Option<u64>) -> Result<()> {
         self.no_content(Call::new(Method::DELETE, format!("/api/tasks/{task}")).if_match(if_match))
             .await
+    }
+}
+
+/// Projects.
+impl Client {
+    /// Every project the user's live tasks name, and every parent of one,
+    /// sorted by name, with how many pending and completed tasks are in it
+    /// or inside it (`GET /api/projects`): a parent's counts include its
+    /// children's.
+    ///
+    /// ```no_run
+    /// # async fn run(client: taskclient::Client) -> Result<(), taskclient::Error> {
+    /// for project in client.projects().await? {
+    ///     let indent = "  ".repeat(project.name.depth() - 1);
+    ///     let name = project.name.segments().last().unwrap_or_default();
+    ///     println!("{indent}{name}: {} pending, {} completed", project.pending, project.completed);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn projects(&self) -> Result<Vec<ProjectCount>> {
+        let list: ProjectList = self.json(Call::new(Method::GET, "/api/projects")).await?;
+        Ok(list.projects)
     }
 }
 
@@ -423,6 +452,9 @@ pub(crate) fn list_params(query: &ListQuery) -> Vec<(&'static str, String)> {
     if let Some(priority) = query.priority {
         params.push(("priority", priority.as_str().to_string()));
     }
+    if let Some(project) = &query.project {
+        params.push(("project", project.as_str().to_string()));
+    }
     if query.sort != Sort::default() {
         params.push(("sort", query.sort.to_string()));
     }
@@ -436,7 +468,7 @@ pub(crate) fn list_params(query: &ListQuery) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use taskcore::{Priority, SortField};
+    use taskcore::{Priority, Project, ProjectFilter, SortField};
 
     #[test]
     fn list_params_leave_defaults_out() {
@@ -449,7 +481,9 @@ mod tests {
             q: Some("milk".into()),
             tag: Some(String::new()),
             priority: Some(Priority::Low),
-            project: None,
+            project: Project::parse("Home.Garden")
+                .ok()
+                .map(ProjectFilter::Within),
             sort: Sort {
                 field: SortField::Title,
                 descending: true,
@@ -465,9 +499,30 @@ mod tests {
                 "status=completed",
                 "q=milk",
                 "priority=low",
+                "project=Home.Garden",
                 "sort=-title",
                 "limit=7",
                 "cursor=abc"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_project_and_the_project_sort_have_their_values() {
+        let query = ListQuery {
+            project: Some(ProjectFilter::None),
+            sort: Sort {
+                field: SortField::Project,
+                descending: false,
+            },
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            list_params(&query),
+            vec![
+                ("project", "-".to_string()),
+                ("sort", "project".to_string()),
+                ("limit", "50".to_string())
             ]
         );
     }

@@ -13,6 +13,16 @@
 //!   the callback set with [`ClientBuilder::on_token_refresh`]. Concurrent
 //!   requests that find the token expired share a single refresh.
 //! - [`Client::all_tasks`] walks every page of a list.
+//! - [`Client::create`] and [`Client::update`] build a write field by field;
+//!   an update answers [`Updated`]: the task, and the next task of its
+//!   recurring series when completing it created one (the response's
+//!   `Link: rel="next"` header).
+//! - The types a program speaks are re-exported here, so `taskclient` alone
+//!   is enough: [`Task`], [`TaskDraft`], [`TaskPatch`], [`ListQuery`], and
+//!   the typed fields [`Project`] (validated like the server: dot-separated
+//!   levels, `Home.Garden` inside `Home`) and [`Recur`] (an RFC 5545 RRULE
+//!   subset that parses, checks and prints the rule; [`Recur::from_friendly`]
+//!   reads `weekly`, `every 2 weeks`, `every mon,thu`, ...).
 //!
 //! ```no_run
 //! use futures_util::TryStreamExt;
@@ -39,17 +49,70 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Projects and recurrence:
+//!
+//! ```no_run
+//! use taskclient::{
+//!     Client, ListQuery, Project, ProjectFilter, Recur, Sort, SortField, Tags, TaskRef, Timestamp,
+//!     Title,
+//! };
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let first_due = Timestamp::parse_rfc3339("2026-12-07T18:00:00Z").ok_or("a date")?;
+//! let plants = client
+//!     .create(Title::parse("Water plants")?)
+//!     .project(Project::parse("Home.Garden")?)
+//!     .due(first_due)
+//!     .recur(Recur::from_friendly("weekly")?)
+//!     .send()
+//!     .await?;
+//!
+//! // Completing it creates the next one, in the same write.
+//! let done = client.update(TaskRef::Id(plants.id)).completed(true).send().await?;
+//! if let Some(next) = done.next {
+//!     let next = client.get_task(TaskRef::Id(next)).await?;
+//!     println!("next: task {}, due {:?}", next.number, next.due);
+//! }
+//!
+//! // Tag edits that merge with other clients' edits.
+//! client.update(TaskRef::Number(3)).add_tags(Tags::parse(["garden"])?).send().await?;
+//!
+//! // Everything in Home and inside it, by project; the projects with counts.
+//! let home = ListQuery {
+//!     project: Some(ProjectFilter::Within(Project::parse("Home")?)),
+//!     sort: Sort { field: SortField::Project, descending: false },
+//!     ..ListQuery::default()
+//! };
+//! let page = client.list_tasks(&home).await?;
+//! for project in client.projects().await? {
+//!     println!("{} {} pending", project.name, project.pending);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod api;
 mod client;
 mod error;
 mod model;
 mod pagination;
+mod requests;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, RetryPolicy,
 };
 pub use error::{Error, Problem, Result};
 pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
+pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].
 pub use reqwest::StatusCode;
+/// The domain types the SDK speaks, from `taskcore`, so that a program needs
+/// no other crate: tasks and their fields, list queries, projects and
+/// recurrence rules, each validated when it is parsed.
+pub use taskcore::{
+    ByDay, Description, FieldError, Frequency, ListQuery, Page, Priority, Project, ProjectCount,
+    ProjectError, ProjectFilter, ProjectList, Recur, RecurError, Sort, SortField, StatusFilter,
+    Tags, Task, TaskDraft, TaskId, TaskPatch, TaskRef, TimeError, Timestamp, Title, User,
+    ValidationErrors,
+};

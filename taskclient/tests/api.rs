@@ -690,3 +690,321 @@ async fn transport_errors_are_reported_with_their_cause() {
     );
     assert!(std::error::Error::source(&error).is_some());
 }
+
+fn project(name: &str) -> taskclient::Project {
+    taskclient::Project::parse(name).expect("valid project")
+}
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).expect("valid time")
+}
+
+#[tokio::test]
+async fn projects_recurrence_and_tag_edits_through_the_builders() {
+    let server = TestServer::start().await;
+    let client = server.user("fields@example.com").await;
+
+    // Create: the typed fields go out and come back; a rule starts a series.
+    let plants = client
+        .create(Title::parse("Water plants").expect("valid"))
+        .project(project("Home.Garden"))
+        .due(at("2026-12-07T18:00:00Z"))
+        .recur(taskclient::Recur::from_friendly("every mon,thu").expect("a rule"))
+        .tags(Tags::parse(["green", "someday"]).expect("valid"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(plants.project, Some(project("Home.Garden")));
+    assert_eq!(
+        plants.recur.as_ref().map(ToString::to_string).as_deref(),
+        Some("FREQ=WEEKLY;BYDAY=MO,TH")
+    );
+    assert_eq!(plants.series, Some(plants.id));
+    let plain = client
+        .create_task(&draft("Buy oat milk"))
+        .await
+        .expect("create");
+    assert_eq!(
+        (plain.project, plain.recur, plain.series),
+        (None, None, None)
+    );
+
+    // Tag edits name just the tags they change.
+    let updated = client
+        .update(TaskRef::Id(plants.id))
+        .add_tags(Tags::parse(["garden", "green"]).expect("valid"))
+        .remove_tags(Tags::parse(["someday", "absent"]).expect("valid"))
+        .if_match(plants.version)
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(updated.task.tags, ["green", "garden"]);
+    assert_eq!(updated.next, None, "not completed: nothing follows");
+    // `tags` with either of them is refused by the server.
+    let both = client
+        .update(TaskRef::Id(plants.id))
+        .tags(Tags::parse(["x"]).expect("valid"))
+        .add_tags(Tags::parse(["y"]).expect("valid"))
+        .send()
+        .await;
+    assert!(
+        matches!(&both, Err(Error::Validation { errors }) if errors.iter().any(|e| e.field == "tags")),
+        "{both:?}"
+    );
+
+    // A stale version is refused.
+    assert!(matches!(
+        client
+            .update(TaskRef::Id(plants.id))
+            .project(None)
+            .if_match(plants.version)
+            .send()
+            .await,
+        Err(Error::VersionMismatch)
+    ));
+
+    // `None` clears: out of the project, no longer repeating, still in its series.
+    let cleared = client
+        .update(TaskRef::Id(plants.id))
+        .project(None)
+        .recur(None)
+        .send()
+        .await
+        .expect("clear")
+        .task;
+    assert_eq!((cleared.project, cleared.recur), (None, None));
+    assert_eq!(cleared.series, Some(plants.id));
+
+    // The old way takes the new fields too.
+    let patch = TaskPatch {
+        project: Some(Some(project("Errands"))),
+        add_tags: Some(Tags::parse(["shopping"]).expect("valid")),
+        ..TaskPatch::default()
+    };
+    let milk = client
+        .update_task(TaskRef::Id(plain.id), &patch, None)
+        .await
+        .expect("patch");
+    assert_eq!(milk.project, Some(project("Errands")));
+    assert_eq!(milk.tags, ["shopping"]);
+
+    // A rule needs a due date: 422 on recur, and nothing created.
+    let no_due = client
+        .create(Title::parse("Stretch").expect("valid"))
+        .recur(taskclient::Recur::from_friendly("daily").expect("a rule"))
+        .send()
+        .await;
+    assert!(
+        matches!(&no_due, Err(Error::Validation { errors }) if errors.iter().any(|e| e.field == "recur")),
+        "{no_due:?}"
+    );
+    let weekly = client
+        .update(TaskRef::Id(plain.id))
+        .recur(taskclient::Recur::from_friendly("weekly").expect("a rule"))
+        .send()
+        .await;
+    assert!(
+        matches!(&weekly, Err(Error::Validation { .. })),
+        "{weekly:?}"
+    );
+    assert_eq!(
+        client
+            .collect_tasks(ListQuery::default())
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn listing_by_project() {
+    let server = TestServer::start().await;
+    let client = server.user("by-project@example.com").await;
+    for (title, name) in [
+        ("Mow", Some("Home.Garden")),
+        ("Nothing", None),
+        ("Essay", Some("Homework")),
+        ("Dishes", Some("Home")),
+        ("Fence", Some("Home-x")),
+    ] {
+        let mut new = draft(title);
+        new.project = name.map(project);
+        client.create_task(&new).await.expect("create");
+    }
+    let titles = |tasks: Vec<taskclient::Task>| -> Vec<String> {
+        tasks.into_iter().map(|t| t.title).collect()
+    };
+    let within = |name: &str| ListQuery {
+        project: Some(taskclient::ProjectFilter::Within(project(name))),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        titles(client.collect_tasks(within("Home")).await.expect("Home")),
+        ["Mow", "Dishes"]
+    );
+    assert_eq!(
+        titles(
+            client
+                .collect_tasks(within("Home.Garden"))
+                .await
+                .expect("Home.Garden")
+        ),
+        ["Mow"]
+    );
+    let none = ListQuery {
+        project: Some(taskclient::ProjectFilter::None),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        titles(client.collect_tasks(none).await.expect("none")),
+        ["Nothing"]
+    );
+    // By project, name order (byte order), tasks without one last both ways.
+    let by = |descending| ListQuery {
+        sort: Sort {
+            field: SortField::Project,
+            descending,
+        },
+        limit: 2,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        titles(client.collect_tasks(by(false)).await.expect("sorted")),
+        ["Dishes", "Fence", "Mow", "Essay", "Nothing"]
+    );
+    assert_eq!(
+        titles(client.collect_tasks(by(true)).await.expect("sorted")),
+        ["Essay", "Mow", "Fence", "Dishes", "Nothing"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_projects_endpoint_counts_with_parents() {
+    let server = TestServer::start().await;
+    let client = server.user("projects@example.com").await;
+    let other = server.user("other@example.com").await;
+    assert!(client.projects().await.expect("none yet").is_empty());
+    for (name, completed) in [
+        ("Home.Garden", false),
+        ("Home.Garden", true),
+        ("Home", false),
+        ("Work.Q3.Plan", true),
+    ] {
+        let mut new = draft("x");
+        new.project = Some(project(name));
+        new.completed = completed;
+        client.create_task(&new).await.expect("create");
+    }
+    let mut theirs = draft("theirs");
+    theirs.project = Some(project("Secret"));
+    other.create_task(&theirs).await.expect("create");
+    let counts: Vec<(String, u64, u64)> = client
+        .projects()
+        .await
+        .expect("projects")
+        .into_iter()
+        .map(|p| (p.name.to_string(), p.pending, p.completed))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("Home".to_string(), 2, 1),
+            ("Home.Garden".to_string(), 1, 1),
+            ("Work".to_string(), 0, 1),
+            ("Work.Q3".to_string(), 0, 1),
+            ("Work.Q3.Plan".to_string(), 0, 1),
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn completing_a_recurring_task_names_its_successor_once() {
+    let server = TestServer::start().await;
+    let client = server.user("recur@example.com").await;
+    let first = client
+        .create(Title::parse("Water plants").expect("valid"))
+        .project(project("Home"))
+        .due(at("2026-12-07T18:00:00Z"))
+        .recur(taskclient::Recur::from_friendly("weekly").expect("a rule"))
+        .send()
+        .await
+        .expect("create");
+
+    let done = client
+        .update(TaskRef::Id(first.id))
+        .completed(true)
+        .if_match(first.version)
+        .send()
+        .await
+        .expect("complete");
+    assert!(done.task.completed);
+    let next_id = done.next.expect("a Link rel=next to the successor");
+    let next = client
+        .get_task(TaskRef::Id(next_id))
+        .await
+        .expect("the successor");
+    assert_eq!(next.number, first.number + 1);
+    assert_eq!(next.due, Some(at("2026-12-14T18:00:00Z")));
+    assert_eq!(
+        (&next.title, &next.project, &next.recur, next.series),
+        (&first.title, &first.project, &first.recur, Some(first.id))
+    );
+    assert!(!next.completed);
+
+    // Uncompleting keeps it; completing again makes no second one.
+    let reopened = client
+        .update(TaskRef::Id(first.id))
+        .completed(false)
+        .send()
+        .await
+        .expect("reopen");
+    assert_eq!(reopened.next, None);
+    let again = client
+        .update(TaskRef::Id(first.id))
+        .completed(true)
+        .send()
+        .await
+        .expect("complete again");
+    assert!(
+        again.next.is_none() || again.next == Some(next_id),
+        "{again:?}"
+    );
+    assert_eq!(
+        client
+            .collect_tasks(ListQuery::default())
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+
+    // A rule that has run out: nothing follows.
+    let twice = client
+        .create(Title::parse("Twice").expect("valid"))
+        .due(at("2026-12-07T18:00:00Z"))
+        .recur(taskclient::Recur::parse("FREQ=DAILY;COUNT=2").expect("a rule"))
+        .send()
+        .await
+        .expect("create");
+    let second = client
+        .update(TaskRef::Id(twice.id))
+        .completed(true)
+        .send()
+        .await
+        .expect("complete")
+        .next
+        .expect("a second date");
+    let last = client
+        .update(TaskRef::Id(second))
+        .completed(true)
+        .send()
+        .await
+        .expect("complete the last");
+    assert!(last.task.completed);
+    assert_eq!(last.next, None, "COUNT=2 has no third date");
+    server.stop().await;
+}

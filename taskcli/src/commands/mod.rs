@@ -20,6 +20,7 @@ pub async fn run(cli: Cli, env: Environment) -> CliResult {
         Command::Done { ids } => tasks::set_completed(&ctx, ids, true).await,
         Command::Undone { ids } => tasks::set_completed(&ctx, ids, false).await,
         Command::Rm { ids, yes } => tasks::remove(&ctx, ids, yes).await,
+        Command::Projects => tasks::projects(&ctx).await,
         // Handled before a runtime is even built.
         Command::Completions { .. } => Ok(()),
     }

@@ -1,16 +1,19 @@
-//! The task commands: add, list, show, edit, done, undone, rm.
+//! The task commands: add, list, show, edit, done, undone, rm, projects.
 
 use crate::cli::{AddArgs, EditArgs, ListArgs};
+use crate::dates::local_day;
 use crate::error::{CliError, CliResult, Doing, Exit};
+use crate::fields;
+use crate::habits::quote;
 use crate::ids::TaskArg;
-use crate::render::{task_details, task_table};
+use crate::render::{project_tree, task_details, task_table};
 use crate::session::Context;
 use chrono::Local;
 use std::io::{BufRead, IsTerminal, Write};
-use taskclient::{Client, Error as ApiError};
+use taskclient::{Client, Error as ApiError, Updated};
 use taskcore::{
-    Description, LIMIT_MAX, ListQuery, Priority, StatusFilter, Tags, Task, TaskDraft, TaskPatch,
-    Title, ValidationErrors,
+    Description, LIMIT_MAX, ListQuery, Priority, ProjectFilter, ProjectList, Recur, StatusFilter,
+    Tags, Task, TaskDraft, TaskId, TaskPatch, TaskRef, Title, ValidationErrors,
 };
 
 fn invalid(errors: ValidationErrors) -> CliError {
@@ -54,6 +57,11 @@ pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
     draft.priority = args.priority.map(Priority::from).unwrap_or_default();
     draft.due = args.due.map(|w| w.0);
     draft.tags = parse_tags(&args.tags)?;
+    draft.project = args.project.as_deref().map(fields::project).transpose()?;
+    draft.recur = args.recur.as_deref().map(fields::rule).transpose()?;
+    if let Some(rule) = &draft.recur {
+        check_rule(rule, draft.due, "add --due WHEN (e.g. --due monday)")?;
+    }
     let (client, _) = ctx.client().await?;
     let task = client
         .create_task(&draft)
@@ -62,10 +70,36 @@ pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
     if ctx.out.json {
         ctx.out.json(&task);
     } else {
-        ctx.out
-            .line(format!("Added task {}: {}", task.number, task.title));
+        ctx.out.line(format!(
+            "Added task {}: {}{}",
+            task.number,
+            task.title,
+            repeats(&task)
+        ));
     }
     Ok(())
+}
+
+/// A rule needs a due date, the first date of its series, and a date on or
+/// after it: said before any request. `fix` says how to give a due date.
+fn check_rule(rule: &Recur, due: Option<taskcore::Timestamp>, fix: &str) -> CliResult {
+    match due {
+        None => Err(CliError::usage(format!(
+            "A recurring task needs a due date, the first date of its series: {fix}."
+        ))),
+        Some(due) if !rule.has_date_at_or_after(due, due) => Err(CliError::usage(format!(
+            "The rule {rule} has no date on or after the due date: its UNTIL is before it."
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `; repeats weekly` for a task with a rule, else nothing.
+fn repeats(task: &Task) -> String {
+    task.recur
+        .as_ref()
+        .map(|rule| format!("; repeats {}", rule.describe()))
+        .unwrap_or_default()
 }
 
 /// `taskcli list`.
@@ -81,7 +115,11 @@ pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
         q: args.search.filter(|s| !s.is_empty()),
         tag: args.tag.filter(|t| !t.is_empty()),
         priority: args.priority.map(Priority::from),
-        project: None,
+        project: args
+            .project
+            .as_deref()
+            .map(fields::project_filter)
+            .transpose()?,
         sort: args.sort.unwrap_or_default(),
         limit: LIMIT_MAX,
         cursor: None,
@@ -148,9 +186,16 @@ fn nothing_matches(query: &ListQuery) -> String {
     if let Some(priority) = query.priority {
         filters.push(format!("priority {}", priority.as_str()));
     }
+    if let Some(ProjectFilter::Within(project)) = &query.project {
+        filters.push(format!("project {:?}", project.as_str()));
+    }
     if let Some(text) = &query.q {
         filters.push(format!("search {text:?}"));
     }
+    let what = match &query.project {
+        Some(ProjectFilter::None) => format!("{what} without a project"),
+        _ => what.to_string(),
+    };
     match filters.split_last() {
         None => format!("No {what}."),
         Some((last, [])) => format!("No {what} match {last}."),
@@ -196,53 +241,88 @@ pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
     if !args.tags.is_empty() {
         patch.tags = Some(parse_tags(&args.tags)?);
     }
-    // Check the tags to add before any request.
-    parse_tags(&args.add_tags)?;
-    let adjusts_tags = !args.add_tags.is_empty() || !args.remove_tags.is_empty();
-    if patch == TaskPatch::default() && !adjusts_tags {
+    // The server adds and removes just these, so an edit of other tags made
+    // elsewhere in the meantime is kept.
+    if !args.add_tags.is_empty() {
+        patch.add_tags = Some(parse_tags(&args.add_tags)?);
+    }
+    if !args.remove_tags.is_empty() {
+        patch.remove_tags = Some(parse_tags(&args.remove_tags)?);
+    }
+    if let Some(project) = &args.project {
+        patch.project = Some(Some(fields::project(project)?));
+    } else if args.no_project {
+        patch.project = Some(None);
+    }
+    if let Some(rule) = &args.recur {
+        patch.recur = Some(Some(fields::rule(rule)?));
+    } else if args.no_recur {
+        patch.recur = Some(None);
+    }
+    if patch == TaskPatch::default() {
         return Err(CliError::usage(
-            "Nothing to change: give at least one of --title, --description, --due, --no-due, --priority, --tag, --add-tag, --remove-tag.",
+            "Nothing to change: give at least one of --title, --description, --due, --no-due, --priority, --tag, --add-tag, --remove-tag, --project, --no-project, --recur, --no-recur.",
         ));
     }
-    let (client, _) = ctx.client().await?;
     let shown = id_text(&args.id);
+    if let Some(Some(rule)) = &patch.recur
+        && patch.due == Some(None)
+    {
+        // `due:` typed with --recur, which clap cannot see.
+        return check_rule(rule, None, "give --due WHEN instead of removing it");
+    }
+    let (client, _) = ctx.client().await?;
     let reference = args.id.reference();
-    let task = if adjusts_tags {
-        // Read, change the tag set, write if nobody wrote in between; retry a few times.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let current = client
-                .get_task(reference)
-                .await
-                .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
-            let mut tags: Vec<String> = current
-                .tags
-                .iter()
-                .filter(|t| !args.remove_tags.contains(t))
-                .cloned()
-                .collect();
-            tags.extend(args.add_tags.iter().cloned());
-            patch.tags = Some(parse_tags(&tags)?);
-            match client
-                .update_task(reference, &patch, Some(current.version))
-                .await
-            {
-                Err(ApiError::VersionMismatch) if attempts < 3 => continue,
-                result => break result.map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?,
-            }
-        }
-    } else {
-        client
-            .update_task(reference, &patch, None)
+    let mut if_match = None;
+    if let Some(Some(rule)) = &patch.recur {
+        // The rule needs the due date the task will have: check it before
+        // writing, and write only what was checked.
+        let current = client
+            .get_task(reference)
             .await
-            .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?
-    };
+            .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
+        let due = patch.due.unwrap_or(current.due);
+        let fix = format!(
+            "task {number} has none, so give it one, e.g. `taskcli edit {number} --recur {} --due monday`",
+            quote(&rule.describe()),
+            number = current.number,
+        );
+        check_rule(rule, due, &fix)?;
+        if_match = Some(current.version);
+    }
+    let removes_due = patch.due == Some(None) && patch.recur.is_none();
+    let mut update = client.update(reference).patch(patch);
+    if let Some(version) = if_match {
+        update = update.if_match(version);
+    }
+    let task = update
+        .send()
+        .await
+        .map_err(|e| match e {
+            // The server's own words (`due a recurring task needs a due date`)
+            // do not say what to type.
+            ApiError::Validation { errors }
+                if removes_due && errors.iter().any(|e| e.field == "due") =>
+            {
+                CliError::failure(format!(
+                    "Task {shown} repeats, and a recurring task needs a due date: remove both with --no-due --no-recur, or give another date with --due WHEN."
+                ))
+            }
+            other => ctx.api_error(other, Doing::Task(&shown)),
+        })?
+        .task;
     if ctx.out.json {
         ctx.out.json(&task);
     } else {
-        ctx.out
-            .line(format!("Updated task {}: {}", task.number, task.title));
+        let rule = if args.recur.is_some() {
+            repeats(&task)
+        } else {
+            String::new()
+        };
+        ctx.out.line(format!(
+            "Updated task {}: {}{rule}",
+            task.number, task.title
+        ));
     }
     Ok(())
 }
@@ -279,13 +359,27 @@ pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) ->
     for id in ids {
         let shown = id_text(&id);
         match mark(&client, &id, completed).await {
-            Ok((task, was_already)) => {
+            Ok(Marked::Already(task)) => {
                 if !ctx.out.json {
-                    ctx.out.line(match (was_already, completed) {
-                        (true, true) => format!("Task {} was already completed.", task.number),
-                        (true, false) => format!("Task {} was already pending.", task.number),
-                        (false, true) => format!("Completed task {}: {}", task.number, task.title),
-                        (false, false) => format!("Reopened task {}: {}", task.number, task.title),
+                    ctx.out.line(if completed {
+                        format!("Task {} was already completed.", task.number)
+                    } else {
+                        format!("Task {} was already pending.", task.number)
+                    });
+                }
+                changed.push(task);
+            }
+            Ok(Marked::Now(Updated { task, next })) => {
+                if !ctx.out.json {
+                    ctx.out.line(if completed {
+                        format!(
+                            "Completed task {}: {}{}",
+                            task.number,
+                            task.title,
+                            successor_note(&client, &task, next).await
+                        )
+                    } else {
+                        format!("Reopened task {}: {}", task.number, task.title)
                     });
                 }
                 changed.push(task);
@@ -299,31 +393,58 @@ pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) ->
     outcomes.finish()
 }
 
-/// Marks one task (not) completed; whether it already was. The write names
-/// the version read, so "already" is never said of a state someone else
-/// changed in between: a changed task is read again.
-async fn mark(client: &Client, id: &TaskArg, completed: bool) -> Result<(Task, bool), ApiError> {
-    let patch = TaskPatch {
-        completed: Some(completed),
-        ..TaskPatch::default()
-    };
+/// What `done` adds about a recurring task: `; next: task 9, due Mon
+/// 2026-12-14` when the server named a successor; `; the series has ended`
+/// when it named none and the rule can end (`COUNT` or `UNTIL`); else nothing.
+async fn successor_note(client: &Client, done: &Task, next: Option<TaskId>) -> String {
+    match next {
+        Some(id) => match client.get_task(TaskRef::Id(id)).await {
+            Ok(next) => match next.due {
+                Some(due) => format!("; next: task {}, due {}", next.number, local_day(due)),
+                None => format!("; next: task {}", next.number),
+            },
+            // The completion itself went through: say what is known.
+            Err(_) => format!("; next: task {id}"),
+        },
+        None if done
+            .recur
+            .as_ref()
+            .is_some_and(|rule| rule.count().is_some() || rule.until().is_some()) =>
+        {
+            "; the series has ended".to_string()
+        }
+        None => String::new(),
+    }
+}
+
+/// What [`mark`] found or did.
+enum Marked {
+    /// The task already was as asked: nothing written.
+    Already(Task),
+    /// Written now; for a recurring task completed, with its successor.
+    Now(Updated),
+}
+
+/// Marks one task (not) completed. The write names the version read, so
+/// "already" is never said of a state someone else changed in between: a
+/// changed task is read again.
+async fn mark(client: &Client, id: &TaskArg, completed: bool) -> Result<Marked, ApiError> {
     let mut attempts = 0;
     loop {
         attempts += 1;
         let current = client.get_task(id.reference()).await?;
         if current.completed == completed {
-            return Ok((current, true));
+            return Ok(Marked::Already(current));
         }
         match client
-            .update_task(
-                taskcore::TaskRef::Id(current.id),
-                &patch,
-                Some(current.version),
-            )
+            .update(TaskRef::Id(current.id))
+            .completed(completed)
+            .if_match(current.version)
+            .send()
             .await
         {
             Err(ApiError::VersionMismatch) if attempts < 3 => continue,
-            result => return result.map(|task| (task, false)),
+            result => return result.map(Marked::Now),
         }
     }
 }
@@ -368,10 +489,7 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
         // Asked: delete the version the user saw, not whatever it has
         // become since. With --yes: whatever it is now.
         let version = (!yes).then_some(task.version);
-        match client
-            .delete_task(taskcore::TaskRef::Id(task.id), version)
-            .await
-        {
+        match client.delete_task(TaskRef::Id(task.id), version).await {
             Ok(()) => {
                 if !ctx.out.json {
                     ctx.out
@@ -386,6 +504,25 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
         ctx.out.json(&deleted);
     }
     outcomes.finish()
+}
+
+/// `taskcli projects`.
+pub async fn projects(ctx: &Context) -> CliResult {
+    let (client, _) = ctx.client().await?;
+    let projects = client
+        .projects()
+        .await
+        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    if ctx.out.json {
+        ctx.out.json(&ProjectList { projects });
+    } else if projects.is_empty() {
+        ctx.out.line(
+            "No projects yet; give a task one with `taskcli add TITLE --project NAME` or `taskcli edit ID --project NAME`.",
+        );
+    } else {
+        ctx.out.line(project_tree(&projects, ctx.out.table));
+    }
+    Ok(())
 }
 
 /// Lists the tasks on `prompt` and reads `[y/N]` from `answer`. At the end of

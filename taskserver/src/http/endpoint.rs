@@ -57,6 +57,7 @@ pub enum Op {
     ReplaceTask,
     UpdateTask,
     DeleteTask,
+    ListProjects,
     Health,
     Ready,
     Metrics,
@@ -215,6 +216,11 @@ pub const ROUTES: &[Route] = {
             ],
         },
         Route {
+            pattern: "/api/projects",
+            name: "/api/projects",
+            operations: &[op(M::GET, Op::ListProjects, Bearer, NoBody)],
+        },
+        Route {
             pattern: "/healthz",
             name: "/healthz",
             operations: &[public_get(Op::Health)],
@@ -342,6 +348,8 @@ mod tests {
     fn paths_resolve() {
         assert_eq!(route("/api/tasks"), Some(("/api/tasks", None)));
         assert_eq!(route("/api/tasks/7"), Some(("/api/tasks/{id}", Some("7"))));
+        assert_eq!(route("/api/projects"), Some(("/api/projects", None)));
+        assert_eq!(route("/api/projects/Home"), Some((UNMATCHED, None)));
         assert_eq!(route("/api/tasks/"), Some((UNMATCHED, None)));
         assert_eq!(route("/api/tasks/7/x"), Some((UNMATCHED, None)));
         assert_eq!(route("/api/a/b/c/d/e"), Some((UNMATCHED, None)));

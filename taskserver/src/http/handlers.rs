@@ -5,14 +5,14 @@ use super::Request;
 use super::body::Object;
 use super::problem::{self, ApiError};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LOCATION};
+use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LINK, LOCATION};
 use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 use taskcore::auth::{AuthError, Credential, Principal};
 use taskcore::{
-    ApiTokenId, Email, ListQuery, Password, Precondition, Task, TaskDraft, TaskPatch, TaskRef,
-    UserId, ValidationErrors, char_len, is_control,
+    ApiTokenId, Email, ListQuery, Password, Precondition, ProjectList, Task, TaskDraft, TaskPatch,
+    TaskRef, UserId, UserTasks, ValidationErrors, char_len, is_control,
 };
 
 type Answer = Result<Response<Bytes>, ApiError>;
@@ -338,15 +338,42 @@ pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> 
     Ok(response)
 }
 
+/// A single-task response for a task that may have a successor: with
+/// `Link: </api/tasks/{id}>; rel="next"` when the task is a completed
+/// occurrence of a series and its successor exists among the same user's
+/// tasks. Only such tasks cost the extra read.
+///
+/// The read comes after the write: should it fail, the answer is still
+/// the task, without the header (the write was applied, and a 503 would
+/// say it may not have been).
+async fn task_response_with_next(
+    tasks: UserTasks<'_>,
+    status: StatusCode,
+    task: &Task,
+) -> Response<Bytes> {
+    let mut response = task_response(status, task);
+    let Some(id) = task
+        .successor_id()
+        .filter(|_| task.completed && task.series.is_some())
+    else {
+        return response;
+    };
+    let successor = tasks.get(TaskRef::Id(id)).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %problem::Chain(&e), "the successor could not be read; no Link");
+        None
+    });
+    if let Some(next) = successor
+        && let Ok(link) = HeaderValue::from_str(&format!("</api/tasks/{}>; rel=\"next\"", next.id))
+    {
+        response.headers_mut().insert(LINK, link);
+    }
+    response
+}
+
 pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
-    let task = req
-        .state
-        .store
-        .tasks_of(user)
-        .get(task_ref(id)?)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(task_response(StatusCode::OK, &task))
+    let tasks = req.state.store.tasks_of(user);
+    let task = tasks.get(task_ref(id)?).await?.ok_or(ApiError::NotFound)?;
+    Ok(task_response_with_next(tasks, StatusCode::OK, &task).await)
 }
 
 pub(super) async fn replace_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
@@ -381,7 +408,7 @@ async fn change_task(
         }
     };
     let task = tasks.update(task, patch, &precondition(req)).await?;
-    Ok(task_response(StatusCode::OK, &task))
+    Ok(task_response_with_next(tasks, StatusCode::OK, &task).await)
 }
 
 pub(super) async fn delete_task(req: &Request<'_>, user: UserId, id: &str) -> Answer {
@@ -391,6 +418,13 @@ pub(super) async fn delete_task(req: &Request<'_>, user: UserId, id: &str) -> An
         .delete(task_ref(id)?, &precondition(req))
         .await?;
     Ok(no_content())
+}
+
+// ----- projects -----
+
+pub(super) async fn list_projects(req: &Request<'_>, user: UserId) -> Answer {
+    let projects = req.state.store.tasks_of(user).projects().await?;
+    Ok(json(StatusCode::OK, &ProjectList { projects }))
 }
 
 // ----- operations -----

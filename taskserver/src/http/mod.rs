@@ -307,6 +307,7 @@ where
         Op::ReplaceTask => handlers::replace_task(req, user()?, id()?, body).await,
         Op::UpdateTask => handlers::update_task(req, user()?, id()?, body).await,
         Op::DeleteTask => handlers::delete_task(req, user()?, id()?).await,
+        Op::ListProjects => handlers::list_projects(req, user()?).await,
         Op::Health => Ok(handlers::health()),
         Op::Ready => handlers::ready(req).await,
         Op::Metrics => Ok(handlers::metrics(req).await),

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TASK_KEYS: [&str; 12] = [
+const TASK_KEYS: [&str; 15] = [
     "id",
     "number",
     "title",
@@ -17,6 +17,9 @@ const TASK_KEYS: [&str; 12] = [
     "updated_at",
     "completed_at",
     "version",
+    "project",
+    "recur",
+    "series",
 ];
 
 #[track_caller]
