@@ -4,7 +4,10 @@
 //! `tests/fixtures/make-sled-format-1.sh`): it holds due dates past 9999
 //! and before year 1, which that release stored as `+10000-...` and
 //! `-0001-...` and then could neither read back, list by due date, nor
-//! export.
+//! export. The fixture `sled-format-2` and the export
+//! `release-v3.export.jsonl` were written by the release before projects
+//! and recurrence (see `tests/fixtures/make-release-v3.sh`), from the same
+//! users and tasks.
 
 use crate::binary::{Bin, command, dirs, path_str, tool};
 use crate::helpers::*;
@@ -15,6 +18,14 @@ use std::path::Path;
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sled-format-1");
 const FIXTURE_API_TOKEN: &str = include_str!("../fixtures/sled-format-1.api-token");
 const EMAIL: &str = "ada@example.com";
+const FIXTURE_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sled-format-2");
+const EXPORT_V3: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/release-v3.export.jsonl"
+);
+/// The fields this release added to a task, which every task of an older
+/// store shows as `null`.
+const NEW_FIELDS: [&str; 3] = ["project", "recur", "series"];
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -126,4 +137,158 @@ async fn a_store_with_times_out_of_range_upgrades_and_exports_whole() {
     let bin = Bin::start(command(cwd.path(), &moved));
     let (_, moved_tasks) = tasks_of_fixture_user(&bin.app()).await;
     assert_eq!(moved_tasks, tasks, "exactly the same tasks after the move");
+}
+
+/// The tasks of `owner` in the old release's export, as this release
+/// shows them: with the new fields, all `null`.
+fn exported_tasks(owner: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(EXPORT_V3).expect("the export fixture");
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .filter(|record| record["type"] == "task" && record["owner"] == owner)
+        .map(|record| {
+            let mut task = record["task"].clone();
+            for field in NEW_FIELDS {
+                task[field] = serde_json::Value::Null;
+            }
+            task
+        })
+        .collect()
+}
+
+/// The id of a user of the export fixture.
+fn exported_user_id(email: &str) -> String {
+    let text = std::fs::read_to_string(EXPORT_V3).expect("the export fixture");
+    text.lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .find(|record| record["type"] == "user" && record["email"] == email)
+        .and_then(|record| record["id"].as_str().map(str::to_string))
+        .expect("the user is in the export")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_before_projects_and_recurrence_upgrades_whole() {
+    let (cwd, data) = dirs();
+    copy_dir(Path::new(FIXTURE_V3), &data);
+    let ada_id = exported_user_id(EMAIL);
+    let bob_id = exported_user_id("bob@example.com");
+
+    let bin = Bin::start(command(cwd.path(), &data));
+    let app = bin.app();
+    // Passwords, users, tasks: every field as the old release had it,
+    // plus the new ones as null, in lists (the stored JSON, copied) and
+    // one by one.
+    let (ada, tasks) = tasks_of_fixture_user(&app).await;
+    assert_eq!(s(&app.get(&ada, "/api/auth/me").await.expect(200).json()["id"]), ada_id);
+    let expected = exported_tasks(&ada_id);
+    assert_eq!(tasks, expected, "every task survives, exactly");
+    let numbers: Vec<u64> = tasks.iter().filter_map(|t| t["number"].as_u64()).collect();
+    assert_eq!(numbers, [1, 2, 4, 5], "3 was deleted");
+    for task in &tasks {
+        let one = app.fetch(&ada, &task["id"]).await;
+        assert_eq!(&one, task);
+        for field in NEW_FIELDS {
+            assert!(
+                task.as_object().expect("a task").contains_key(field) && task[field].is_null(),
+                "{field} in {task}"
+            );
+        }
+    }
+    for sort in SORTS {
+        let listed = app.list_all(&ada, &format!("sort={sort}&limit=2")).await;
+        assert_eq!(listed.len(), 4, "{sort}");
+    }
+    let done = app.list_all(&ada, "status=completed").await;
+    let titles: Vec<&str> = done.iter().filter_map(|t| t["title"].as_str()).collect();
+    assert_eq!(titles, ["Pay rent", "Renew passport"]);
+    let tagged = app.list_all(&ada, "tag=garden").await;
+    assert_eq!(tagged.len(), 1);
+    app.get(&ada, "/api/tasks/3").await.expect(404);
+    let bob_session = app
+        .login("bob@example.com", PASSWORD)
+        .await
+        .expect(200)
+        .json();
+    let bob = User::from_session(&bob_session);
+    assert_eq!(app.list_all(&bob, "limit=200").await, exported_tasks(&bob_id));
+    app.login(EMAIL, "not the password").await.expect(401);
+    // Every task is under "no project" in the index.
+    assert_eq!(app.list_all(&ada, "project=-&limit=1").await, tasks);
+    assert!(app.list_all(&ada, "project=Home").await.is_empty());
+    assert_eq!(app.list_all(&ada, "sort=-project&limit=3").await.len(), 4);
+
+    // Projects and recurrence work on it, and numbering goes on past 5.
+    let mowing = app
+        .create(
+            &ada,
+            json!({"title": "Mow", "project": "Home.Garden", "due": "2027-01-04T08:00:00Z",
+                   "recur": "FREQ=WEEKLY"}),
+        )
+        .await;
+    assert_eq!(mowing["number"], 6);
+    assert_eq!((&mowing["project"], &mowing["recur"]), (&json!("Home.Garden"), &json!("FREQ=WEEKLY")));
+    assert_eq!(mowing["series"], mowing["id"]);
+    app.patch(&ada, "/api/tasks/1", json!({"project": "Home"}))
+        .await
+        .expect(200);
+    let home = app.list_all(&ada, "project=Home&limit=1").await;
+    let home_titles: Vec<&str> = home.iter().filter_map(|t| t["title"].as_str()).collect();
+    assert_eq!(home_titles, ["Water the plants", "Mow"]);
+    let by_project = app.list_all(&ada, "sort=project&limit=2").await;
+    let order: Vec<u64> = by_project.iter().filter_map(|t| t["number"].as_u64()).collect();
+    assert_eq!(order, [1, 6, 2, 4, 5], "projects first, then by id");
+    let completed = app
+        .patch(&ada, "/api/tasks/6", json!({"completed": true}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(completed["completed"], true);
+    let next = app.get(&ada, "/api/tasks/7").await.expect(200).json();
+    assert_eq!(
+        (&next["title"], &next["due"], &next["series"], &next["completed"]),
+        (&json!("Mow"), &json!("2027-01-11T08:00:00Z"), &mowing["id"], &json!(false))
+    );
+    // Completing again, after an uncomplete, makes no other.
+    app.patch(&ada, "/api/tasks/6", json!({"completed": false}))
+        .await
+        .expect(200);
+    app.patch(&ada, "/api/tasks/6", json!({"completed": true}))
+        .await
+        .expect(200);
+    assert_eq!(app.list_all(&ada, "limit=200").await.len(), 6);
+    let log = bin.output();
+    assert_eq!(
+        log.matches("brought to data format 3").count(),
+        1,
+        "the upgrade is logged once: {log}"
+    );
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+
+    // Once: a restart finds format 3 and everything as it was left.
+    let bin = Bin::start(command(cwd.path(), &data));
+    let app = bin.app();
+    let (ada, after) = tasks_of_fixture_user(&app).await;
+    assert_eq!(after.len(), 6);
+    assert_eq!(after[0]["project"], "Home");
+    assert_eq!(app.list_all(&ada, "project=Home").await.len(), 3);
+    assert!(!bin.output().contains("brought to data format 3"), "the upgrade runs once");
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+
+    // The old release's export imports into a new store, to the same tasks.
+    let moved = cwd.path().join("moved");
+    let (ok, out) = tool(&["import", "--data-dir", path_str(&moved), "--in", EXPORT_V3]);
+    assert!(ok, "{out}");
+    let bin = Bin::start(command(cwd.path(), &moved));
+    let app = bin.app();
+    let (ada, imported) = tasks_of_fixture_user(&app).await;
+    assert_eq!(imported, tasks, "the export holds what the directory held");
+    assert_eq!(app.list_all(&ada, "project=-").await, tasks);
+    let task = app
+        .create(&ada, json!({"title": "after the import", "project": "Work"}))
+        .await;
+    assert_eq!(task["number"], 6);
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
 }

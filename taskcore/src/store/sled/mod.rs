@@ -856,6 +856,32 @@ mod test_support {
         (dir, store)
     }
 
+    /// Runs `open` again while it fails because the directory is still
+    /// locked: sled releases its lock when its last thread lets go of the
+    /// database, which on a busy machine may be a moment after the store
+    /// was dropped.
+    pub fn while_in_use<T>(
+        mut open: impl FnMut() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match open() {
+                Err(e)
+                    if e.to_string().contains("is in use")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The store in `dir` again, after it was dropped.
+    pub fn reopen(dir: &tempfile::TempDir) -> SledStore {
+        while_in_use(|| SledStore::open(SledConfig::new(dir.path().join("data")))).expect("reopens")
+    }
+
     /// A new local user.
     pub async fn user(store: &SledStore, email: &str) -> User {
         let email = Email::parse(email).expect("valid email");
@@ -880,7 +906,7 @@ mod tests {
             "{err}"
         );
         drop(store);
-        SledStore::open(SledConfig::new(dir.path().join("data"))).expect("free after drop");
+        reopen(&dir);
     }
 
     #[test]
@@ -928,7 +954,7 @@ mod tests {
         drop(store);
         let data = dir.path().join("data");
         assert!(SledStore::holds_store(&data).expect("looks"));
-        let store = SledStore::open_existing(SledConfig::new(&data))
+        let store = while_in_use(|| SledStore::open_existing(SledConfig::new(&data)))
             .expect("opens")
             .expect("a store");
         assert_eq!(
@@ -956,7 +982,7 @@ mod tests {
         let task = store.create_task(ada.id, draft, 10).await.expect("creates");
         let secret = store.jwt_secret(&|| vec![7; 32]).await.expect("secret");
         drop(store);
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        let store = reopen(&dir);
         assert_eq!(
             store.task(ada.id, TaskRef::Number(1)).await.expect("reads"),
             Some(task)
@@ -987,7 +1013,7 @@ mod tests {
             .await
             .expect("deletes");
         drop(store);
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        let store = reopen(&dir);
         assert_eq!(store.live_task_count(ada.id).await.expect("counts"), 2);
         let next = store
             .create_task(ada.id, draft(), 10)
@@ -1000,7 +1026,7 @@ mod tests {
             .await
             .expect("deletes");
         drop(store);
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        let store = reopen(&dir);
         let next = store
             .create_task(ada.id, draft(), 10)
             .await

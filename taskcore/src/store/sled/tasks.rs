@@ -41,14 +41,17 @@
 //! or in another project, is skipped.
 
 use super::records::{decode, encode};
-use super::{Inner, Trees, abort, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode};
+use super::{
+    Inner, Trees, TxResult, abort, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode,
+};
 use crate::domain::{
     ListQuery, Position, Precondition, Project, ProjectCount, ProjectFilter, SortField, SortKey,
-    Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId, project_counts,
+    StatusFilter, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
+    project_counts,
 };
 use crate::store::{StoreError, TaskPageJson};
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -365,7 +368,14 @@ impl Inner {
         let now = Timestamp::now();
         let t = &self.trees;
         self.with_counters(owner, |state| {
-            let next_number = state.next_number;
+            let change = Change {
+                owner,
+                key,
+                patch,
+                precondition,
+                next_number: state.next_number,
+                now,
+            };
             let outcome = finish(
                 (
                     &t.tasks,
@@ -376,86 +386,18 @@ impl Inner {
                 )
                     .transaction(
                         |(tasks, numbers, anchors, tombstones, projects)| {
-                            let Some(current) = tasks.get(key)? else {
-                                return abort(StoreError::NotFound);
-                            };
-                            let mut task: Task = tx_decode("tasks", &current)?;
-                            if !precondition.allows(task.version) {
-                                return abort(StoreError::VersionMismatch);
-                            }
-                            let stored_anchor = match anchors.get(key)? {
-                                Some(value) => Some(
-                                    keys::anchor_of(&value)
-                                        .ok_or_else(|| tx_damaged("task_anchors"))?,
-                                ),
-                                None => None,
-                            };
-                            let mut anchor = stored_anchor;
-                            let project_before = task.project.clone();
-                            let applied =
-                                task.apply(patch.clone(), &mut anchor, now).map_err(|e| {
-                                    ConflictableTransactionError::Abort(StoreError::Invalid(e))
-                                })?;
-                            if !applied.changed {
-                                return Ok(Outcome {
-                                    task,
-                                    changed: false,
-                                    successor: false,
-                                });
-                            }
-                            if task.project != project_before {
-                                // Both in this one step: no reader sees the task twice or not at all.
-                                projects.insert(project_key(owner, &task), &[][..])?;
-                                projects.remove(keys::task_project(
-                                    owner,
-                                    project_before.as_ref().map(Project::as_str),
-                                    task.id,
-                                ))?;
-                            }
-                            if anchor != stored_anchor {
-                                match anchor {
-                                    Some(at) => {
-                                        anchors.insert(&key[..], &keys::anchor_value(at)[..])?;
-                                    }
-                                    None => {
-                                        anchors.remove(&key[..])?;
-                                    }
-                                }
-                            }
-                            tasks.insert(&key[..], tx_encode(&task)?)?;
-                            let mut successor = false;
-                            if applied.completed_now
-                                && let Some(id) = task.successor_id()
-                            {
-                                let next_key = keys::task(owner, id);
-                                let taken = tasks.get(next_key)?.is_some()
-                                    || tombstones.get(next_key)?.is_some();
-                                if !taken
-                                    && let Some(next) = task.successor(anchor, next_number, now)
-                                {
-                                    numbers.insert(
-                                        &keys::task_number(owner, next.number)[..],
-                                        &next.id.as_bytes()[..],
-                                    )?;
-                                    projects.insert(project_key(owner, &next), &[][..])?;
-                                    if let Some(at) = anchor {
-                                        anchors
-                                            .insert(&next_key[..], &keys::anchor_value(at)[..])?;
-                                    }
-                                    tasks.insert(&next_key[..], tx_encode(&next)?)?;
-                                    successor = true;
-                                }
-                            }
-                            Ok(Outcome {
-                                task,
-                                changed: true,
-                                successor,
+                            change.apply(&TaskTrees {
+                                tasks,
+                                numbers,
+                                anchors,
+                                tombstones,
+                                projects,
                             })
                         },
                     ),
             )?;
             if outcome.successor {
-                state.next_number = next_number + 1;
+                state.next_number = change.next_number + 1;
                 state.live += 1;
             }
             if outcome.changed {
@@ -941,14 +883,13 @@ struct PageBuilder<'q> {
 
 impl<'q> PageBuilder<'q> {
     fn new(query: &'q ListQuery, limit: usize) -> Self {
-        let project_only = ListQuery {
-            project: None,
-            ..query.clone()
-        };
         Self {
             query,
             limit,
-            filtered: project_only.has_filters(),
+            filtered: query.status != StatusFilter::All
+                || query.q.is_some()
+                || query.tag.is_some()
+                || query.priority.is_some(),
             items: Vec::with_capacity(limit + 1),
         }
     }
@@ -1056,6 +997,98 @@ fn project_key(owner: UserId, task: &Task) -> Vec<u8> {
 /// [`damaged`] inside a transaction.
 fn tx_damaged(tree: &str) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(damaged(tree))
+}
+
+/// The task trees, inside a transaction.
+struct TaskTrees<'a> {
+    tasks: &'a TransactionalTree,
+    numbers: &'a TransactionalTree,
+    anchors: &'a TransactionalTree,
+    tombstones: &'a TransactionalTree,
+    projects: &'a TransactionalTree,
+}
+
+/// An update as the transaction makes it (it may run more than once).
+struct Change<'a> {
+    owner: UserId,
+    key: [u8; 32],
+    patch: &'a TaskPatch,
+    precondition: &'a Precondition,
+    /// The owner's next number, for the successor.
+    next_number: u64,
+    now: Timestamp,
+}
+
+impl Change<'_> {
+    /// Reads the task and its anchor, applies the patch, and writes the
+    /// task, what moved beside it, and the successor when one is due.
+    fn apply(&self, t: &TaskTrees<'_>) -> TxResult<Outcome> {
+        let Change { owner, key, .. } = *self;
+        let Some(current) = t.tasks.get(key)? else {
+            return abort(StoreError::NotFound);
+        };
+        let mut task: Task = tx_decode("tasks", &current)?;
+        if !self.precondition.allows(task.version) {
+            return abort(StoreError::VersionMismatch);
+        }
+        let stored_anchor = match t.anchors.get(key)? {
+            Some(value) => Some(keys::anchor_of(&value).ok_or_else(|| tx_damaged("task_anchors"))?),
+            None => None,
+        };
+        let mut anchor = stored_anchor;
+        let project_before = task.project.clone();
+        let applied = task
+            .apply(self.patch.clone(), &mut anchor, self.now)
+            .map_err(|e| ConflictableTransactionError::Abort(StoreError::Invalid(e)))?;
+        if !applied.changed {
+            return Ok(Outcome {
+                task,
+                changed: false,
+                successor: false,
+            });
+        }
+        if task.project != project_before {
+            // Both in this one step: no reader sees the task twice or not at all.
+            t.projects.insert(project_key(owner, &task), &[][..])?;
+            let before = project_before.as_ref().map(Project::as_str);
+            t.projects
+                .remove(keys::task_project(owner, before, task.id))?;
+        }
+        if anchor != stored_anchor {
+            match anchor {
+                Some(at) => t.anchors.insert(&key[..], &keys::anchor_value(at)[..])?,
+                None => t.anchors.remove(&key[..])?,
+            };
+        }
+        t.tasks.insert(&key[..], tx_encode(&task)?)?;
+        let mut successor = false;
+        if applied.completed_now
+            && let Some(id) = task.successor_id()
+        {
+            let next_key = keys::task(owner, id);
+            // The one check that makes a second successor impossible: no
+            // task has its id, and none ever had (deleted).
+            let taken = t.tasks.get(next_key)?.is_some() || t.tombstones.get(next_key)?.is_some();
+            if !taken && let Some(next) = task.successor(anchor, self.next_number, self.now) {
+                t.numbers.insert(
+                    &keys::task_number(owner, next.number)[..],
+                    &next.id.as_bytes()[..],
+                )?;
+                t.projects.insert(project_key(owner, &next), &[][..])?;
+                if let Some(at) = anchor {
+                    t.anchors
+                        .insert(&next_key[..], &keys::anchor_value(at)[..])?;
+                }
+                t.tasks.insert(&next_key[..], tx_encode(&next)?)?;
+                successor = true;
+            }
+        }
+        Ok(Outcome {
+            task,
+            changed: true,
+            successor,
+        })
+    }
 }
 
 /// What the update transaction did.
@@ -1421,7 +1454,6 @@ mod tests {
     /// from the first task's due, not from a later one that moved.
     #[tokio::test]
     async fn anchors_survive_reopening() {
-        use super::super::{SledConfig, SledStore};
         let (dir, store) = open_temp();
         let ada = user(&store, "ada@example.com").await;
         let mut d = draft("weekly");
@@ -1446,7 +1478,7 @@ mod tests {
             .await
             .expect("moves");
         drop(store);
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        let store = super::super::test_support::reopen(&dir);
         store
             .update_task(ada.id, TaskRef::Number(2), done, &none)
             .await

@@ -165,7 +165,6 @@ fn repaired_task(bytes: &[u8]) -> Option<Task> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{open_temp, user};
-    use super::super::{SledConfig, SledStore};
     use super::*;
     use crate::domain::{ListQuery, TaskDraft};
     use crate::store::TaskStore;
@@ -213,7 +212,7 @@ mod tests {
         store.flush().await.expect("flushes");
         drop(store);
 
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("upgrades");
+        let store = super::super::test_support::reopen(&dir);
         let t = &store.inner.trees;
         assert_eq!(
             t.meta

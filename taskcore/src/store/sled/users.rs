@@ -249,8 +249,8 @@ impl Trees {
 
 #[cfg(test)]
 mod tests {
+    use super::super::SledStore;
     use super::super::test_support::{open_temp, user};
-    use super::super::{SledConfig, SledStore};
     use super::*;
     use crate::domain::{ApiTokenId, Precondition, SessionId, TaskDraft, TaskRef};
     use crate::store::{NewApiToken, NewSession, TaskStore};
@@ -379,7 +379,7 @@ mod tests {
         assert_eq!(store.inner.trees.tasks.len(), 4);
         drop(store);
 
-        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        let store = super::super::test_support::reopen(&dir);
         let t = &store.inner.trees;
         assert_eq!(t.deleting.len(), 0);
         let prefix = ada.id.as_bytes();
