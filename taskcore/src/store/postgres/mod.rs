@@ -557,9 +557,8 @@ impl TaskStore for PgStore {
         self.live_task_count_impl(owner).await
     }
 
-    async fn projects(&self, _owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
-        // TODO(i13-pg): the project column.
-        Err(StoreError::backend("projects are not stored yet"))
+    async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        self.projects_impl(owner).await
     }
 
     async fn export(
