@@ -457,6 +457,28 @@ impl PgStore {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
         let limit = query.limit.max(1);
+        let rows = self.list_rows(owner, query, after, "").await?;
+        let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
+        let next = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(|t| query.position_of(t))
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next })
+    }
+
+    /// The rows of a page and one more, by the statement that
+    /// [`list_tasks_impl`](Self::list_tasks_impl) runs; with `prefix`
+    /// `EXPLAIN ...`, that statement's plan (for the tests).
+    pub(super) async fn list_rows(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        prefix: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let limit = query.limit.max(1);
         let descending = query.sort.descending;
         let project_sort = query.sort.field == SortField::Project;
         // Which of the two project indexes serves: `sort=-project` scans
@@ -538,7 +560,7 @@ impl PgStore {
         // estimate one row and read the owner's whole range to sort it
         // (34 ms for a page of a 125,000-task user, against an index range
         // scan that stops after the page).
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
+        let mut sql = format!("{prefix}SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&owner.0, &fetch];
         if let Some(completed) = &completed {
             add_filter(&mut sql, &mut params, " AND completed = ?", completed);
@@ -565,8 +587,15 @@ impl PgStore {
                 from,
             );
             add_filter(&mut sql, &mut params, " AND project < ?", to);
-            add_filter(&mut sql, &mut params, " AND (project = ?", exact);
-            add_filter(&mut sql, &mut params, " OR project >= ?)", inside);
+            // A CASE, not an OR: the planner splits an OR of indexable
+            // arms into a bitmap of two ranges, which then must be sorted.
+            add_filter(&mut sql, &mut params, " AND CASE WHEN project = ?", exact);
+            add_filter(
+                &mut sql,
+                &mut params,
+                " THEN true ELSE project >= ? END",
+                inside,
+            );
         } else if query.project == Some(ProjectFilter::None) {
             sql.push_str(&format!(" AND {lacks} AND project IS NULL"));
         }
@@ -604,15 +633,7 @@ impl PgStore {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let select = client.prepare_cached(&sql).await.map_err(db)?;
-        let rows = scoped(&client, &set_user, owner, client.query(&select, &params)).await?;
-        let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
-        let next = if tasks.len() > limit {
-            tasks.truncate(limit);
-            tasks.last().map(|t| query.position_of(t))
-        } else {
-            None
-        };
-        Ok(TaskPage { tasks, next })
+        scoped(&client, &set_user, owner, client.query(&select, &params)).await
     }
 
     /// One grouped read of the owner's named projects (a range of the
