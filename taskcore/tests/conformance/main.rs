@@ -9,6 +9,8 @@ mod list;
 mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres_v4;
+mod projects;
+mod recurrence;
 mod sessions;
 mod support;
 mod tasks;
@@ -62,6 +64,21 @@ conformance!(
     accounts::live_api_tokens_are_capped_per_user,
     accounts::concurrent_api_token_creates_stop_at_the_cap,
     metrics::metrics_tell_the_work_done,
+    projects::project_fields_round_trip,
+    projects::the_project_filter_takes_a_project_and_what_is_inside_it,
+    projects::sort_by_project_pages_both_ways_with_no_project_last,
+    projects::project_counts_include_parents_and_are_per_user,
+    projects::tag_edits_from_two_writers_both_stay,
+    recurrence::completing_creates_the_successor_in_the_same_write,
+    recurrence::nothing_is_created_once_the_rule_has_no_later_date,
+    recurrence::month_ends_and_last_weekdays_follow_the_rule,
+    recurrence::a_rule_whose_next_date_is_too_far_ends_the_series,
+    recurrence::an_occurrence_has_one_successor_whatever_happens,
+    recurrence::concurrent_completions_create_one_successor,
+    recurrence::edits_affect_the_task_and_the_successors_after_it,
+    recurrence::rules_that_span_fields_are_checked_against_the_stored_task,
+    recurrence::a_successor_is_created_even_at_the_task_limit,
+    recurrence::recurring_tasks_move_between_stores_with_their_anchor,
 );
 
 #[cfg(feature = "postgres")]

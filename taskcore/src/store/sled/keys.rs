@@ -63,6 +63,128 @@ pub(super) fn task_number(owner: UserId, number: u64) -> [u8; 24] {
     concat(&[owner.as_bytes(), &number.to_be_bytes()])
 }
 
+/// `task_projects`: the byte that ends a project name in a key. It never
+/// occurs in a name (a control character), and it sorts before every byte
+/// that does, so `Home` ++ 0x00 sorts before `Home.Garden` ++ 0x00: keys
+/// sort by name, then by id.
+pub(super) const PROJECT_END: u8 = 0x00;
+
+/// `task_projects`: the byte that stands for "no project". No UTF-8 text
+/// starts with it, and it sorts after every byte that does: tasks without
+/// a project come after every project.
+pub(super) const NO_PROJECT: u8 = 0xff;
+
+/// `task_projects`: owner ++ project ++ 0x00 ++ task id, or owner ++ 0xFF
+/// ++ task id for a task without a project.
+pub(super) fn task_project(owner: UserId, project: Option<&str>, id: TaskId) -> Vec<u8> {
+    let mut key = project_prefix(owner, project);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The part of a `task_projects` key before the id: owner ++ project ++
+/// 0x00, or owner ++ 0xFF.
+pub(super) fn project_prefix(owner: UserId, project: Option<&str>) -> Vec<u8> {
+    let name = project.map_or(&[][..], str::as_bytes);
+    let mut key = Vec::with_capacity(16 + name.len() + 1 + 16);
+    key.extend_from_slice(owner.as_bytes());
+    match project {
+        Some(_) => {
+            key.extend_from_slice(name);
+            key.push(PROJECT_END);
+        }
+        None => key.push(NO_PROJECT),
+    }
+    key
+}
+
+/// The project name (`None`: no project) and the task id of a
+/// `task_projects` key, if it has that shape.
+pub(super) fn project_key_parts(key: &[u8]) -> Option<(Option<&[u8]>, TaskId)> {
+    let split = key.len().checked_sub(16)?;
+    let id = TaskId::from_bytes(id_at(key, split)?);
+    let middle = key.get(16..split)?;
+    match middle {
+        [NO_PROJECT] => Some((None, id)),
+        [name @ .., PROJECT_END] if !name.is_empty() => Some((Some(name), id)),
+        _ => None,
+    }
+}
+
+/// A range of `task_projects` keys: `start` included, `end` excluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct KeyRange {
+    /// The first key that may be in it.
+    pub start: Vec<u8>,
+    /// The first key after it.
+    pub end: Vec<u8>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`: up to `prefix` with its last
+    /// byte replaced by `last`, that byte plus one.
+    fn prefixed(prefix: Vec<u8>, last: u8) -> Self {
+        let mut end = prefix.clone();
+        if let Some(byte) = end.last_mut() {
+            *byte = last;
+        }
+        Self { start: prefix, end }
+    }
+
+    /// Whether `key` is in it.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.start.as_slice() <= key && key < self.end.as_slice()
+    }
+}
+
+/// The owner's tasks in exactly `project` (not the ones inside it).
+pub(super) fn project_exact_range(owner: UserId, project: &str) -> KeyRange {
+    KeyRange::prefixed(project_prefix(owner, Some(project)), PROJECT_END + 1)
+}
+
+/// The owner's tasks in the projects strictly inside `project`: names
+/// starting with `project` and a dot (see `Project::subtree_prefix`).
+pub(super) fn project_subtree_range(owner: UserId, project: &str) -> KeyRange {
+    let mut start = Vec::with_capacity(16 + project.len() + 1);
+    start.extend_from_slice(owner.as_bytes());
+    start.extend_from_slice(project.as_bytes());
+    start.push(b'.');
+    KeyRange::prefixed(start, b'.' + 1)
+}
+
+/// The owner's tasks in any project (everything before the tasks without one).
+pub(super) fn any_project_range(owner: UserId) -> KeyRange {
+    KeyRange {
+        start: owner.as_bytes().to_vec(),
+        end: project_prefix(owner, None),
+    }
+}
+
+/// The owner's tasks without a project, in id order.
+pub(super) fn no_project_range(owner: UserId) -> KeyRange {
+    let start = project_prefix(owner, None);
+    // Past owner ++ 0xFF ++ the largest id.
+    let mut end = start.clone();
+    end.extend_from_slice(&[0xff; 17]);
+    KeyRange { start, end }
+}
+
+/// `task_tombstones` value: the deleted task's number and when it went
+/// (micros, big-endian).
+pub(super) fn tombstone(number: u64, deleted_at: Timestamp) -> [u8; 16] {
+    concat(&[&number.to_be_bytes(), &deleted_at.as_micros().to_be_bytes()])
+}
+
+/// `task_anchors` value: the anchor in micros, big-endian.
+pub(super) fn anchor_value(anchor: Timestamp) -> [u8; 8] {
+    anchor.as_micros().to_be_bytes()
+}
+
+/// The anchor a `task_anchors` value holds, if it has that shape.
+pub(super) fn anchor_of(value: &[u8]) -> Option<Timestamp> {
+    Timestamp::from_micros(i64::from_be_bytes(value.try_into().ok()?))
+}
+
 /// A timestamp as 8 bytes whose byte order is time order (sign bit flipped).
 pub(super) fn time_bytes(at: Timestamp) -> [u8; 8] {
     (at.as_micros().cast_unsigned() ^ (1 << 63)).to_be_bytes()
@@ -144,6 +266,85 @@ mod tests {
             .map(|&m| time_bytes(Timestamp::from_micros(m).expect("in range")))
             .collect();
         assert!(encoded.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn project_keys_sort_by_name_then_id_and_none_last() {
+        let u = UserId::generate();
+        let (t1, t2) = (TaskId::generate(), TaskId::generate());
+        let names = [
+            "Home",
+            "Home-x",
+            "Home.Garden",
+            "Home.Garden.Beds",
+            "Homework",
+            "Été",
+        ];
+        let mut keys = Vec::new();
+        for name in names {
+            keys.push(task_project(u, Some(name), t1));
+            keys.push(task_project(u, Some(name), t2));
+        }
+        keys.push(task_project(u, None, t1));
+        keys.push(task_project(u, None, t2));
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "name, then id, none last"
+        );
+        for key in &keys {
+            let (name, id) = project_key_parts(key).expect("parses");
+            assert!(id == t1 || id == t2);
+            assert!(name.is_none_or(|n| names.contains(&std::str::from_utf8(n).expect("utf-8"))));
+        }
+        assert_eq!(
+            project_key_parts(&task_project(u, None, t2)),
+            Some((None, t2))
+        );
+        assert_eq!(
+            project_key_parts(&task_project(u, Some("Home"), t1)),
+            Some((Some(&b"Home"[..]), t1))
+        );
+        assert!(project_key_parts(&task(u, t1)).is_none(), "no marker byte");
+        // Every key of the owner, and nothing of anyone else's.
+        let other = UserId::generate();
+        let all = [any_project_range(u), no_project_range(u)];
+        for key in &keys {
+            assert_eq!(all.iter().filter(|r| r.contains(key)).count(), 1);
+        }
+        for name in [Some("Home"), None] {
+            let key = task_project(other, name, t1);
+            assert!(all.iter().all(|r| !r.contains(&key)));
+        }
+        assert!(no_project_range(u).contains(&task_project(
+            u,
+            None,
+            TaskId::from_bytes([0xff; 16])
+        )));
+        // `project=Home`: exactly Home, and everything inside it; not Home-x or Homework.
+        let exact = project_exact_range(u, "Home");
+        let subtree = project_subtree_range(u, "Home");
+        let selected: Vec<&str> = names
+            .into_iter()
+            .filter(|n| {
+                let key = task_project(u, Some(n), t1);
+                exact.contains(&key) || subtree.contains(&key)
+            })
+            .collect();
+        assert_eq!(selected, ["Home", "Home.Garden", "Home.Garden.Beds"]);
+        assert!(!subtree.contains(&task_project(u, Some("Home"), t1)));
+    }
+
+    #[test]
+    fn anchors_and_tombstones_round_trip() {
+        for micros in [-62_135_596_800_000_000, -1, 0, 1_900_000_000_123_456] {
+            let at = Timestamp::from_micros(micros).expect("in range");
+            assert_eq!(anchor_of(&anchor_value(at)), Some(at));
+        }
+        assert_eq!(anchor_of(b"short"), None);
+        let at = Timestamp::from_micros(5).expect("in range");
+        let stone = tombstone(7, at);
+        assert_eq!(&stone[..8], &7u64.to_be_bytes());
+        assert_eq!(&stone[8..], &5i64.to_be_bytes());
     }
 
     #[test]

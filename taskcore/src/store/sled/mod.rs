@@ -11,6 +11,9 @@
 //! | `tasks` | owner id ++ task id | [`Task`](crate::domain::Task) |
 //! | `task_numbers` | owner id ++ number (`u64` big-endian) | task id |
 //! | `task_counters` | owner id | next task number (`u64` big-endian), written when the highest-numbered task is deleted |
+//! | `task_anchors` | owner id ++ task id | the anchor of a recurring task's rule (micros, `i64` big-endian): hidden state, so not in the task's JSON |
+//! | `task_tombstones` | owner id ++ task id | number (`u64` big-endian) ++ deletion time (micros, `i64` big-endian) of every deleted task |
+//! | `task_projects` | owner id ++ project ++ 0x00 ++ task id, or owner id ++ 0xFF ++ task id | empty: the project index (see `tasks.rs`) |
 //! | `sessions` | session id | [`SessionRecord`](records::SessionRecord) |
 //! | `user_sessions` | user id ++ login time ++ session id | empty |
 //! | `refresh` | SHA-256 of a refresh token | [`RefreshRecord`](records::RefreshRecord) |
@@ -27,7 +30,9 @@
 //! (sled transactions cannot scan, so scans happen first and what matters is
 //! re-checked inside). Task writes, the hot path, are ordered single-key
 //! writes under a per-owner lock instead; `tasks.rs` says why that is as
-//! safe and four times faster.
+//! safe and four times faster, and why the one task write that is a
+//! transaction (a change that writes beside the task: its project, its
+//! rule's anchor, or a recurring task's successor) has to be one.
 //!
 //! # Durability
 //!
@@ -131,6 +136,9 @@ struct Trees {
     tasks: sled::Tree,
     task_numbers: sled::Tree,
     task_counters: sled::Tree,
+    task_anchors: sled::Tree,
+    task_tombstones: sled::Tree,
+    task_projects: sled::Tree,
     sessions: sled::Tree,
     user_sessions: sled::Tree,
     refresh: sled::Tree,
@@ -151,6 +159,9 @@ impl Trees {
             tasks: tree("tasks")?,
             task_numbers: tree("task_numbers")?,
             task_counters: tree("task_counters")?,
+            task_anchors: tree("task_anchors")?,
+            task_tombstones: tree("task_tombstones")?,
+            task_projects: tree("task_projects")?,
             sessions: tree("sessions")?,
             user_sessions: tree("user_sessions")?,
             refresh: tree("refresh")?,

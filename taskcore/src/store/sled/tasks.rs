@@ -1,18 +1,57 @@
-//! Tasks: `tasks` (owner ++ task id), `task_numbers` (owner ++ number), and
-//! the counters in the owner's `users` record.
+//! Tasks: `tasks` (owner ++ task id), `task_numbers` (owner ++ number),
+//! `task_counters`, and beside each task what its JSON does not show:
+//! `task_anchors` (the anchor of a recurring task's rule),
+//! `task_tombstones` (every deleted task) and `task_projects` (the project
+//! index).
 //!
 //! Every lookup is made under the owner's prefix: there is no way to name a
 //! task without its owner, so another user's task is simply not found.
+//!
+//! # Writes
+//!
+//! sled recovers a prefix of its log after a crash, so a series of plain
+//! writes, each durable before the method returns, is as safe as a
+//! transaction when every prefix of it is a state readers can live with.
+//! Creates and deletes are such series, under the owner's lock (which
+//! also keeps the numbering): a create writes its index entries before the
+//! task, a delete its tombstone before removing the task and the index
+//! entries after. A crash leaves at worst index entries that lead to no
+//! task, which readers skip (and a number that stays used, as it must),
+//! and never a task that is gone without its tombstone.
+//!
+//! Most updates are one compare-and-swap on the task's key, without any
+//! lock. An update that also writes beside the task (it moves the task to
+//! another project, moves its rule's anchor, or completes a recurring task,
+//! which creates the successor) is one sled transaction over the task trees
+//! instead, under the owner's lock: sled runs a transaction with every
+//! other write held off, so the check "no task and no tombstone with the
+//! successor's id" and the successor's insertion are one step, and of any
+//! number of completions of one occurrence (twice, concurrently, after an
+//! uncomplete, after the successor was deleted) exactly one creates it.
+//!
+//! # The project index
+//!
+//! `task_projects` holds owner ++ project ++ 0x00 ++ id for a task in a
+//! project and owner ++ 0xFF ++ id for one without: in key order, projects
+//! by name (byte order, a parent before what is inside it), then the tasks
+//! without one, each group in id (creation) order. `sort=project` is a walk
+//! over it; `project=P` the two ranges `P` ++ 0x00 and `P.` (see
+//! [`Project::subtree_prefix`]); `project=-` the 0xFF range. An entry is a
+//! hint, checked against the task it names: an entry whose task is gone,
+//! or in another project, is skipped.
 
 use super::records::{decode, encode};
-use super::{Inner, Trees, backend, damaged, get, keys, lock};
+use super::{Inner, Trees, abort, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode};
 use crate::domain::{
-    ListQuery, Position, Precondition, Project, ProjectCount, SortField, SortKey, Task, TaskDraft,
-    TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId, project_counts,
+    ListQuery, Position, Precondition, Project, ProjectCount, ProjectFilter, SortField, SortKey,
+    Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId, project_counts,
 };
 use crate::store::{StoreError, TaskPageJson};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
@@ -126,14 +165,15 @@ impl Inner {
 
     /// Creates a task with the owner's next number.
     ///
-    /// Two plain inserts under the owner's lock, the number index first,
-    /// then the task: sled recovers a prefix of its log, so a task that
-    /// survives a crash has its index too, and a crash in between leaves an
-    /// index entry that leads nowhere (its number is not reused: the highest
-    /// index entry sets the next number). Only deleting the highest-numbered
-    /// task writes the counter (`task_counters`), so the number stays used.
-    /// (A sled transaction across the trees does this atomically, but cost
-    /// three quarters of the durable write throughput under group commit.)
+    /// Plain inserts under the owner's lock, indexes first (the number,
+    /// the project index, the anchor of a recurring task), then the task:
+    /// sled recovers a prefix of its log, so a task that survives a crash
+    /// has its index entries too, and a crash in between leaves entries
+    /// that lead nowhere (its number is not reused: the highest index entry
+    /// sets the next number). Only deleting the highest-numbered task writes
+    /// the counter (`task_counters`), so the number stays used. (A sled
+    /// transaction across the trees does this atomically, but cost three
+    /// quarters of the durable write throughput under group commit.)
     pub(super) fn create_task(
         &self,
         owner: UserId,
@@ -148,13 +188,20 @@ impl Inner {
             // Made under the lock, so ids (creation order) follow numbers.
             let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
             let value = encode(&task)?;
+            let key = keys::task(owner, task.id);
             let t = &self.trees;
             t.task_numbers
                 .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
                 .map_err(backend)?;
-            t.tasks
-                .insert(keys::task(owner, task.id), value)
+            t.task_projects
+                .insert(project_key(owner, &task), &[][..])
                 .map_err(backend)?;
+            if let Some(anchor) = task.initial_anchor() {
+                t.task_anchors
+                    .insert(key, &keys::anchor_value(anchor)[..])
+                    .map_err(backend)?;
+            }
+            t.tasks.insert(key, value).map_err(backend)?;
             state.next_number = number + 1;
             state.live += 1;
             self.pages.invalidate(owner);
@@ -172,20 +219,54 @@ impl Inner {
     }
 
     /// The owner's projects with their counts: one walk over the owner's
-    /// tasks (never another user's).
+    /// part of the project index before the tasks without a project, so
+    /// the tasks without one cost nothing.
     pub(super) fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
-        let mut named: HashMap<(Project, bool), u64> = HashMap::new();
-        let range = keys::task_range_start(owner)..=keys::task_range_end(owner);
-        for item in self.trees.tasks.range(range) {
-            let (_, value) = item.map_err(backend)?;
-            let task: Task = decode("tasks", &value)?;
-            if let Some(project) = task.project {
-                *named.entry((project, task.completed)).or_default() += 1;
+        // Per name: (pending, completed). Entries of one name are adjacent.
+        let mut named: BTreeMap<Vec<u8>, (u64, u64)> = BTreeMap::new();
+        let range = keys::any_project_range(owner);
+        for key in self
+            .trees
+            .task_projects
+            .range(range.start..range.end)
+            .keys()
+        {
+            let key = key.map_err(backend)?;
+            let Some((Some(name), id)) = keys::project_key_parts(&key) else {
+                return Err(damaged("task_projects"));
+            };
+            let Some(value) = self
+                .trees
+                .tasks
+                .get(keys::task(owner, id))
+                .map_err(backend)?
+            else {
+                continue;
+            };
+            let probe = Probe::read(&value)?;
+            if probe.project.as_deref().map(str::as_bytes) != Some(name) {
+                continue;
+            }
+            let counts = named.entry(name.to_vec()).or_default();
+            if probe.completed {
+                counts.1 += 1;
+            } else {
+                counts.0 += 1;
             }
         }
-        Ok(project_counts(
-            named.iter().map(|((p, completed), n)| (p, *completed, *n)),
-        ))
+        let mut projects = Vec::with_capacity(named.len());
+        for (name, counts) in named {
+            let project = std::str::from_utf8(&name)
+                .ok()
+                .and_then(|name| Project::parse(name).ok())
+                .ok_or_else(|| damaged("task_projects"))?;
+            projects.push((project, counts));
+        }
+        Ok(project_counts(projects.iter().flat_map(
+            |(project, (pending, completed))| {
+                [(project, false, *pending), (project, true, *completed)]
+            },
+        )))
     }
 
     /// One of the owner's tasks.
@@ -196,9 +277,23 @@ impl Inner {
         }
     }
 
+    /// The stored anchor of the task at `key`.
+    fn anchor(&self, key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+        match self.trees.task_anchors.get(key).map_err(backend)? {
+            Some(value) => keys::anchor_of(&value)
+                .map(Some)
+                .ok_or_else(|| damaged("task_anchors")),
+            None => Ok(None),
+        }
+    }
+
     /// Changes a task if the precondition holds. Returns the task and whether
-    /// it changed. A compare-and-swap on the task's one key: of two racing
-    /// writers, the second sees the first's version.
+    /// it changed.
+    ///
+    /// Usually a compare-and-swap on the task's one key: of two racing
+    /// writers, the second sees the first's version. A change that writes
+    /// beside the task (its project, its anchor, or a successor) is made
+    /// by [`update_in_transaction`](Self::update_in_transaction) instead.
     pub(super) fn update_task(
         &self,
         owner: UserId,
@@ -217,13 +312,24 @@ impl Inner {
             if !precondition.allows(task.version) {
                 return Err(StoreError::VersionMismatch);
             }
-            // TODO(i13-sled): the stored anchor, and the successor.
-            let mut anchor = task.initial_anchor();
+            // Read after the task: the anchor only changes in a transaction
+            // that changes the task too, so if one ran since the task was
+            // read, the swap below fails and this runs again.
+            let stored_anchor = match task.recur {
+                Some(_) => self.anchor(&key)?,
+                None => None,
+            };
+            let mut anchor = stored_anchor;
+            let project_before = task.project.clone();
             let applied = task
                 .apply(patch.clone(), &mut anchor, Timestamp::now())
                 .map_err(StoreError::Invalid)?;
             if !applied.changed {
                 return Ok((task, false));
+            }
+            let creates_successor = applied.completed_now && task.recur.is_some();
+            if creates_successor || anchor != stored_anchor || task.project != project_before {
+                return self.update_in_transaction(owner, key, patch, precondition);
             }
             let swapped = self
                 .trees
@@ -237,10 +343,138 @@ impl Inner {
         }
     }
 
+    /// [`update_task`](Self::update_task) as one sled transaction over the
+    /// task trees, under the owner's lock (which keeps the numbering): the
+    /// task, its project index entry and its anchor; and when the change
+    /// completes a recurring task, its successor ([`Task::successor`]) with
+    /// the owner's next number, number index entry, project index entry
+    /// and anchor, unless a task with the successor's id exists or has a
+    /// tombstone. sled holds every other write off while a transaction
+    /// runs, so that check and the insertion are one step: an occurrence
+    /// gets at most one successor, ever.
+    ///
+    /// The successor is created even when the owner is at the task limit:
+    /// completing a task must not fail, and the limit holds for creates.
+    fn update_in_transaction(
+        &self,
+        owner: UserId,
+        key: [u8; 32],
+        patch: &TaskPatch,
+        precondition: &Precondition,
+    ) -> Result<(Task, bool), StoreError> {
+        let now = Timestamp::now();
+        let t = &self.trees;
+        self.with_counters(owner, |state| {
+            let next_number = state.next_number;
+            let outcome = finish(
+                (
+                    &t.tasks,
+                    &t.task_numbers,
+                    &t.task_anchors,
+                    &t.task_tombstones,
+                    &t.task_projects,
+                )
+                    .transaction(
+                        |(tasks, numbers, anchors, tombstones, projects)| {
+                            let Some(current) = tasks.get(key)? else {
+                                return abort(StoreError::NotFound);
+                            };
+                            let mut task: Task = tx_decode("tasks", &current)?;
+                            if !precondition.allows(task.version) {
+                                return abort(StoreError::VersionMismatch);
+                            }
+                            let stored_anchor = match anchors.get(key)? {
+                                Some(value) => Some(
+                                    keys::anchor_of(&value)
+                                        .ok_or_else(|| tx_damaged("task_anchors"))?,
+                                ),
+                                None => None,
+                            };
+                            let mut anchor = stored_anchor;
+                            let project_before = task.project.clone();
+                            let applied =
+                                task.apply(patch.clone(), &mut anchor, now).map_err(|e| {
+                                    ConflictableTransactionError::Abort(StoreError::Invalid(e))
+                                })?;
+                            if !applied.changed {
+                                return Ok(Outcome {
+                                    task,
+                                    changed: false,
+                                    successor: false,
+                                });
+                            }
+                            if task.project != project_before {
+                                // Both in this one step: no reader sees the task twice or not at all.
+                                projects.insert(project_key(owner, &task), &[][..])?;
+                                projects.remove(keys::task_project(
+                                    owner,
+                                    project_before.as_ref().map(Project::as_str),
+                                    task.id,
+                                ))?;
+                            }
+                            if anchor != stored_anchor {
+                                match anchor {
+                                    Some(at) => {
+                                        anchors.insert(&key[..], &keys::anchor_value(at)[..])?;
+                                    }
+                                    None => {
+                                        anchors.remove(&key[..])?;
+                                    }
+                                }
+                            }
+                            tasks.insert(&key[..], tx_encode(&task)?)?;
+                            let mut successor = false;
+                            if applied.completed_now
+                                && let Some(id) = task.successor_id()
+                            {
+                                let next_key = keys::task(owner, id);
+                                let taken = tasks.get(next_key)?.is_some()
+                                    || tombstones.get(next_key)?.is_some();
+                                if !taken
+                                    && let Some(next) = task.successor(anchor, next_number, now)
+                                {
+                                    numbers.insert(
+                                        &keys::task_number(owner, next.number)[..],
+                                        &next.id.as_bytes()[..],
+                                    )?;
+                                    projects.insert(project_key(owner, &next), &[][..])?;
+                                    if let Some(at) = anchor {
+                                        anchors
+                                            .insert(&next_key[..], &keys::anchor_value(at)[..])?;
+                                    }
+                                    tasks.insert(&next_key[..], tx_encode(&next)?)?;
+                                    successor = true;
+                                }
+                            }
+                            Ok(Outcome {
+                                task,
+                                changed: true,
+                                successor,
+                            })
+                        },
+                    ),
+            )?;
+            if outcome.successor {
+                state.next_number = next_number + 1;
+                state.live += 1;
+            }
+            if outcome.changed {
+                self.pages.invalidate(owner);
+            }
+            Ok((outcome.task, outcome.changed))
+        })
+    }
+
     /// Deletes a task if the precondition holds; its number is not reused.
-    /// The task goes first, then (for the highest number) the counter, then
-    /// the number index: a crash in between leaves an index entry that
-    /// leads nowhere, which reads as not found and still holds its number.
+    ///
+    /// Under the owner's lock, in this order: the tombstone, the task (a
+    /// compare-and-swap, so a concurrent update is not lost under it),
+    /// then for the highest number the counter, then the number index, the
+    /// project index entry and the anchor. A crash part way leaves a
+    /// tombstone for every task that is gone (and, before the task goes,
+    /// one for a task that is still there, which only keeps its id from
+    /// being issued again, as it is anyway), and index entries that lead
+    /// nowhere, which read as not found; the number stays used.
     pub(super) fn delete_task(
         &self,
         owner: UserId,
@@ -250,17 +484,22 @@ impl Inner {
         let Some(key) = self.task_key(owner, task)? else {
             return Err(StoreError::NotFound);
         };
+        let t = &self.trees;
         self.with_counters(owner, |state| {
             let task = loop {
-                let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
+                let Some(current) = t.tasks.get(key).map_err(backend)? else {
                     return Err(StoreError::NotFound);
                 };
                 let task: Task = decode("tasks", &current)?;
                 if !precondition.allows(task.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                let swapped = self
-                    .trees
+                let tombstone = keys::tombstone(task.number, Timestamp::now());
+                let previous = t
+                    .task_tombstones
+                    .insert(key, &tombstone[..])
+                    .map_err(backend)?;
+                let swapped = t
                     .tasks
                     .compare_and_swap(key, Some(current), None::<&[u8]>)
                     .map_err(backend)?;
@@ -268,18 +507,27 @@ impl Inner {
                     self.pages.invalidate(owner);
                     break task;
                 }
+                // An update came first: the task is still there, so its
+                // tombstone goes back to what it was, and the checks run again.
+                match previous {
+                    Some(previous) => t.task_tombstones.insert(key, previous),
+                    None => t.task_tombstones.remove(key),
+                }
+                .map_err(backend)?;
             };
             if task.number + 1 == state.next_number {
                 // Its index entry was the highest: keep the number used.
-                self.trees
-                    .task_counters
+                t.task_counters
                     .insert(owner.as_bytes(), &state.next_number.to_be_bytes())
                     .map_err(backend)?;
             }
-            self.trees
-                .task_numbers
+            t.task_numbers
                 .remove(keys::task_number(owner, task.number))
                 .map_err(backend)?;
+            t.task_projects
+                .remove(project_key(owner, &task))
+                .map_err(backend)?;
+            t.task_anchors.remove(key).map_err(backend)?;
             state.live = state.live.saturating_sub(1);
             Ok(())
         })
@@ -360,8 +608,22 @@ impl Inner {
         Ok(page)
     }
 
-    /// The stored records of one page. With the default order and no filter
-    /// nothing is decoded: the key holds the id, and that is the position.
+    /// The stored records of one page. Which walk serves it:
+    ///
+    /// - by creation without a project filter: the owner's `tasks` range
+    ///   from the cursor, stopping after `limit + 1` matches; with no
+    ///   filter at all nothing is decoded (the key holds the id, and that
+    ///   is the position);
+    /// - by creation with `project=-`: the index's range of tasks without
+    ///   a project, which is in id order;
+    /// - by creation with `project=P`: the ids in `P` and inside it (keys
+    ///   only), sorted, then the tasks from the cursor on;
+    /// - by project: the index from the cursor, stopping after `limit + 1`
+    ///   matches;
+    /// - any other order: the candidates (the owner's tasks, or the ones
+    ///   the project filter's index ranges name) sorted after the cursor.
+    ///
+    /// Either way the cost is that user's list, never the database.
     fn list_raw(
         &self,
         owner: UserId,
@@ -369,63 +631,121 @@ impl Inner {
         after: Option<&Position>,
     ) -> Result<RawPage, StoreError> {
         let limit = query.limit.max(1);
+        match (query.sort.field, &query.project) {
+            (SortField::Created, None) => self.list_by_key(owner, query, after, limit),
+            (SortField::Created, Some(ProjectFilter::None)) => {
+                let range = keys::no_project_range(owner);
+                let cursor = after.map(|p| keys::task_project(owner, None, p.id));
+                let mut page = PageBuilder::new(query, limit);
+                self.walk_index(owner, &range, cursor.as_deref(), &mut page)?;
+                page.finish()
+            }
+            (SortField::Created, Some(ProjectFilter::Within(project))) => {
+                let mut ids = self.ids_within(owner, project)?;
+                if query.sort.descending {
+                    ids.reverse();
+                }
+                let mut page = PageBuilder::new(query, limit);
+                let filter = query.project.as_ref();
+                for id in ids {
+                    let past_cursor = after.is_none_or(|a| match query.sort.descending {
+                        false => id > a.id,
+                        true => id < a.id,
+                    });
+                    if past_cursor && page.offer(self, owner, id, Expected::Within(filter))? {
+                        break;
+                    }
+                }
+                page.finish()
+            }
+            (SortField::Project, _) => self.list_by_project(owner, query, after, limit),
+            (_, Some(filter)) => {
+                let ids = match filter {
+                    ProjectFilter::None => {
+                        let range = keys::no_project_range(owner);
+                        let mut ids = Vec::new();
+                        for key in self
+                            .trees
+                            .task_projects
+                            .range(range.start..range.end)
+                            .keys()
+                        {
+                            ids.push(index_id(&key.map_err(backend)?)?);
+                        }
+                        ids
+                    }
+                    ProjectFilter::Within(project) => self.ids_within(owner, project)?,
+                };
+                let mut values = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(value) = self
+                        .trees
+                        .tasks
+                        .get(keys::task(owner, id))
+                        .map_err(backend)?
+                    {
+                        values.push(Ok(value));
+                    }
+                }
+                sorted_page(query, after, limit, values.into_iter())
+            }
+            (_, None) => {
+                let range = keys::task_range_start(owner)..=keys::task_range_end(owner);
+                let values = self
+                    .trees
+                    .tasks
+                    .range(range)
+                    .map(|item| item.map(|(_, value)| value).map_err(backend));
+                sorted_page(query, after, limit, values)
+            }
+        }
+    }
+
+    /// By creation, without a project filter: the owner's `tasks` range
+    /// in key order from the cursor.
+    fn list_by_key(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<RawPage, StoreError> {
         let start = keys::task_range_start(owner);
         let end = keys::task_range_end(owner);
-        let decode = |value: &[u8]| -> Result<Task, StoreError> { decode("tasks", value) };
         let mut items = Vec::with_capacity(limit + 1);
         let mut positions = Vec::with_capacity(limit + 1);
-        if query.sort.field == SortField::Created {
-            let cursor = after.map(|p| keys::task(owner, p.id));
-            let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-                if query.sort.descending {
-                    let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
-                    Box::new(
-                        self.trees
-                            .tasks
-                            .range((Bound::Included(start), upper))
-                            .rev(),
-                    )
-                } else {
-                    let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
-                    Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
-                };
-            let filtered = query.has_filters();
-            for item in range {
-                let (key, value) = item.map_err(backend)?;
-                if filtered && !query.matches(&decode(&value)?) {
-                    continue;
-                }
-                let id = key
-                    .get(16..)
-                    .and_then(keys::id_bytes)
-                    .map(TaskId::from_bytes)
-                    .ok_or_else(|| damaged("tasks"))?;
-                positions.push(Position {
-                    key: SortKey::Created,
-                    id,
-                });
-                items.push(value);
-                if items.len() > limit {
-                    break;
-                }
+        let cursor = after.map(|p| keys::task(owner, p.id));
+        let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if query.sort.descending {
+                let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
+                Box::new(
+                    self.trees
+                        .tasks
+                        .range((Bound::Included(start), upper))
+                        .rev(),
+                )
+            } else {
+                let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
+                Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
+            };
+        let filtered = query.has_filters();
+        for item in range {
+            let (key, value) = item.map_err(backend)?;
+            if filtered && !query.matches(&decode("tasks", &value)?) {
+                continue;
             }
-        } else {
-            let mut matching = Vec::new();
-            for item in self.trees.tasks.range(start..=end) {
-                let (_, value) = item.map_err(backend)?;
-                let task = decode(&value)?;
-                if !query.matches(&task) {
-                    continue;
-                }
-                let position = query.position_of(&task);
-                if after.is_none_or(|a| query.compare(&position, a) == Ordering::Greater) {
-                    matching.push((position, value));
-                }
-            }
-            matching.sort_by(|a, b| query.compare(&a.0, &b.0));
-            for (position, value) in matching.into_iter().take(limit + 1) {
-                positions.push(position);
-                items.push(value);
+            let id = key
+                .get(16..)
+                .and_then(keys::id_bytes)
+                .map(TaskId::from_bytes)
+                .ok_or_else(|| damaged("tasks"))?;
+            positions.push(Position {
+                key: SortKey::Created,
+                id,
+            });
+            items.push(value);
+            if items.len() > limit {
+                break;
             }
         }
         let next = if items.len() > limit {
@@ -437,15 +757,328 @@ impl Inner {
         };
         Ok(RawPage { items, next })
     }
+
+    /// By project: the index ranges the filter allows, in the order of the
+    /// sort (tasks without a project last in both directions), from the
+    /// cursor on.
+    fn list_by_project(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<RawPage, StoreError> {
+        let descending = query.sort.descending;
+        // The ranges in the order of the walk.
+        let ranges = match &query.project {
+            None => vec![
+                keys::any_project_range(owner),
+                keys::no_project_range(owner),
+            ],
+            Some(ProjectFilter::None) => vec![keys::no_project_range(owner)],
+            Some(ProjectFilter::Within(project)) => {
+                // Exactly `P` sorts before everything inside it.
+                let mut ranges = vec![
+                    keys::project_exact_range(owner, project.as_str()),
+                    keys::project_subtree_range(owner, project.as_str()),
+                ];
+                if descending {
+                    ranges.reverse();
+                }
+                ranges
+            }
+        };
+        // Where the cursor is, as an index key. A position of another order
+        // (which the HTTP layer never passes) reads as the start.
+        let cursor = after.and_then(|p| match &p.key {
+            SortKey::Project(project) => Some(keys::task_project(
+                owner,
+                project.as_ref().map(Project::as_str),
+                p.id,
+            )),
+            _ => None,
+        });
+        let none_range = keys::no_project_range(owner);
+        let cursor_in_none = cursor.as_deref().is_some_and(|c| none_range.contains(c));
+        let mut page = PageBuilder::new(query, limit);
+        for range in &ranges {
+            let is_none_range = *range == none_range;
+            // Descending, the tasks without a project still come last, so
+            // byte order alone does not say which ranges the cursor passed.
+            let cursor = match (cursor.as_deref(), is_none_range, cursor_in_none) {
+                (None, _, _) => None,
+                // Past every project already.
+                (Some(_), false, true) => continue,
+                // Not at the tasks without a project yet.
+                (Some(_), true, false) => None,
+                (Some(c), _, _) => Some(c),
+            };
+            if self.walk_index(owner, range, cursor, &mut page)? {
+                break;
+            }
+        }
+        page.finish()
+    }
+
+    /// Offers the tasks of one index range to `page`, in the sort's
+    /// direction, strictly after `cursor` (an index key) when given.
+    /// Returns whether the page is full.
+    fn walk_index(
+        &self,
+        owner: UserId,
+        range: &keys::KeyRange,
+        cursor: Option<&[u8]>,
+        page: &mut PageBuilder<'_>,
+    ) -> Result<bool, StoreError> {
+        let descending = page.query.sort.descending;
+        let mut lower = Bound::Included(range.start.as_slice());
+        let mut upper = Bound::Excluded(range.end.as_slice());
+        if let Some(cursor) = cursor {
+            match descending {
+                false if cursor >= range.end.as_slice() => return Ok(false),
+                false if cursor >= range.start.as_slice() => lower = Bound::Excluded(cursor),
+                true if cursor < range.start.as_slice() => return Ok(false),
+                true if cursor < range.end.as_slice() => upper = Bound::Excluded(cursor),
+                _ => {}
+            }
+        }
+        let keys = self
+            .trees
+            .task_projects
+            .range::<&[u8], _>((lower, upper))
+            .keys();
+        let keys: Box<dyn Iterator<Item = sled::Result<sled::IVec>>> = match descending {
+            false => Box::new(keys),
+            true => Box::new(keys.rev()),
+        };
+        for key in keys {
+            let key = key.map_err(backend)?;
+            let (project, id) =
+                keys::project_key_parts(&key).ok_or_else(|| damaged("task_projects"))?;
+            if page.offer(self, owner, id, Expected::Exactly(project))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The ids of the owner's tasks in `project` or inside it, by the
+    /// index (keys only), in id order, each once.
+    fn ids_within(&self, owner: UserId, project: &Project) -> Result<Vec<TaskId>, StoreError> {
+        let mut ids = Vec::new();
+        for range in [
+            keys::project_exact_range(owner, project.as_str()),
+            keys::project_subtree_range(owner, project.as_str()),
+        ] {
+            for key in self
+                .trees
+                .task_projects
+                .range(range.start..range.end)
+                .keys()
+            {
+                ids.push(index_id(&key.map_err(backend)?)?);
+            }
+        }
+        ids.sort_unstable();
+        // A task has one entry, but a crash or an import may have left
+        // another, stale one in the same subtree.
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// What a project index entry promises about the task it names.
+#[derive(Clone, Copy)]
+enum Expected<'a> {
+    /// That it is in exactly this project (`None`: in none): the entry's
+    /// key. An entry whose task moved on is stale.
+    Exactly(Option<&'a [u8]>),
+    /// That it passes the filter (entries gathered from several ranges).
+    Within(Option<&'a ProjectFilter>),
+}
+
+impl Expected<'_> {
+    fn holds(&self, project: Option<&str>) -> bool {
+        match self {
+            Self::Exactly(expected) => *expected == project.map(str::as_bytes),
+            Self::Within(None) => true,
+            Self::Within(Some(ProjectFilter::None)) => project.is_none(),
+            Self::Within(Some(ProjectFilter::Within(p))) => {
+                project.is_some_and(|name| p.contains_name(name))
+            }
+        }
+    }
+}
+
+/// The fields of a stored task that an index entry is checked against,
+/// read without decoding the rest.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    project: Option<Cow<'a, str>>,
+    #[serde(default)]
+    completed: bool,
+}
+
+impl<'a> Probe<'a> {
+    fn read(value: &'a [u8]) -> Result<Self, StoreError> {
+        serde_json::from_slice(value).map_err(|e| {
+            StoreError::Incompatible(format!("a record in `tasks` is unreadable: {e}"))
+        })
+    }
+}
+
+/// A page gathered from index entries: each entry's task is read, checked
+/// against the entry and the query, and kept, until `limit + 1` are.
+struct PageBuilder<'q> {
+    query: &'q ListQuery,
+    limit: usize,
+    /// Whether filters other than the project's are set: then each task
+    /// is decoded to check them; else only its project is read.
+    filtered: bool,
+    items: Vec<sled::IVec>,
+}
+
+impl<'q> PageBuilder<'q> {
+    fn new(query: &'q ListQuery, limit: usize) -> Self {
+        let project_only = ListQuery {
+            project: None,
+            ..query.clone()
+        };
+        Self {
+            query,
+            limit,
+            filtered: project_only.has_filters(),
+            items: Vec::with_capacity(limit + 1),
+        }
+    }
+
+    /// Considers the owner's task `id`, which an index entry promises is
+    /// `expected`. Returns whether the page is full (`limit + 1` tasks,
+    /// one to tell there is more).
+    fn offer(
+        &mut self,
+        inner: &Inner,
+        owner: UserId,
+        id: TaskId,
+        expected: Expected<'_>,
+    ) -> Result<bool, StoreError> {
+        let Some(value) = inner
+            .trees
+            .tasks
+            .get(keys::task(owner, id))
+            .map_err(backend)?
+        else {
+            // The entry outlived its task (a crash between the writes).
+            return Ok(false);
+        };
+        let keep = if self.filtered {
+            let task: Task = decode("tasks", &value)?;
+            expected.holds(task.project.as_ref().map(Project::as_str)) && self.query.matches(&task)
+        } else {
+            let probe = Probe::read(&value)?;
+            expected.holds(probe.project.as_deref())
+        };
+        if keep {
+            self.items.push(value);
+        }
+        Ok(self.items.len() > self.limit)
+    }
+
+    /// The page: the first `limit` tasks, and the position of the last of
+    /// them when there are more.
+    fn finish(mut self) -> Result<RawPage, StoreError> {
+        let next = if self.items.len() > self.limit {
+            self.items.truncate(self.limit);
+            match self.items.last() {
+                Some(last) => Some(self.query.position_of(&decode("tasks", last)?)),
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(RawPage {
+            items: self.items,
+            next,
+        })
+    }
+}
+
+/// A page in an order the keys do not have: every candidate that matches
+/// and comes after the cursor, sorted, cut after `limit`.
+fn sorted_page(
+    query: &ListQuery,
+    after: Option<&Position>,
+    limit: usize,
+    values: impl Iterator<Item = Result<sled::IVec, StoreError>>,
+) -> Result<RawPage, StoreError> {
+    let mut matching = Vec::new();
+    for value in values {
+        let value = value?;
+        let task: Task = decode("tasks", &value)?;
+        if !query.matches(&task) {
+            continue;
+        }
+        let position = query.position_of(&task);
+        if after.is_none_or(|a| query.compare(&position, a) == Ordering::Greater) {
+            matching.push((position, value));
+        }
+    }
+    matching.sort_by(|a, b| query.compare(&a.0, &b.0));
+    let mut items = Vec::with_capacity(limit + 1);
+    let mut positions = Vec::with_capacity(limit + 1);
+    for (position, value) in matching.into_iter().take(limit + 1) {
+        positions.push(position);
+        items.push(value);
+    }
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        positions.truncate(limit);
+        positions.pop()
+    } else {
+        None
+    };
+    Ok(RawPage { items, next })
+}
+
+/// The task id of a project index key.
+fn index_id(key: &[u8]) -> Result<TaskId, StoreError> {
+    keys::project_key_parts(key)
+        .map(|(_, id)| id)
+        .ok_or_else(|| damaged("task_projects"))
+}
+
+/// The project index key of a task as it is.
+fn project_key(owner: UserId, task: &Task) -> Vec<u8> {
+    keys::task_project(owner, task.project.as_ref().map(Project::as_str), task.id)
+}
+
+/// [`damaged`] inside a transaction.
+fn tx_damaged(tree: &str) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(damaged(tree))
+}
+
+/// What the update transaction did.
+struct Outcome {
+    task: Task,
+    changed: bool,
+    /// Whether it created the successor.
+    successor: bool,
 }
 
 impl Trees {
-    /// Removes every task of `owner`, their number index and the owner's
-    /// counter, in batches (each atomic within its tree), so a user with
+    /// Removes every task of `owner`, their number index, project index,
+    /// anchors and tombstones, and the owner's counter, in batches (each atomic within its tree), so a user with
     /// many tasks costs bounded memory. Safe to repeat after a crash.
     pub(super) fn remove_tasks_of(&self, owner: UserId) -> Result<(), StoreError> {
         const BATCH: usize = 10_000;
-        for tree in [&self.tasks, &self.task_numbers] {
+        for tree in [
+            &self.tasks,
+            &self.task_numbers,
+            &self.task_projects,
+            &self.task_anchors,
+            &self.task_tombstones,
+        ] {
             loop {
                 let mut batch = sled::Batch::default();
                 let mut count = 0;
@@ -632,5 +1265,198 @@ mod tests {
         let page = store.list_tasks(ada.id, &query, None).await.expect("lists");
         assert_eq!((page.tasks.len(), page.next), (5, None));
         assert_eq!(page.tasks, created);
+    }
+
+    fn in_project(title: &str, project: Option<&str>) -> TaskDraft {
+        let mut d = draft(title);
+        d.project = project.map(|p| Project::parse(p).expect("valid"));
+        d
+    }
+
+    fn titles(tasks: &[Task]) -> Vec<&str> {
+        tasks.iter().map(|t| t.title.as_str()).collect()
+    }
+
+    /// What a crash between the writes of a create or a delete leaves (an
+    /// entry whose task is gone), and what an import of a task deleted
+    /// before may leave (an entry naming a task that is in another
+    /// project now): lists skip both, and count nothing twice.
+    #[tokio::test]
+    async fn stale_project_index_entries_are_skipped() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let home = store
+            .create_task(ada.id, in_project("home", Some("Home")), 10)
+            .await
+            .expect("creates");
+        let garden = store
+            .create_task(ada.id, in_project("garden", Some("Home.Garden")), 10)
+            .await
+            .expect("creates");
+        let loose = store
+            .create_task(ada.id, in_project("loose", None), 10)
+            .await
+            .expect("creates");
+        let t = &store.inner.trees;
+        for (project, id) in [
+            (Some("Home"), TaskId::generate()),
+            (None, TaskId::generate()),
+            (Some("Home"), garden.id),
+            (Some("Home.Garden"), loose.id),
+            (None, home.id),
+            (Some("Work"), home.id),
+        ] {
+            t.task_projects
+                .insert(keys::task_project(ada.id, project, id), &[][..])
+                .expect("writes");
+        }
+        store.inner.pages.invalidate(ada.id);
+        let list = |q: &str| {
+            let store = store.clone();
+            let query = ListQuery::parse(q).expect("valid");
+            async move {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .list_tasks(ada.id, &query, after.as_ref())
+                        .await
+                        .expect("lists");
+                    all.extend(page.tasks);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => break all,
+                    }
+                }
+            }
+        };
+        for limit in ["1", "2", "50"] {
+            let l = format!("&limit={limit}");
+            assert_eq!(
+                titles(&list(&format!("project=Home{l}")).await),
+                ["home", "garden"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=-created{l}")).await),
+                ["garden", "home"]
+            );
+            assert_eq!(titles(&list(&format!("project=-{l}")).await), ["loose"]);
+            assert!(list(&format!("project=Work{l}")).await.is_empty());
+            assert_eq!(
+                titles(&list(&format!("sort=project{l}")).await),
+                ["home", "garden", "loose"]
+            );
+            assert_eq!(
+                titles(&list(&format!("sort=-project{l}")).await),
+                ["garden", "home", "loose"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=due{l}")).await),
+                ["home", "garden"]
+            );
+            assert_eq!(
+                titles(&list(&format!("project=Home&sort=project&status=pending{l}")).await),
+                ["home", "garden"]
+            );
+        }
+        let counts: Vec<(String, u64)> = store
+            .projects(ada.id)
+            .await
+            .expect("counts")
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.pending))
+            .collect();
+        assert_eq!(counts, [("Home".into(), 2), ("Home.Garden".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn deletes_leave_a_tombstone_and_no_index_entry() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut d = in_project("water", Some("Home"));
+        d.due = Timestamp::parse("2030-01-01T00:00:00Z").ok();
+        d.recur = Some(crate::domain::Recur::parse("FREQ=DAILY").expect("valid"));
+        let task = store.create_task(ada.id, d, 10).await.expect("creates");
+        let key = keys::task(ada.id, task.id);
+        let t = &store.inner.trees;
+        assert_eq!(
+            t.task_anchors.get(key).expect("reads").as_deref(),
+            Some(&keys::anchor_value(task.due.expect("due"))[..])
+        );
+        let before = Timestamp::now();
+        store
+            .delete_task(ada.id, TaskRef::Id(task.id), &Precondition::None)
+            .await
+            .expect("deletes");
+        let stone = t
+            .task_tombstones
+            .get(key)
+            .expect("reads")
+            .expect("a tombstone");
+        assert_eq!(&stone[..8], &1u64.to_be_bytes());
+        let deleted_at = i64::from_be_bytes(stone[8..].try_into().expect("8 bytes"));
+        assert!(deleted_at >= before.as_micros());
+        for tree in [&t.tasks, &t.task_numbers, &t.task_projects, &t.task_anchors] {
+            assert!(tree.is_empty());
+        }
+        // A delete that loses to a precondition leaves no tombstone.
+        let other = store
+            .create_task(ada.id, draft("kept"), 10)
+            .await
+            .expect("creates");
+        assert!(matches!(
+            store
+                .delete_task(
+                    ada.id,
+                    TaskRef::Id(other.id),
+                    &Precondition::Versions(vec![9])
+                )
+                .await,
+            Err(StoreError::VersionMismatch)
+        ));
+        assert_eq!(t.task_tombstones.len(), 1);
+    }
+
+    /// The anchor is kept on disk: after a reopen, a successor still steps
+    /// from the first task's due, not from a later one that moved.
+    #[tokio::test]
+    async fn anchors_survive_reopening() {
+        use super::super::{SledConfig, SledStore};
+        let (dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut d = draft("weekly");
+        d.due = Timestamp::parse("2030-01-07T09:00:00Z").ok();
+        d.recur = Some(crate::domain::Recur::parse("FREQ=WEEKLY").expect("valid"));
+        let first = store.create_task(ada.id, d, 10).await.expect("creates");
+        let done = TaskPatch {
+            completed: Some(true),
+            ..TaskPatch::default()
+        };
+        let none = Precondition::None;
+        store
+            .update_task(ada.id, TaskRef::Id(first.id), done.clone(), &none)
+            .await
+            .expect("completes");
+        let moved = TaskPatch {
+            due: Some(Timestamp::parse("2030-01-17T09:00:00Z").ok()),
+            ..TaskPatch::default()
+        };
+        store
+            .update_task(ada.id, TaskRef::Number(2), moved, &none)
+            .await
+            .expect("moves");
+        drop(store);
+        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("reopens");
+        store
+            .update_task(ada.id, TaskRef::Number(2), done, &none)
+            .await
+            .expect("completes");
+        let third = store
+            .task(ada.id, TaskRef::Number(3))
+            .await
+            .expect("reads")
+            .expect("the successor");
+        assert_eq!(third.due, Timestamp::parse("2030-01-21T09:00:00Z").ok());
+        assert_eq!(store.live_task_count(ada.id).await.expect("counts"), 3);
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! An import checks every record against the store and the rest of the file
 //! before it writes anything, so a conflict leaves the store untouched. The
-//! writes themselves are the same ordered inserts as a create (indexes
-//! before what they index), so a crash half way leaves a store that the
-//! same import, run again, completes.
+//! writes themselves are the same ordered inserts as a create (indexes and
+//! anchors before what they index), so a crash half way leaves a store that
+//! the same import, run again, completes. A recurring task's anchor travels
+//! beside the task in its record; tombstones stay behind (a store's
+//! history of deletions is its own).
 
 use super::records::{ApiTokenRecord, UserRecord, decode, encode};
 use super::{Inner, Trees, backend, damaged, get, keys};
@@ -65,10 +67,20 @@ impl Inner {
                     continue;
                 }
             };
+            // Only a task that recurs has a use for its anchor.
+            let anchor = match task.recur {
+                Some(_) => match self.trees.task_anchors.get(&key).map_err(backend)? {
+                    Some(value) => {
+                        Some(keys::anchor_of(&value).ok_or_else(|| damaged("task_anchors"))?)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
             send(ExportRecord::Task(TaskExport {
                 owner,
                 task,
-                anchor: None,
+                anchor,
             }))?;
         }
         for item in self.trees.api_tokens.iter() {
@@ -121,16 +133,36 @@ impl Inner {
                     }
                     t.users.insert(id, encode(&stored)?).map_err(backend)?;
                 }
-                ExportRecord::Task(TaskExport { owner, task, .. }) => {
+                ExportRecord::Task(TaskExport {
+                    owner,
+                    task,
+                    anchor,
+                }) => {
+                    let key = keys::task(*owner, task.id);
                     t.task_numbers
                         .insert(
                             keys::task_number(*owner, task.number),
                             &task.id.as_bytes()[..],
                         )
                         .map_err(backend)?;
-                    t.tasks
-                        .insert(keys::task(*owner, task.id), encode(task)?)
+                    t.task_projects
+                        .insert(
+                            keys::task_project(
+                                *owner,
+                                task.project.as_ref().map(|p| p.as_str()),
+                                task.id,
+                            ),
+                            &[][..],
+                        )
                         .map_err(backend)?;
+                    // An export from before recurrence has no anchor: a
+                    // task's own due is where its rule steps from then.
+                    if let Some(at) = task.recur.as_ref().and(anchor.or(task.due)) {
+                        t.task_anchors
+                            .insert(key, &keys::anchor_value(at)[..])
+                            .map_err(backend)?;
+                    }
+                    t.tasks.insert(key, encode(task)?).map_err(backend)?;
                 }
                 ExportRecord::ApiToken(token) => {
                     let stored = ApiTokenRecord {

@@ -3,12 +3,18 @@
 //! | from | to | what changes |
 //! |---|---|---|
 //! | 1 | 2 | task times outside `0001`..`9999` (accepted before the range check, and written by chrono as `+10000-...`, which nothing can read back) move to the nearest end of the range, so every record reads, lists and exports again; each is logged by owner and id |
+//! | 2 | 3 | every task record is written again with `"project":null,"recur":null,"series":null` (lists copy the stored JSON into responses, so it must hold every field), and gets its entry in the project index (`task_projects`, under "no project"); in batches |
 
 use super::records::encode;
 use super::{Trees, backend, keys};
 use crate::domain::{Task, TaskId, Timestamp, UserId};
 use crate::store::StoreError;
 use serde_json::Value;
+use std::ops::Bound::{Excluded, Unbounded};
+
+/// Task records rewritten per batch in the 2 → 3 step: bounded memory
+/// (each batch is held until it is applied) whatever the store's size.
+const BATCH: usize = 1000;
 
 /// The fields of a stored task that hold times.
 const TASK_TIME_FIELDS: [&str; 4] = ["due", "created_at", "updated_at", "completed_at"];
@@ -20,6 +26,79 @@ pub(super) fn upgrade(trees: &Trees, from: u32) -> Result<(), StoreError> {
     if from < 2 {
         repair_task_times(trees)?;
     }
+    if from < 3 {
+        add_project_fields(trees)?;
+    }
+    Ok(())
+}
+
+/// Format 2 → 3: writes every task record again with the fields that
+/// projects and recurrence added (all `null` before them), and indexes it
+/// under "no project".
+///
+/// Batch by batch in key order, the index entries before the records (so
+/// a record never lacks its entry): a crash part way leaves the version at
+/// 2, and the next open does it all again, writing only what is missing. A
+/// record that does not decode is left as it is (and logged): reading it
+/// reports it, as before.
+fn add_project_fields(trees: &Trees) -> Result<(), StoreError> {
+    let (mut checked, mut rewritten, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut from: Option<sled::IVec> = None;
+    loop {
+        let range = match &from {
+            Some(last) => trees
+                .tasks
+                .range::<&[u8], _>((Excluded(last.as_ref()), Unbounded)),
+            None => trees.tasks.iter(),
+        };
+        let mut records = sled::Batch::default();
+        let mut index = sled::Batch::default();
+        let mut count = 0;
+        let mut last = None;
+        for item in range.take(BATCH) {
+            let (key, bytes) = item.map_err(backend)?;
+            count += 1;
+            checked += 1;
+            last = Some(key.clone());
+            let (Some(owner), Some(id), Ok(task)) = (
+                key.get(..16)
+                    .and_then(keys::id_bytes)
+                    .map(UserId::from_bytes),
+                key.get(16..)
+                    .and_then(keys::id_bytes)
+                    .map(TaskId::from_bytes),
+                serde_json::from_slice::<Task>(&bytes),
+            ) else {
+                unreadable += 1;
+                tracing::warn!(
+                    key = ?key.as_ref(),
+                    "a task record does not decode; the format upgrade leaves it as it is"
+                );
+                continue;
+            };
+            index.insert(
+                keys::task_project(owner, task.project.as_ref().map(|p| p.as_str()), id),
+                &[][..],
+            );
+            let upgraded = encode(&task)?;
+            if upgraded.as_slice() != bytes.as_ref() {
+                records.insert(key, upgraded);
+                rewritten += 1;
+            }
+        }
+        if count == 0 {
+            break;
+        }
+        trees.task_projects.apply_batch(index).map_err(backend)?;
+        trees.tasks.apply_batch(records).map_err(backend)?;
+        from = last;
+    }
+    tracing::info!(
+        checked,
+        rewritten,
+        unreadable,
+        "task records brought to data format 3 (projects and recurrence)"
+    );
     Ok(())
 }
 

@@ -273,6 +273,31 @@ mod tests {
             .delete_task(ada.id, TaskRef::Number(3), &Precondition::None)
             .await
             .expect("deletes");
+        // A recurring task in a project, completed: an anchor, a project
+        // index entry and a successor beside the tombstone.
+        let mut draft = TaskDraft::new("water").expect("valid");
+        draft.project = Some(crate::domain::Project::parse("Home").expect("valid"));
+        draft.due = Timestamp::parse("2030-01-01T09:00:00Z").ok();
+        draft.recur = Some(crate::domain::Recur::parse("FREQ=DAILY").expect("valid"));
+        let water = store
+            .create_task(ada.id, draft, 100)
+            .await
+            .expect("creates");
+        let complete = crate::domain::TaskPatch {
+            completed: Some(true),
+            ..Default::default()
+        };
+        store
+            .update_task(ada.id, TaskRef::Id(water.id), complete, &Precondition::None)
+            .await
+            .expect("completes");
+        assert_eq!(store.live_task_count(ada.id).await.expect("counts"), 4);
+        for tree in [
+            &store.inner.trees.task_anchors,
+            &store.inner.trees.task_tombstones,
+        ] {
+            assert!(!tree.is_empty());
+        }
         let now = Timestamp::now();
         let day = Duration::from_secs(86_400);
         store
@@ -320,6 +345,9 @@ mod tests {
             ("tasks", &t.tasks),
             ("task_numbers", &t.task_numbers),
             ("task_counters", &t.task_counters),
+            ("task_anchors", &t.task_anchors),
+            ("task_tombstones", &t.task_tombstones),
+            ("task_projects", &t.task_projects),
             ("sessions", &t.sessions),
             ("user_sessions", &t.user_sessions),
             ("refresh", &t.refresh),
