@@ -3,9 +3,10 @@
 //! The fixture `pg-migration-3.sql` is a `pg_dump` of what that release
 //! wrote (migrations up to 0003; see `tests/fixtures/make-release-v3.sh`):
 //! users ada and bob, tasks with tags, due dates, completions, a deleted
-//! one and unicode.
+//! one and unicode. `release-v3.export.jsonl` is that release's export of
+//! the same, which imports into this release's PostgreSQL store.
 
-use crate::binary::{Bin, command, dirs, tool};
+use crate::binary::{Bin, command, dirs, path_str, tool};
 use crate::helpers::*;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -14,6 +15,10 @@ use std::process::{Command, Stdio};
 const DUMP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/pg-migration-3.sql"
+);
+const EXPORT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/release-v3.export.jsonl"
 );
 const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.com";
@@ -207,4 +212,92 @@ async fn a_database_of_the_previous_release_upgrades_in_place_with_nothing_lost(
     assert_eq!(Value::Array(before), ada_before());
     let (ok, out) = tool(&["migrate", "--database-url", &database.url]);
     assert!(ok && out.contains(": 0 migration(s) applied"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_the_previous_release_imports_and_moves_on_with_the_new_fields() {
+    let database = test_database().await;
+    let (cwd, _) = dirs();
+    let import = |file: &str, url: &str| {
+        tool(&["import", "--in", file, "--database-url", url])
+    };
+    let (ok, out) = import(EXPORT, &database.url);
+    assert!(ok, "{out}");
+    assert!(out.contains("imported 2 users, 5 tasks, 0 API tokens"), "{out}");
+    let (ok, out) = import(EXPORT, &database.url);
+    assert!(ok && out.contains("imported 0 users, 0 tasks"), "twice changes nothing: {out}");
+
+    let bin = on_database(cwd.path(), &database.url);
+    let app = bin.app();
+    let ada = log_in(&app, ADA).await;
+    let tasks = app.list_all(&ada, "limit=200").await;
+    let numbers: Vec<&Value> = tasks.iter().map(|t| &t["number"]).collect();
+    assert_eq!(numbers, [&json!(1), &json!(2), &json!(4), &json!(5)]);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["project"].is_null() && t["recur"].is_null() && t["series"].is_null()),
+        "{tasks:#?}"
+    );
+    // A recurring task made and completed after the import, exported with
+    // its anchor: a move to another database continues its series where
+    // the rule says, from the series' first due.
+    let monthly = app
+        .create(
+            &ada,
+            json!({"title": "Rent", "project": "Home", "recur": "FREQ=MONTHLY;INTERVAL=2",
+                   "due": "2027-01-31T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(monthly["number"], 6);
+    app.patch(&ada, &task_path(&monthly["id"]), json!({"completed": true}))
+        .await
+        .expect(200);
+    let next = app.list_all(&ada, "project=Home&status=pending").await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        (&next[0]["number"], &next[0]["due"]),
+        (&json!(7), &json!("2027-03-31T09:00:00Z")),
+        "every other month from the 31st of January"
+    );
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+
+    let file = cwd.path().join("v4.jsonl");
+    let (ok, out) = tool(&[
+        "export",
+        "--database-url",
+        &database.url,
+        "--out",
+        path_str(&file),
+    ]);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&file).expect("the export");
+    assert_eq!(
+        text.matches(r#""anchor":"2027-01-31T09:00:00Z""#).count(),
+        2,
+        "both occurrences carry the anchor: {text}"
+    );
+    let other = test_database().await;
+    let (ok, out) = import(path_str(&file), &other.url);
+    assert!(ok && out.contains("imported 2 users, 7 tasks"), "{out}");
+    let bin = on_database(cwd.path(), &other.url);
+    let app = bin.app();
+    let ada = log_in(&app, ADA).await;
+    let path = task_path(&next[0]["id"]);
+    // Moved to the 2nd of April, the next date is still the 31st of May
+    // (stepping from the anchor, not two months after the new due).
+    app.patch(
+        &ada,
+        &path,
+        json!({"due": "2027-04-02T09:00:00Z", "completed": true}),
+    )
+    .await
+    .expect(200);
+    let third = app.list_all(&ada, "project=Home&status=pending").await;
+    assert_eq!(third.len(), 1);
+    assert_eq!(
+        (&third[0]["number"], &third[0]["due"], &third[0]["series"]),
+        (&json!(8), &json!("2027-05-31T09:00:00Z"), &monthly["id"])
+    );
 }
