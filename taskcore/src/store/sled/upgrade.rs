@@ -41,7 +41,7 @@ pub(super) fn upgrade(trees: &Trees, from: u32) -> Result<(), StoreError> {
 /// 2, and the next open does it all again, writing only what is missing. A
 /// record that does not decode is left as it is (and logged): reading it
 /// reports it, as before.
-fn add_project_fields(trees: &Trees) -> Result<(), StoreError> {
+fn add_project_fields(trees: &Trees) -> Result<u64, StoreError> {
     let (mut checked, mut rewritten, mut unreadable) = (0u64, 0u64, 0u64);
     let mut from: Option<sled::IVec> = None;
     loop {
@@ -99,7 +99,7 @@ fn add_project_fields(trees: &Trees) -> Result<(), StoreError> {
         unreadable,
         "task records brought to data format 3 (projects and recurrence)"
     );
-    Ok(())
+    Ok(rewritten)
 }
 
 /// Format 1 → 2: rewrites the tasks whose times lie outside the range.
@@ -164,7 +164,97 @@ fn repaired_task(bytes: &[u8]) -> Option<Task> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{open_temp, user};
+    use super::super::{SledConfig, SledStore};
     use super::*;
+    use crate::domain::{ListQuery, TaskDraft};
+    use crate::store::TaskStore;
+
+    /// The JSON fields format 3 added, as a task record ends with them.
+    const NEW_FIELDS: &str = r#","project":null,"recur":null,"series":null}"#;
+
+    /// A store that a crash interrupted during the 2 → 3 step: `done`
+    /// records upgraded and indexed, the rest as format 2 wrote them.
+    #[tokio::test]
+    async fn format_2_records_gain_the_new_fields_and_their_index_in_batches() {
+        let (dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let t = &store.inner.trees;
+        let (total, done) = (2 * BATCH + 7, BATCH / 2);
+        let mut ids = Vec::new();
+        for i in 0..total {
+            let draft = TaskDraft::new(&format!("task {i}")).expect("valid");
+            let task = Task::new(TaskId::generate(), i as u64 + 1, draft, Timestamp::now());
+            let current = String::from_utf8(encode(&task).expect("encodes")).expect("UTF-8");
+            let old = current
+                .strip_suffix(NEW_FIELDS)
+                .map(|head| format!("{head}}}"))
+                .expect("the fields come last");
+            let key = keys::task(ada.id, task.id);
+            if i < done {
+                t.task_projects
+                    .insert(keys::task_project(ada.id, None, task.id), &[][..])
+                    .expect("writes");
+                t.tasks.insert(key, current.as_bytes()).expect("writes");
+            } else {
+                t.tasks.insert(key, old.as_bytes()).expect("writes");
+            }
+            t.task_numbers
+                .insert(
+                    keys::task_number(ada.id, task.number),
+                    &task.id.as_bytes()[..],
+                )
+                .expect("writes");
+            ids.push(task.id);
+        }
+        t.meta
+            .insert(keys::META_FORMAT_VERSION, &2u32.to_be_bytes()[..])
+            .expect("writes");
+        store.flush().await.expect("flushes");
+        drop(store);
+
+        let store = SledStore::open(SledConfig::new(dir.path().join("data"))).expect("upgrades");
+        let t = &store.inner.trees;
+        assert_eq!(
+            t.meta
+                .get(keys::META_FORMAT_VERSION)
+                .expect("reads")
+                .as_deref(),
+            Some(&3u32.to_be_bytes()[..])
+        );
+        for item in t.tasks.iter() {
+            let (_, value) = item.expect("reads");
+            assert!(
+                value.ends_with(NEW_FIELDS.as_bytes()),
+                "{:?}",
+                String::from_utf8_lossy(&value)
+            );
+        }
+        assert_eq!(t.task_projects.len(), total);
+        // The JSON lists show the fields; the project index serves lists.
+        let page = store
+            .list_tasks_json(ada.id, &ListQuery::parse("limit=200").expect("valid"), None)
+            .await
+            .expect("lists");
+        let json: serde_json::Value = serde_json::from_slice(&page.tasks).expect("JSON");
+        assert!(json[0]["project"].is_null() && json[0]["series"].is_null());
+        assert!(json[199].as_object().expect("a task").contains_key("recur"));
+        let none = store
+            .list_tasks(
+                ada.id,
+                &ListQuery::parse("project=-&limit=3").expect("valid"),
+                None,
+            )
+            .await
+            .expect("lists");
+        assert_eq!(
+            none.tasks.iter().map(|t| t.id).collect::<Vec<_>>(),
+            ids[..3]
+        );
+        // Again, as after a crash before the version was written: nothing to do.
+        assert_eq!(add_project_fields(t).expect("runs"), 0);
+        assert_eq!(t.task_projects.len(), total);
+    }
 
     #[test]
     fn out_of_range_times_move_to_the_ends_and_the_rest_stays() {
