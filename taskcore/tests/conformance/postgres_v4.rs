@@ -632,3 +632,93 @@ async fn project_lists_of_a_large_user_are_index_ranges_that_stop_after_the_page
         (1..=40000).filter(|n| n % 3 != 0 && n % 50 == 3).count() as u64
     );
 }
+
+/// Completes `task` in `store` and returns the successor it made.
+async fn complete_and_follow(store: &dyn TaskStore, owner: UserId, task: &Task) -> Task {
+    let done = store
+        .update_task(
+            owner,
+            TaskRef::Id(task.id),
+            completed(true),
+            &Precondition::None,
+        )
+        .await
+        .expect("completes");
+    store
+        .task(owner, TaskRef::Id(done.successor_id().expect("recurs")))
+        .await
+        .expect("reads")
+        .expect("a successor")
+}
+
+/// `migrate-store` is an export of sled imported into PostgreSQL: a series
+/// moved that way (and back) keeps stepping from its anchor, and its
+/// completed occurrences keep their one successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_moves_from_sled_to_postgres_and_back_with_its_anchor() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let sled = Fixture::sled();
+    let ada = user(&*sled.store, "ada").await;
+    let mut draft = recurring("weekly", "2030-01-07T09:00:00Z", "FREQ=WEEKLY");
+    draft.project = Some(Project::parse("Home").expect("valid"));
+    let first = sled
+        .store
+        .create_task(ada.id, draft, 100)
+        .await
+        .expect("creates");
+    let second = complete_and_follow(&*sled.store, ada.id, &first).await;
+    // Off the rule's Mondays: only the anchor still says Mondays.
+    let moved = TaskPatch {
+        due: Some(Some(at("2030-01-16T09:00:00Z"))),
+        ..TaskPatch::default()
+    };
+    sled.store
+        .update_task(ada.id, TaskRef::Id(second.id), moved, &Precondition::None)
+        .await
+        .expect("moves");
+    let (records, _) = export(&*sled.store).await;
+    f.store
+        .import(records)
+        .await
+        .expect("imports into PostgreSQL");
+
+    let third = complete_and_follow(&*f.store, ada.id, &second).await;
+    assert_eq!(
+        third.due,
+        Some(at("2030-01-21T09:00:00Z")),
+        "the anchor came along"
+    );
+    assert_eq!((third.number, third.series), (3, Some(first.id)));
+    for done in [false, true] {
+        f.store
+            .update_task(
+                ada.id,
+                TaskRef::Id(first.id),
+                completed(done),
+                &Precondition::None,
+            )
+            .await
+            .expect("writes");
+    }
+    assert_eq!(f.store.live_task_count(ada.id).await.expect("counts"), 3);
+
+    // And back to sled, where the next one still falls on a Monday.
+    let moved = TaskPatch {
+        due: Some(Some(at("2030-01-23T09:00:00Z"))),
+        ..TaskPatch::default()
+    };
+    f.store
+        .update_task(ada.id, TaskRef::Id(third.id), moved, &Precondition::None)
+        .await
+        .expect("moves");
+    let (records, _) = export(&*f.store).await;
+    let back = Fixture::sled();
+    back.store.import(records).await.expect("imports into sled");
+    let fourth = complete_and_follow(&*back.store, ada.id, &third).await;
+    assert_eq!(
+        (fourth.due, fourth.number),
+        (Some(at("2030-01-28T09:00:00Z")), 4)
+    );
+}
