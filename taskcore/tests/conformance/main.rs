@@ -7,6 +7,8 @@ mod accounts;
 mod api_tokens;
 mod list;
 mod metrics;
+#[cfg(feature = "postgres")]
+mod postgres_v4;
 mod projects;
 mod recurrence;
 mod sessions;

@@ -30,5 +30,5 @@ api_modules! {
     // process and connection handling, which no store changes.
     sled_only: [connections, faults_disk, metrics_binary, process, startup, tools, upgrade],
     // What needs a shared database: several server processes as one.
-    postgres_only: [faults_pg, replicas, transfer_pg],
+    postgres_only: [faults_pg, replicas, transfer_pg, upgrade_pg],
 }

@@ -167,7 +167,7 @@ impl PgStore {
             }
             // Made in number order, so ids (creation order) follow numbers.
             let task = Task::new(TaskId::generate(), next, pending.draft.clone(), now);
-            rows.push(TaskRow::of(&task));
+            rows.push(TaskRow::of(&task, task.initial_anchor()));
             outcomes.push(Ok(task));
             next += 1;
             live += 1;

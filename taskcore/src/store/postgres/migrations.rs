@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "times_in_range",
         include_str!("migrations/0003_times_in_range.sql"),
     ),
+    (
+        4,
+        "projects_recurrence",
+        include_str!("migrations/0004_projects_recurrence.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations ("taskmigr").

@@ -9,7 +9,10 @@
 //! numbers come from an `UPDATE ... RETURNING` on the owner's row in the
 //! transaction that inserts the task, `If-Match` writes are conditional
 //! statements or row-locked transactions, and a refresh token is rotated
-//! under `SELECT ... FOR UPDATE`.
+//! under `SELECT ... FOR UPDATE`. A recurring task's successor is inserted
+//! by the transaction that completes it, under that task's row lock, only
+//! when neither a task nor a tombstone (written by every delete) holds the
+//! successor's id: one successor per occurrence, across replicas.
 //!
 //! # Row security
 //!
@@ -25,7 +28,8 @@
 //!
 //! A task operation sends `BEGIN`, the `set_config` of the user, its one
 //! statement and `COMMIT` together (pipelined): one round trip. An update
-//! takes two (read under `FOR UPDATE`, then write and commit).
+//! takes two (read under `FOR UPDATE`, then write and commit; the
+//! successor's insert, when there is one, goes in the second flight).
 
 mod api_tokens;
 mod creates;
@@ -557,9 +561,8 @@ impl TaskStore for PgStore {
         self.live_task_count_impl(owner).await
     }
 
-    async fn projects(&self, _owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
-        // TODO(i13-pg): the project column.
-        Err(StoreError::backend("projects are not stored yet"))
+    async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
+        self.projects_impl(owner).await
     }
 
     async fn export(

@@ -3,15 +3,20 @@
 
 use super::{PgStore, SET_USER, damaged, db, scoped, time, time_opt, to_i64, to_u64};
 use crate::domain::{
-    ListQuery, Position, Precondition, Priority, SortField, SortKey, StatusFilter, Task, TaskId,
-    TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
+    ListQuery, Position, Precondition, Priority, Project, ProjectCount, ProjectFilter, Recur,
+    SortField, SortKey, StatusFilter, Task, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
+    UserId, project_counts,
 };
 use crate::store::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 /// The columns [`task_of`] reads, in order.
-pub(super) const TASK_COLUMNS: &str = "id, number, title, description, completed, priority, due, tags, created_at, updated_at, completed_at, version";
+pub(super) const TASK_COLUMNS: &str = "id, number, title, description, completed, priority, due, tags, created_at, updated_at, completed_at, version, project, recur, series";
+
+/// [`TASK_COLUMNS`] and then the anchor of the task's rule, which only the
+/// store sees (read by [`anchor_of`]).
+pub(super) const TASK_COLUMNS_AND_ANCHOR: &str = "id, number, title, description, completed, priority, due, tags, created_at, updated_at, completed_at, version, project, recur, series, anchor";
 
 /// The due date as each direction sorts it (generated columns): tasks
 /// without one come last in both, so each direction has its own sentinel.
@@ -50,11 +55,23 @@ pub(super) fn task_of(row: &Row) -> Result<Task, StoreError> {
         updated_at: time(row.get(9), "tasks.updated_at")?,
         completed_at: time_opt(row.get(10), "tasks.completed_at")?,
         version: to_u64(row.get(11), "tasks.version")?,
-        // TODO(i13-pg): the new columns.
-        project: None,
-        recur: None,
-        series: None,
+        project: row
+            .get::<_, Option<&str>>(12)
+            .map(Project::parse)
+            .transpose()
+            .map_err(|_| damaged("tasks.project"))?,
+        recur: row
+            .get::<_, Option<&str>>(13)
+            .map(Recur::parse)
+            .transpose()
+            .map_err(|_| damaged("tasks.recur"))?,
+        series: row.get::<_, Option<uuid::Uuid>>(14).map(TaskId),
     })
+}
+
+/// The anchor from a row of [`TASK_COLUMNS_AND_ANCHOR`].
+pub(super) fn anchor_of(row: &Row) -> Result<Option<Timestamp>, StoreError> {
+    time_opt(row.get(15), "tasks.anchor")
 }
 
 /// The values of a task as the table stores them, for inserts and updates:
@@ -75,10 +92,15 @@ pub(super) struct TaskRow {
     pub updated_at: i64,
     pub completed_at: Option<i64>,
     pub version: i64,
+    pub project: Option<String>,
+    pub recur: Option<String>,
+    pub series: Option<uuid::Uuid>,
+    pub anchor: Option<i64>,
 }
 
 impl TaskRow {
-    pub(super) fn of(task: &Task) -> Self {
+    /// The row of `task`, whose rule (if any) steps from `anchor`.
+    pub(super) fn of(task: &Task, anchor: Option<Timestamp>) -> Self {
         let lower = task.description.to_lowercase();
         Self {
             id: task.id.0,
@@ -95,19 +117,23 @@ impl TaskRow {
             updated_at: task.updated_at.as_micros(),
             completed_at: task.completed_at.map(|t| t.as_micros()),
             version: to_i64(task.version),
+            project: task.project.as_ref().map(|p| p.as_str().to_owned()),
+            recur: task.recur.as_ref().map(ToString::to_string),
+            series: task.series.map(|s| s.0),
+            anchor: anchor.map(|t| t.as_micros()),
         }
     }
 
     /// The parameters of a statement: `before`, then the content columns
     /// every task statement writes, in this order (`title`, `title_key`,
     /// `description`, `description_lower`, `completed`, `priority`, `due`,
-    /// `tags`), then `after`.
+    /// `tags`, `project`, `recur`, `series`, `anchor`), then `after`.
     pub(super) fn params<'a>(
         &'a self,
         before: &[&'a (dyn ToSql + Sync)],
         after: &[&'a (dyn ToSql + Sync)],
     ) -> Vec<&'a (dyn ToSql + Sync)> {
-        let content: [&(dyn ToSql + Sync); 8] = [
+        let content: [&(dyn ToSql + Sync); 12] = [
             &self.title,
             &self.title_key,
             &self.description,
@@ -116,8 +142,29 @@ impl TaskRow {
             &self.priority,
             &self.due,
             &self.tags,
+            &self.project,
+            &self.recur,
+            &self.series,
+            &self.anchor,
         ];
         [before, &content, after].concat()
+    }
+
+    /// The parameters of [`INSERT_SUCCESSOR`] for this row of `owner`
+    /// (its number is the statement's).
+    pub(super) fn successor_params<'a>(
+        &'a self,
+        owner: &'a uuid::Uuid,
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        self.params(
+            &[owner, &self.id],
+            &[
+                &self.created_at,
+                &self.updated_at,
+                &self.completed_at,
+                &self.version,
+            ],
+        )
     }
 
     /// The parameters of [`INSERT_TASK`] for this row of `owner`.
@@ -138,9 +185,46 @@ impl TaskRow {
 }
 
 /// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in
-/// `$2` to `$15` (creates and imports, which know the number).
-pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, created_at, updated_at, completed_at, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+/// `$2` to `$19` (creates and imports, which know the number).
+pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, project, recur, series, anchor, created_at, updated_at, completed_at, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+/// Inserts the successor of a task just completed, in the transaction
+/// that completes it: the task of owner `$1` with id `$2` and the values of
+/// a [`TaskRow`] in `$3` to `$18` (see [`TaskRow::successor_params`]),
+/// numbered with the owner's next number. Only if the owner has no task
+/// with that id and never had one (no tombstone), so an occurrence gets at
+/// most one successor, ever; and only then is a number taken and the live
+/// count moved (the successor may go past the task limit: completing a
+/// task never fails for it). Concurrent completions of one task are
+/// serialized by the row lock on that task; the users row lock orders it
+/// with creates; `ON CONFLICT` covers a create of the same id (a client
+/// creating the successor itself) that commits in between. Returns the
+/// number when it inserted.
+pub(super) const INSERT_SUCCESSOR: &str = "WITH free AS (
+        SELECT WHERE NOT EXISTS (SELECT FROM tasks WHERE owner = $1 AND id = $2)
+                 AND NOT EXISTS (SELECT FROM task_tombstones WHERE owner = $1 AND id = $2)
+     ),
+     counter AS (
+        SELECT next_task_number FROM users
+         WHERE id = $1 AND EXISTS (SELECT FROM free)
+           FOR NO KEY UPDATE
+     ),
+     inserted AS (
+        INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower,
+                           completed, priority, due, tags, project, recur, series, anchor,
+                           created_at, updated_at, completed_at, version)
+        SELECT $1, $2, next_task_number, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+               $15, $16, $17, $18
+          FROM counter
+        ON CONFLICT DO NOTHING
+        RETURNING number
+     ),
+     advanced AS (
+        UPDATE users SET next_task_number = inserted.number + 1, live_tasks = live_tasks + 1
+          FROM inserted WHERE users.id = $1
+     )
+     SELECT number FROM inserted";
 
 /// Appends `condition` to `sql` with each `?` as the next parameter, `value`.
 fn add_filter<'a>(
@@ -151,6 +235,16 @@ fn add_filter<'a>(
 ) {
     params.push(value);
     sql.push_str(&condition.replace('?', &format!("${}", params.len())));
+}
+
+/// Where a page continues from, as the statement's keyset condition sees it.
+enum Cursor {
+    /// After this sort key (and the position's id).
+    Key(Box<dyn ToSql + Sync + Send>),
+    /// Among the tasks without a project, after the position's id.
+    WithoutProject,
+    /// After the position's id alone (creation order).
+    Id,
 }
 
 /// Where a task reference points, as SQL and its parameter.
@@ -188,8 +282,9 @@ impl PgStore {
 
     /// One transaction, the task locked while the patch is applied: the
     /// read (`FOR UPDATE`) and then the write with the commit, two round
-    /// trips. It owns its arguments so that it can run on a task of its own
-    /// (see `update_task`).
+    /// trips. When the patch completes a recurring task, the second flight
+    /// also carries [`INSERT_SUCCESSOR`]. It owns its arguments so that it
+    /// can run on a task of its own (see `update_task`).
     pub(super) async fn update_task_impl(
         self,
         owner: UserId,
@@ -202,15 +297,15 @@ impl PgStore {
         let (column, value) = reference(task);
         let select = client
             .prepare_cached(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 AND {column} = $2 FOR UPDATE"
+                "SELECT {TASK_COLUMNS_AND_ANCHOR} FROM tasks WHERE owner = $1 AND {column} = $2 FOR UPDATE"
             ))
             .await
             .map_err(db)?;
         let update = client
             .prepare_cached(
                 "UPDATE tasks SET title = $3, title_key = $4, description = $5, description_lower = $6,
-                    completed = $7, priority = $8, due = $9, tags = $10, updated_at = $11,
-                    completed_at = $12, version = $13
+                    completed = $7, priority = $8, due = $9, tags = $10, project = $11, recur = $12,
+                    series = $13, anchor = $14, updated_at = $15, completed_at = $16, version = $17
                  WHERE owner = $1 AND id = $2",
             )
             .await
@@ -222,6 +317,7 @@ impl PgStore {
             client.query_opt(&select, &[&owner.0, &*value]),
         )
         .await;
+        let now = Timestamp::now();
         let decided = (|| {
             begin.map_err(db)?;
             scope.map_err(db)?;
@@ -229,17 +325,23 @@ impl PgStore {
                 return Err(StoreError::NotFound);
             };
             let mut task = task_of(&row)?;
+            let mut anchor = anchor_of(&row)?;
             if !precondition.allows(task.version) {
                 return Err(StoreError::VersionMismatch);
             }
-            // TODO(i13-pg): the stored anchor, and the successor.
-            let mut anchor = task.initial_anchor();
             let applied = task
-                .apply(patch, &mut anchor, Timestamp::now())
+                .apply(patch, &mut anchor, now)
                 .map_err(StoreError::Invalid)?;
-            Ok((task, applied.changed))
+            // Its number is the owner's next one, which the statement that
+            // inserts it takes: 0 here is never written.
+            let successor = if applied.completed_now {
+                task.successor(anchor, 0, now)
+            } else {
+                None
+            };
+            Ok((task, anchor, applied.changed, successor))
         })();
-        let (task, changed) = match decided {
+        let (task, anchor, changed, successor) = match decided {
             Ok(decided) => decided,
             Err(e) => {
                 client.batch_execute("ROLLBACK").await.map_err(db)?;
@@ -250,26 +352,41 @@ impl PgStore {
             client.batch_execute("ROLLBACK").await.map_err(db)?;
             return Ok(task);
         }
-        let row = TaskRow::of(&task);
-        let (updated, commit) = futures_util::future::join(
-            client.execute(
-                &update,
-                &row.params(
-                    &[&owner.0, &row.id],
-                    &[&row.updated_at, &row.completed_at, &row.version],
-                ),
-            ),
-            client.batch_execute("COMMIT"),
-        )
-        .await;
-        updated.map_err(db)?;
-        commit.map_err(db)?;
+        let row = TaskRow::of(&task, anchor);
+        let update_params = row.params(
+            &[&owner.0, &row.id],
+            &[&row.updated_at, &row.completed_at, &row.version],
+        );
+        let update = client.execute(&update, &update_params);
+        match successor {
+            None => {
+                let (updated, commit) =
+                    futures_util::future::join(update, client.batch_execute("COMMIT")).await;
+                updated.map_err(db)?;
+                commit.map_err(db)?;
+            }
+            Some(next) => {
+                let insert_successor = client.prepare_cached(INSERT_SUCCESSOR).await.map_err(db)?;
+                // The successor steps from the same anchor as this task.
+                let next_row = TaskRow::of(&next, anchor);
+                let (updated, inserted, commit) = futures_util::future::join3(
+                    update,
+                    client.query_opt(&insert_successor, &next_row.successor_params(&owner.0)),
+                    client.batch_execute("COMMIT"),
+                )
+                .await;
+                updated.map_err(db)?;
+                inserted.map_err(db)?;
+                commit.map_err(db)?;
+            }
+        }
         Ok(task)
     }
 
     /// One statement: the delete is conditional on the version, and the
-    /// owner's live count moves with it. When nothing was deleted, the
-    /// task's version as the statement saw it tells why.
+    /// owner's live count and the task's tombstone move with it. When
+    /// nothing was deleted, the task's version as the statement saw it
+    /// tells why.
     pub(super) async fn delete_task_impl(
         &self,
         owner: UserId,
@@ -285,9 +402,15 @@ impl PgStore {
                  d AS (DELETE FROM tasks t USING target
                        WHERE t.owner = $1 AND t.id = target.id
                          AND ($3::bigint[] IS NULL OR t.version = ANY($3))
-                       RETURNING t.id),
+                       RETURNING t.id, t.number),
                  u AS (UPDATE users SET live_tasks = live_tasks - 1
-                       WHERE id = $1 AND EXISTS (SELECT 1 FROM d) RETURNING 1)
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM d) RETURNING 1),
+                 -- An id can only come back through an import: the
+                 -- latest deletion is the one remembered.
+                 gone AS (INSERT INTO task_tombstones (owner, id, number, deleted_at)
+                          SELECT $1, id, number, $4 FROM d
+                          ON CONFLICT (owner, id)
+                          DO UPDATE SET number = excluded.number, deleted_at = excluded.deleted_at)
                  SELECT (SELECT version FROM target), (SELECT count(*) FROM d)"
             ))
             .await
@@ -296,6 +419,7 @@ impl PgStore {
             Precondition::None | Precondition::Any => None,
             Precondition::Versions(list) => Some(list.iter().copied().map(to_i64).collect()),
         };
+        let now = Timestamp::now().as_micros();
         // A concurrent write between the statement's read and its delete
         // shows as "allowed but not deleted": look again.
         for _ in 0..8 {
@@ -303,7 +427,7 @@ impl PgStore {
                 &client,
                 &set_user,
                 owner,
-                client.query_one(&delete, &[&owner.0, &*value, &versions]),
+                client.query_one(&delete, &[&owner.0, &*value, &versions, &now]),
             )
             .await?;
             let version: Option<i64> = row.get(0);
@@ -333,7 +457,40 @@ impl PgStore {
         after: Option<&Position>,
     ) -> Result<TaskPage, StoreError> {
         let limit = query.limit.max(1);
+        let rows = self.list_rows(owner, query, after, "").await?;
+        let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
+        let next = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(|t| query.position_of(t))
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next })
+    }
+
+    /// The rows of a page and one more, by the statement that
+    /// [`list_tasks_impl`](Self::list_tasks_impl) runs; with `prefix`
+    /// `EXPLAIN ...`, that statement's plan (for the tests).
+    pub(super) async fn list_rows(
+        &self,
+        owner: UserId,
+        query: &ListQuery,
+        after: Option<&Position>,
+        prefix: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let limit = query.limit.max(1);
         let descending = query.sort.descending;
+        let project_sort = query.sort.field == SortField::Project;
+        // Which of the two project indexes serves: `sort=-project` scans
+        // the one led by `project_present` backward, every other query uses
+        // the one led by `project_missing`. `has` and `lacks` are the
+        // conditions on the leading column for a task with and without a
+        // project, and `has_value` its value for a task with one.
+        let (has, lacks, has_value) = if project_sort && descending {
+            ("project_present", "NOT project_present", "true")
+        } else {
+            ("NOT project_missing", "project_missing", "false")
+        };
         let (key_sql, collate) = match (query.sort.field, descending) {
             (SortField::Created, _) => ("", ""),
             (SortField::Updated, _) => ("updated_at", ""),
@@ -341,24 +498,28 @@ impl PgStore {
             (SortField::Title, _) => ("title_key", " COLLATE \"C\""),
             (SortField::Due, false) => (DUE_ASC, ""),
             (SortField::Due, true) => (DUE_DESC, ""),
-            // TODO(i13-pg): an index on the project.
-            (SortField::Project, _) => ("", ""),
+            (SortField::Project, false) => ("project_missing, project", " COLLATE \"C\""),
+            (SortField::Project, true) => ("project_present, project", " COLLATE \"C\""),
         };
-        let cursor_key: Option<Box<dyn ToSql + Sync + Send>> = match after.map(|a| &a.key) {
+        let cursor = match after.map(|a| &a.key) {
             Some(SortKey::Updated(t)) if query.sort.field == SortField::Updated => {
-                Some(Box::new(t.as_micros()))
+                Cursor::Key(Box::new(t.as_micros()))
             }
             Some(SortKey::Priority(p)) if query.sort.field == SortField::Priority => {
-                Some(Box::new(priority_rank(*p)))
+                Cursor::Key(Box::new(priority_rank(*p)))
             }
             Some(SortKey::Title(t)) if query.sort.field == SortField::Title => {
-                Some(Box::new(t.clone()))
+                Cursor::Key(Box::new(t.clone()))
             }
             Some(SortKey::Due(d)) if query.sort.field == SortField::Due => {
                 let none = if descending { i64::MIN } else { i64::MAX };
-                Some(Box::new(d.map_or(none, |t| t.as_micros())))
+                Cursor::Key(Box::new(d.map_or(none, |t| t.as_micros())))
             }
-            _ => None,
+            Some(SortKey::Project(Some(p))) if project_sort => {
+                Cursor::Key(Box::new(p.as_str().to_owned()))
+            }
+            Some(SortKey::Project(None)) if project_sort => Cursor::WithoutProject,
+            _ => Cursor::Id,
         };
         let (cmp, dir) = if descending {
             ("<", "DESC")
@@ -368,7 +529,11 @@ impl PgStore {
         let order = if key_sql.is_empty() {
             format!("id {dir}")
         } else {
-            format!("{key_sql} {dir}, id {dir}")
+            let columns = key_sql.split(", ").chain(["id"]);
+            columns
+                .map(|column| format!("{column} {dir}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let completed = match query.status {
             StatusFilter::All => None,
@@ -376,6 +541,18 @@ impl PgStore {
             StatusFilter::Completed => Some(true),
         };
         let priority = query.priority.map(priority_rank);
+        // `project=P`: `P` itself and the names from `P.` up to `P/`
+        // ('/' follows '.'), one index range with the names between `P`
+        // and `P.` (such as `P-x`) filtered out.
+        let within = match &query.project {
+            Some(ProjectFilter::Within(p)) => Some([
+                p.as_str().to_owned(),
+                format!("{p}/"),
+                p.as_str().to_owned(),
+                p.subtree_prefix(),
+            ]),
+            _ => None,
+        };
         let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
         let after_id = after.map(|a| a.id.0);
         // Only the filters in use are in the statement: a catch-all
@@ -383,7 +560,7 @@ impl PgStore {
         // estimate one row and read the owner's whole range to sort it
         // (34 ms for a page of a 125,000-task user, against an index range
         // scan that stops after the page).
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
+        let mut sql = format!("{prefix}SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&owner.0, &fetch];
         if let Some(completed) = &completed {
             add_filter(&mut sql, &mut params, " AND completed = ?", completed);
@@ -402,15 +579,50 @@ impl PgStore {
                 q,
             );
         }
-        match (&after_id, &cursor_key) {
+        if let Some([from, to, exact, inside]) = &within {
+            add_filter(
+                &mut sql,
+                &mut params,
+                &format!(" AND {has} AND project >= ?"),
+                from,
+            );
+            add_filter(&mut sql, &mut params, " AND project < ?", to);
+            // A CASE, not an OR: the planner splits an OR of indexable
+            // arms into a bitmap of two ranges, which then must be sorted.
+            add_filter(&mut sql, &mut params, " AND CASE WHEN project = ?", exact);
+            add_filter(
+                &mut sql,
+                &mut params,
+                " THEN true ELSE project >= ? END",
+                inside,
+            );
+        } else if query.project == Some(ProjectFilter::None) {
+            sql.push_str(&format!(" AND {lacks} AND project IS NULL"));
+        }
+        match (&after_id, &cursor) {
             (None, _) => {}
-            (Some(id), Some(key)) => {
-                let condition = format!(" AND (owner, {key_sql}, id) {cmp} ($1, ?{collate}");
+            (Some(id), Cursor::Key(key)) => {
+                // For a project, the leading column's value first: a task
+                // without one is then after the cursor by that column
+                // alone (its NULL is never compared).
+                let group = if project_sort {
+                    format!("{has_value}, ")
+                } else {
+                    String::new()
+                };
+                let condition = format!(" AND (owner, {key_sql}, id) {cmp} ($1, {group}?{collate}");
                 add_filter(&mut sql, &mut params, &condition, key.as_ref());
                 add_filter(&mut sql, &mut params, ", ?)", id);
             }
+            // Among the tasks without a project, which come last: by id.
+            (Some(id), Cursor::WithoutProject) => add_filter(
+                &mut sql,
+                &mut params,
+                &format!(" AND {lacks} AND project IS NULL AND id {cmp} ?"),
+                id,
+            ),
             // Created order, or a position of another order: by id alone.
-            (Some(id), None) => add_filter(
+            (Some(id), Cursor::Id) => add_filter(
                 &mut sql,
                 &mut params,
                 &format!(" AND (owner, id) {cmp} ($1, ?)"),
@@ -421,15 +633,41 @@ impl PgStore {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let select = client.prepare_cached(&sql).await.map_err(db)?;
-        let rows = scoped(&client, &set_user, owner, client.query(&select, &params)).await?;
-        let mut tasks = rows.iter().map(task_of).collect::<Result<Vec<_>, _>>()?;
-        let next = if tasks.len() > limit {
-            tasks.truncate(limit);
-            tasks.last().map(|t| query.position_of(t))
-        } else {
-            None
-        };
-        Ok(TaskPage { tasks, next })
+        scoped(&client, &set_user, owner, client.query(&select, &params)).await
+    }
+
+    /// One grouped read of the owner's named projects (a range of the
+    /// project index), then the shared rules add the parents.
+    pub(super) async fn projects_impl(
+        &self,
+        owner: UserId,
+    ) -> Result<Vec<ProjectCount>, StoreError> {
+        let client = self.client().await?;
+        let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
+        let select = client
+            .prepare_cached(
+                "SELECT project, completed, count(*) FROM tasks
+                 WHERE owner = $1 AND NOT project_missing AND project IS NOT NULL
+                 GROUP BY project, completed",
+            )
+            .await
+            .map_err(db)?;
+        let rows = scoped(
+            &client,
+            &set_user,
+            owner,
+            client.query(&select, &[&owner.0]),
+        )
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let project =
+                Project::parse(row.get::<_, &str>(0)).map_err(|_| damaged("tasks.project"))?;
+            counts.push((project, row.get::<_, bool>(1), to_u64(row.get(2), "count")?));
+        }
+        Ok(project_counts(
+            counts.iter().map(|(p, completed, n)| (p, *completed, *n)),
+        ))
     }
 
     pub(super) async fn live_task_count_impl(&self, owner: UserId) -> Result<u64, StoreError> {

@@ -2,7 +2,7 @@
 //! for the test suites of this crate and of the server; not an API.
 
 use super::{PgStore, SET_USER, StoreError, cause, connect_one, db};
-use crate::domain::{TaskId, UserId};
+use crate::domain::{ListQuery, Position, TaskId, UserId};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The variable that names the server the PostgreSQL tests use.
@@ -116,6 +116,26 @@ fn with_database(url: &str, name: &str) -> String {
     } else {
         format!("{url} dbname={name}")
     }
+}
+
+/// The plan of the statement that lists a page of `query` after `after`
+/// for `owner`, as `EXPLAIN (ANALYZE, COSTS OFF)` shows it, one line each:
+/// proof of which index a list uses and that it stops after the page.
+pub async fn explain_list(
+    store: &PgStore,
+    owner: UserId,
+    query: &ListQuery,
+    after: Option<&Position>,
+) -> Result<Vec<String>, StoreError> {
+    let rows = store
+        .list_rows(
+            owner,
+            query,
+            after,
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ",
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// What a store connection sees of `tasks` with no owner filter at all.

@@ -3,7 +3,9 @@
 //! every record is checked before anything is written, and a conflict
 //! writes nothing.
 
-use super::tasks::{INSERT_TASK, TASK_COLUMNS, TaskRow, task_of};
+use super::tasks::{
+    INSERT_TASK, TASK_COLUMNS, TASK_COLUMNS_AND_ANCHOR, TaskRow, anchor_of, task_of,
+};
 use super::{PgStore, SET_USER, db, hash_of, time, time_opt, to_i64, to_u64};
 use crate::domain::{ApiTokenId, ExternalIdentity, Task, TaskId, UserId};
 use crate::store::transfer::{ExistingRecords, StoredApiToken, StoredUser, plan_import};
@@ -75,7 +77,7 @@ impl PgStore {
         let set_user = tx.prepare(SET_USER).await.map_err(db)?;
         let select = tx
             .prepare(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1 ORDER BY id"
+                "SELECT {TASK_COLUMNS_AND_ANCHOR} FROM tasks WHERE owner = $1 ORDER BY id"
             ))
             .await
             .map_err(db)?;
@@ -87,13 +89,13 @@ impl PgStore {
             pin_mut!(rows);
             while let Some(row) = rows.next().await {
                 let row = row.map_err(db)?;
-                match task_of(&row) {
-                    Ok(task) => {
+                match task_of(&row).and_then(|task| Ok((task, anchor_of(&row)?))) {
+                    Ok((task, anchor)) => {
                         send(
                             ExportRecord::Task(TaskExport {
                                 owner,
                                 task,
-                                anchor: None,
+                                anchor,
                             }),
                             &mut counts,
                         )
@@ -156,13 +158,13 @@ impl PgStore {
 
         // ----- the writes, pipelined in batches -----
         let mut new_users = Vec::new();
-        let mut new_tasks: HashMap<UserId, Vec<&Task>> = HashMap::new();
+        let mut new_tasks: HashMap<UserId, Vec<&TaskExport>> = HashMap::new();
         let mut new_tokens = Vec::new();
         for (record, _) in records.iter().zip(&plan.new).filter(|(_, new)| **new) {
             match record {
                 ExportRecord::User(user) => new_users.push(user),
-                ExportRecord::Task(TaskExport { owner, task, .. }) => {
-                    new_tasks.entry(*owner).or_default().push(task);
+                ExportRecord::Task(task) => {
+                    new_tasks.entry(task.owner).or_default().push(task);
                 }
                 ExportRecord::ApiToken(token) => new_tokens.push(token),
             }
@@ -202,8 +204,8 @@ impl PgStore {
             tx.execute(&set_user, &[&owner.to_string()])
                 .await
                 .map_err(db)?;
-            in_batches(tasks, |task| {
-                let row = TaskRow::of(task);
+            in_batches(tasks, |export| {
+                let row = TaskRow::of(&export.task, export.anchor);
                 async move {
                     let params = row.insert_params(&owner.0);
                     tx.execute(insert_task, &params).await
