@@ -190,13 +190,15 @@ fn db(error: tokio_postgres::Error) -> StoreError {
 /// Whether an error means the database cannot serve now rather than that a
 /// statement is wrong: no answer from the server at all (a closed or broken
 /// connection), or one of the SQLSTATE classes for a server that is
-/// shutting down, starting, out of resources, failing I/O or read-only.
+/// shutting down, starting, out of resources, failing I/O or read-only, or
+/// a transaction it rolled back (a deadlock between, say, completing a
+/// recurring task and deleting its owner's account): retrying succeeds.
 fn unavailable(error: &tokio_postgres::Error) -> bool {
     match error.code() {
         None => error.as_db_error().is_none(),
         Some(code) => {
             let class = code.code().get(..2);
-            matches!(class, Some("08" | "53" | "57" | "58"))
+            matches!(class, Some("08" | "40" | "53" | "57" | "58"))
                 || *code == tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION
         }
     }
