@@ -39,7 +39,7 @@ fn rule_message(raw: &str, error: &RecurError) -> String {
             "The rule `every` needs what follows it, in the same argument: quote the whole rule, e.g. --recur 'every 2 weeks'; a rule is {RULE_FORMS}."
         ),
         RecurError::NotUnderstood(_) => {
-            let unknown = unknown_words(shown);
+            let unknown = Recur::unknown_friendly_words(shown);
             match unknown.as_slice() {
                 [one] if one.as_str() == shown.to_lowercase() => {
                     format!("Did not understand the rule `{shown}`; write {RULE_FORMS}.")
@@ -60,46 +60,6 @@ fn rule_message(raw: &str, error: &RecurError) -> String {
         ),
         other => format!("Invalid rule `{shown}`: {other}."),
     }
-}
-
-/// The words of a friendly rule that no friendly form has.
-fn unknown_words(text: &str) -> Vec<String> {
-    const KNOWN: &[&str] = &[
-        "daily",
-        "weekly",
-        "monthly",
-        "yearly",
-        "weekdays",
-        "every",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "year",
-        "years",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "mon",
-        "tue",
-        "wed",
-        "thu",
-        "fri",
-        "sat",
-        "sun",
-    ];
-    text.to_lowercase()
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .filter(|w| !KNOWN.contains(w) && !w.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_string)
-        .collect()
 }
 
 #[cfg(test)]

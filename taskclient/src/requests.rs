@@ -308,16 +308,7 @@ impl Client {
     pub fn create(&self, title: Title) -> CreateTask {
         CreateTask {
             client: self.clone(),
-            draft: TaskDraft {
-                title,
-                description: Description::default(),
-                completed: false,
-                priority: Priority::None,
-                due: None,
-                tags: Tags::default(),
-                project: None,
-                recur: None,
-            },
+            draft: TaskDraft::with_title(title),
         }
     }
 

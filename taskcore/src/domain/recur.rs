@@ -446,6 +446,26 @@ impl Recur {
         }
     }
 
+    /// The words of `text` that no friendly form of
+    /// [`Recur::from_friendly`] has, lower-cased, in order: what to name
+    /// when a rule is not understood (`every 2 weekz` → `weekz`). Numbers
+    /// count as known.
+    pub fn unknown_friendly_words(text: &str) -> Vec<String> {
+        let known = |word: &str| {
+            matches!(
+                word,
+                "daily" | "weekly" | "monthly" | "yearly" | "weekdays" | "every"
+            ) || unit_of(word).is_some()
+                || weekday_of_name(word).is_some()
+                || word.bytes().all(|b| b.is_ascii_digit())
+        };
+        text.to_lowercase()
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|word| !word.is_empty() && !known(word))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// A short human form for display: `daily`, `every 2 weeks`,
     /// `weekdays`, `every Mon, Thu`, ...; the RRULE itself for anything
     /// more involved. [`Recur::from_friendly`] reads every form back.

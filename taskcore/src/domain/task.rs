@@ -451,7 +451,13 @@ impl TaskDraft {
     /// A draft with this title and every other field at its default.
     pub fn new(title: &str) -> Result<Self, ValidationErrors> {
         let title = Title::parse(title).map_err(|m| ValidationErrors::single("title", m))?;
-        Ok(Self {
+        Ok(Self::with_title(title))
+    }
+
+    /// A draft with this (already valid) title and every other field at
+    /// its default.
+    pub fn with_title(title: Title) -> Self {
+        Self {
             title,
             description: Description::default(),
             completed: false,
@@ -460,7 +466,7 @@ impl TaskDraft {
             tags: Tags::default(),
             project: None,
             recur: None,
-        })
+        }
     }
 
     /// Validates a JSON request body. Unknown fields, wrong types and broken

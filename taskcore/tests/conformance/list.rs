@@ -43,8 +43,8 @@ async fn seed(store: &dyn TaskStore, owner: UserId) -> Vec<Task> {
     tasks
 }
 
-/// Every page of a query, `limit` at a time.
-async fn walk(store: &dyn TaskStore, owner: UserId, query: &ListQuery) -> Vec<Task> {
+/// Every page of a query, `limit` at a time, checking each page's cursor.
+pub async fn walk(store: &dyn TaskStore, owner: UserId, query: &ListQuery) -> Vec<Task> {
     let mut all = Vec::new();
     let mut after: Option<Position> = None;
     for _ in 0..100 {

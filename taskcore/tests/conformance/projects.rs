@@ -1,6 +1,7 @@
 //! Projects: the field, the `project=` filter with its hierarchy,
 //! `sort=project`, the per-user counts, and tag edits that merge.
 
+use crate::list::walk;
 use crate::support::{Fixture, user};
 use crate::tasks::draft;
 use std::collections::HashSet;
@@ -60,31 +61,6 @@ async fn seed(store: &dyn TaskStore, owner: UserId, other: UserId) -> Vec<Task> 
             .expect("creates");
     }
     tasks
-}
-
-/// Every page of a query, `limit` at a time, checking each page's cursor.
-pub async fn walk(store: &dyn TaskStore, owner: UserId, query: &ListQuery) -> Vec<Task> {
-    let mut all = Vec::new();
-    let mut after: Option<Position> = None;
-    for _ in 0..100 {
-        let page = store
-            .list_tasks(owner, query, after.as_ref())
-            .await
-            .expect("lists");
-        assert!(page.tasks.len() <= query.limit);
-        all.extend(page.tasks);
-        match page.next {
-            Some(next) => {
-                assert_eq!(
-                    Some(&next),
-                    all.last().map(|t| query.position_of(t)).as_ref()
-                );
-                after = Some(next);
-            }
-            None => return all,
-        }
-    }
-    panic!("the walk does not end");
 }
 
 /// What a query must return: the model's filter and order.

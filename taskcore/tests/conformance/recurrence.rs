@@ -1,7 +1,8 @@
 //! Recurrence: completing a recurring task creates its successor in the
 //! same write, exactly once per occurrence whatever happens.
 
-use crate::projects::{project, walk};
+use crate::list::walk;
+use crate::projects::project;
 use crate::support::{Fixture, user};
 use crate::tasks::draft;
 use crate::transfer::export;

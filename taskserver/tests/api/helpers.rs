@@ -730,3 +730,38 @@ pub fn tasks_of(page: &Value) -> Vec<Value> {
 pub fn ids(tasks: &[Value]) -> Vec<String> {
     tasks.iter().map(|t| s(&t["id"])).collect()
 }
+
+/// Every field of a task response, since projects and recurrence.
+pub const TASK_FIELDS: [&str; 15] = [
+    "id",
+    "number",
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due",
+    "tags",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "version",
+    "project",
+    "recur",
+    "series",
+];
+
+/// Asserts that a task response has exactly [`TASK_FIELDS`]; `what` names
+/// the response in the failure.
+#[track_caller]
+pub fn assert_task_fields(task: &Value, what: &str) {
+    let mut keys: Vec<&str> = task
+        .as_object()
+        .expect("a task object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut want = TASK_FIELDS.to_vec();
+    want.sort_unstable();
+    assert_eq!(keys, want, "{what}: task fields of {task}");
+}

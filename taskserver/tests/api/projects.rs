@@ -14,44 +14,13 @@ fn answered(resp: Resp, status: u16) -> Resp {
     resp
 }
 
-/// Every field a task response has since projects and recurrence.
-const FIELDS: [&str; 15] = [
-    "id",
-    "number",
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "due",
-    "tags",
-    "created_at",
-    "updated_at",
-    "completed_at",
-    "version",
-    "project",
-    "recur",
-    "series",
-];
-
-#[track_caller]
-fn assert_fields(task: &Value, what: &str) {
-    let keys: Vec<&String> = task.as_object().expect("a task object").keys().collect();
-    for field in FIELDS {
-        assert!(
-            task.get(field).is_some(),
-            "{what}: no `{field}` in {task}"
-        );
-    }
-    assert_eq!(keys.len(), FIELDS.len(), "{what}: fields {keys:?}");
-}
-
 #[tokio::test]
 async fn project_recur_and_series_are_in_every_task_response() {
     let app = spawn_app().await;
     let u = app.register().await;
 
     let plain = app.task(&u, "plain").await;
-    assert_fields(&plain, "POST");
+    assert_task_fields(&plain, "POST");
     assert_eq!(
         (&plain["project"], &plain["recur"], &plain["series"]),
         (&Value::Null, &Value::Null, &Value::Null)
@@ -61,14 +30,14 @@ async fn project_recur_and_series_are_in_every_task_response() {
         "due": "2030-01-07T09:00:00Z", "recur": "byday=fr,mo;freq=weekly"});
     let created = answered(app.post(&u, "/api/tasks", body).await, 201);
     let task = created.json();
-    assert_fields(&task, "POST");
+    assert_task_fields(&task, "POST");
     assert_eq!(task["project"], "Home.Garden");
     assert_eq!(task["recur"], "FREQ=WEEKLY;BYDAY=MO,FR", "canonical form");
     assert_eq!(task["series"], task["id"], "the first task starts its series");
     let path = task_path(&task["id"]);
 
     let got = app.get(&u, &path).await.expect(200).json();
-    assert_fields(&got, "GET");
+    assert_task_fields(&got, "GET");
     assert_eq!(got, task);
     let by_number = app.fetch(&u, &task["number"]).await;
     assert_eq!(by_number, task);
@@ -78,7 +47,7 @@ async fn project_recur_and_series_are_in_every_task_response() {
         .await
         .expect(200)
         .json();
-    assert_fields(&patched, "PATCH");
+    assert_task_fields(&patched, "PATCH");
     assert_eq!(patched["project"], "Home");
     assert_eq!(patched["recur"], task["recur"], "PATCH leaves the rest");
     assert_eq!(patched["version"], 2);
@@ -93,7 +62,7 @@ async fn project_recur_and_series_are_in_every_task_response() {
         .await
         .expect(200)
         .json();
-    assert_fields(&replaced, "PUT");
+    assert_task_fields(&replaced, "PUT");
     assert_eq!(
         (&replaced["project"], &replaced["recur"], &replaced["series"]),
         (&json!("Home.Garden.Beds"), &json!("FREQ=DAILY"), &task["id"])
@@ -103,7 +72,7 @@ async fn project_recur_and_series_are_in_every_task_response() {
     let listed = tasks_of(&page);
     assert_eq!(listed.len(), 2);
     for t in &listed {
-        assert_fields(t, "list");
+        assert_task_fields(t, "list");
     }
     assert_eq!(listed[1], app.fetch(&u, &task["id"]).await);
 

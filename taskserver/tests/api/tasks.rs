@@ -4,36 +4,9 @@ use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TASK_KEYS: [&str; 15] = [
-    "id",
-    "number",
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "due",
-    "tags",
-    "created_at",
-    "updated_at",
-    "completed_at",
-    "version",
-    "project",
-    "recur",
-    "series",
-];
-
 #[track_caller]
 fn assert_task_shape(task: &Value) {
-    let mut keys: Vec<&str> = task
-        .as_object()
-        .expect("task object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    let mut want = TASK_KEYS.to_vec();
-    want.sort_unstable();
-    assert_eq!(keys, want, "task fields: {task}");
+    assert_task_fields(task, "task");
     let id = uuid::Uuid::parse_str(&s(&task["id"])).expect("task id is a UUID");
     assert_eq!(id.get_version_num(), 7, "task ids are UUIDv7");
     assert_time(&task["created_at"]);

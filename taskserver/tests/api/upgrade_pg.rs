@@ -51,23 +51,13 @@ async fn log_in(app: &App, email: &str) -> User {
     User::from_session(&session)
 }
 
-/// The fields a task of the old release had, as this release returns them.
+/// The fields a task of the old release had (the first twelve of
+/// [`TASK_FIELDS`]), as this release returns them.
 fn old_fields(task: &Value) -> Value {
-    let keep = [
-        "id",
-        "number",
-        "title",
-        "description",
-        "completed",
-        "priority",
-        "due",
-        "tags",
-        "created_at",
-        "updated_at",
-        "completed_at",
-        "version",
-    ];
-    keep.iter().map(|k| (k.to_string(), task[*k].clone())).collect()
+    TASK_FIELDS[..12]
+        .iter()
+        .map(|k| (k.to_string(), task[*k].clone()))
+        .collect()
 }
 
 /// Ada's tasks exactly as the old release stored them (read from the dump).

@@ -690,14 +690,7 @@ impl Inner {
                 break;
             }
         }
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            positions.truncate(limit);
-            positions.pop()
-        } else {
-            None
-        };
-        Ok(RawPage { items, next })
+        Ok(RawPage::cut(items, positions, limit))
     }
 
     /// By project: the index ranges the filter allows, in the order of the
@@ -972,14 +965,7 @@ fn sorted_page(
         positions.push(position);
         items.push(value);
     }
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        positions.truncate(limit);
-        positions.pop()
-    } else {
-        None
-    };
-    Ok(RawPage { items, next })
+    Ok(RawPage::cut(items, positions, limit))
 }
 
 /// The task id of a project index key.
@@ -1136,6 +1122,22 @@ impl Trees {
 struct RawPage {
     items: Vec<sled::IVec>,
     next: Option<Position>,
+}
+
+impl RawPage {
+    /// The page of up to `limit + 1` records found in order, with their
+    /// positions: the first `limit`, and where the last of them stands
+    /// when there were more.
+    fn cut(mut items: Vec<sled::IVec>, mut positions: Vec<Position>, limit: usize) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            positions.truncate(limit);
+            positions.pop()
+        } else {
+            None
+        };
+        Self { items, next }
+    }
 }
 
 /// One owner's task numbering: the next number (persisted in
