@@ -69,44 +69,36 @@ pub(super) fn task_number(owner: UserId, number: u64) -> [u8; 24] {
 /// sort by name, then by id.
 pub(super) const PROJECT_END: u8 = 0x00;
 
-/// `task_projects`: the byte that stands for "no project". No UTF-8 text
-/// starts with it, and it sorts after every byte that does: tasks without
-/// a project come after every project.
-pub(super) const NO_PROJECT: u8 = 0xff;
+/// `task_projects`: a byte no UTF-8 text starts with, sorting after every
+/// byte that does: owner ++ 0xFF is past every project key of the owner.
+/// (Tasks without a project have no entry: creating one writes nothing
+/// more than before projects existed.)
+const PROJECTS_END: u8 = 0xff;
 
-/// `task_projects`: owner ++ project ++ 0x00 ++ task id, or owner ++ 0xFF
-/// ++ task id for a task without a project.
-pub(super) fn task_project(owner: UserId, project: Option<&str>, id: TaskId) -> Vec<u8> {
+/// `task_projects`: owner ++ project ++ 0x00 ++ task id, for a task in a
+/// project.
+pub(super) fn task_project(owner: UserId, project: &str, id: TaskId) -> Vec<u8> {
     let mut key = project_prefix(owner, project);
     key.extend_from_slice(id.as_bytes());
     key
 }
 
-/// The part of a `task_projects` key before the id: owner ++ project ++
-/// 0x00, or owner ++ 0xFF.
-pub(super) fn project_prefix(owner: UserId, project: Option<&str>) -> Vec<u8> {
-    let name = project.map_or(&[][..], str::as_bytes);
-    let mut key = Vec::with_capacity(16 + name.len() + 1 + 16);
+/// The part of a `task_projects` key before the id: owner ++ project ++ 0x00.
+fn project_prefix(owner: UserId, project: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + project.len() + 1 + 16);
     key.extend_from_slice(owner.as_bytes());
-    match project {
-        Some(_) => {
-            key.extend_from_slice(name);
-            key.push(PROJECT_END);
-        }
-        None => key.push(NO_PROJECT),
-    }
+    key.extend_from_slice(project.as_bytes());
+    key.push(PROJECT_END);
     key
 }
 
-/// The project name (`None`: no project) and the task id of a
-/// `task_projects` key, if it has that shape.
-pub(super) fn project_key_parts(key: &[u8]) -> Option<(Option<&[u8]>, TaskId)> {
+/// The project name and the task id of a `task_projects` key, if it has
+/// that shape.
+pub(super) fn project_key_parts(key: &[u8]) -> Option<(&[u8], TaskId)> {
     let split = key.len().checked_sub(16)?;
     let id = TaskId::from_bytes(id_at(key, split)?);
-    let middle = key.get(16..split)?;
-    match middle {
-        [NO_PROJECT] => Some((None, id)),
-        [name @ .., PROJECT_END] if !name.is_empty() => Some((Some(name), id)),
+    match key.get(16..split)? {
+        [name @ .., PROJECT_END] if !name.is_empty() => Some((name, id)),
         _ => None,
     }
 }
@@ -132,6 +124,7 @@ impl KeyRange {
     }
 
     /// Whether `key` is in it.
+    #[cfg(test)]
     pub fn contains(&self, key: &[u8]) -> bool {
         self.start.as_slice() <= key && key < self.end.as_slice()
     }
@@ -139,7 +132,7 @@ impl KeyRange {
 
 /// The owner's tasks in exactly `project` (not the ones inside it).
 pub(super) fn project_exact_range(owner: UserId, project: &str) -> KeyRange {
-    KeyRange::prefixed(project_prefix(owner, Some(project)), PROJECT_END + 1)
+    KeyRange::prefixed(project_prefix(owner, project), PROJECT_END + 1)
 }
 
 /// The owner's tasks in the projects strictly inside `project`: names
@@ -152,21 +145,14 @@ pub(super) fn project_subtree_range(owner: UserId, project: &str) -> KeyRange {
     KeyRange::prefixed(start, b'.' + 1)
 }
 
-/// The owner's tasks in any project (everything before the tasks without one).
+/// Every `task_projects` key of the owner.
 pub(super) fn any_project_range(owner: UserId) -> KeyRange {
+    let mut end = owner.as_bytes().to_vec();
+    end.push(PROJECTS_END);
     KeyRange {
         start: owner.as_bytes().to_vec(),
-        end: project_prefix(owner, None),
+        end,
     }
-}
-
-/// The owner's tasks without a project, in id order.
-pub(super) fn no_project_range(owner: UserId) -> KeyRange {
-    let start = project_prefix(owner, None);
-    // Past owner ++ 0xFF ++ the largest id.
-    let mut end = start.clone();
-    end.extend_from_slice(&[0xff; 17]);
-    KeyRange { start, end }
 }
 
 /// `task_tombstones` value: the deleted task's number and when it went
@@ -269,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn project_keys_sort_by_name_then_id_and_none_last() {
+    fn project_keys_sort_by_name_then_id() {
         let u = UserId::generate();
         let (t1, t2) = (TaskId::generate(), TaskId::generate());
         let names = [
@@ -282,56 +268,39 @@ mod tests {
         ];
         let mut keys = Vec::new();
         for name in names {
-            keys.push(task_project(u, Some(name), t1));
-            keys.push(task_project(u, Some(name), t2));
+            keys.push(task_project(u, name, t1));
+            keys.push(task_project(u, name, t2));
         }
-        keys.push(task_project(u, None, t1));
-        keys.push(task_project(u, None, t2));
-        assert!(
-            keys.windows(2).all(|w| w[0] < w[1]),
-            "name, then id, none last"
-        );
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "name, then id");
         for key in &keys {
             let (name, id) = project_key_parts(key).expect("parses");
             assert!(id == t1 || id == t2);
-            assert!(name.is_none_or(|n| names.contains(&std::str::from_utf8(n).expect("utf-8"))));
+            assert!(names.contains(&std::str::from_utf8(name).expect("utf-8")));
         }
         assert_eq!(
-            project_key_parts(&task_project(u, None, t2)),
-            Some((None, t2))
+            project_key_parts(&task_project(u, "Home", t1)),
+            Some((&b"Home"[..], t1))
         );
-        assert_eq!(
-            project_key_parts(&task_project(u, Some("Home"), t1)),
-            Some((Some(&b"Home"[..]), t1))
-        );
-        assert!(project_key_parts(&task(u, t1)).is_none(), "no marker byte");
+        assert!(project_key_parts(&task(u, t1)).is_none(), "no end byte");
         // Every key of the owner, and nothing of anyone else's.
         let other = UserId::generate();
-        let all = [any_project_range(u), no_project_range(u)];
-        for key in &keys {
-            assert_eq!(all.iter().filter(|r| r.contains(key)).count(), 1);
-        }
-        for name in [Some("Home"), None] {
-            let key = task_project(other, name, t1);
-            assert!(all.iter().all(|r| !r.contains(&key)));
-        }
-        assert!(no_project_range(u).contains(&task_project(
-            u,
-            None,
-            TaskId::from_bytes([0xff; 16])
-        )));
+        let all = any_project_range(u);
+        assert!(keys.iter().all(|key| all.contains(key)));
+        assert!(!all.contains(&task_project(other, "Home", t1)));
+        let last = TaskId::from_bytes([0xff; 16]);
+        assert!(all.contains(&task_project(u, &"\u{10ffff}".repeat(100), last)));
         // `project=Home`: exactly Home, and everything inside it; not Home-x or Homework.
         let exact = project_exact_range(u, "Home");
         let subtree = project_subtree_range(u, "Home");
         let selected: Vec<&str> = names
             .into_iter()
             .filter(|n| {
-                let key = task_project(u, Some(n), t1);
+                let key = task_project(u, n, t1);
                 exact.contains(&key) || subtree.contains(&key)
             })
             .collect();
         assert_eq!(selected, ["Home", "Home.Garden", "Home.Garden.Beds"]);
-        assert!(!subtree.contains(&task_project(u, Some("Home"), t1)));
+        assert!(!subtree.contains(&task_project(u, "Home", t1)));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | `task_counters` | owner id | next task number (`u64` big-endian), written when the highest-numbered task is deleted |
 //! | `task_anchors` | owner id ++ task id | the anchor of a recurring task's rule (micros, `i64` big-endian): hidden state, so not in the task's JSON |
 //! | `task_tombstones` | owner id ++ task id | number (`u64` big-endian) ++ deletion time (micros, `i64` big-endian) of every deleted task |
-//! | `task_projects` | owner id ++ project ++ 0x00 ++ task id, or owner id ++ 0xFF ++ task id | empty: the project index (see `tasks.rs`) |
+//! | `task_projects` | owner id ++ project ++ 0x00 ++ task id | empty: the project index, of tasks in a project (see `tasks.rs`) |
 //! | `sessions` | session id | [`SessionRecord`](records::SessionRecord) |
 //! | `user_sessions` | user id ++ login time ++ session id | empty |
 //! | `refresh` | SHA-256 of a refresh token | [`RefreshRecord`](records::RefreshRecord) |

@@ -31,14 +31,17 @@
 //!
 //! # The project index
 //!
-//! `task_projects` holds owner ++ project ++ 0x00 ++ id for a task in a
-//! project and owner ++ 0xFF ++ id for one without: in key order, projects
-//! by name (byte order, a parent before what is inside it), then the tasks
-//! without one, each group in id (creation) order. `sort=project` is a walk
-//! over it; `project=P` the two ranges `P` ++ 0x00 and `P.` (see
-//! [`Project::subtree_prefix`]); `project=-` the 0xFF range. An entry is a
-//! hint, checked against the task it names: an entry whose task is gone,
-//! or in another project, is skipped.
+//! `task_projects` holds owner ++ project ++ 0x00 ++ id for each task in a
+//! project: in key order, projects by name (byte order, a parent before
+//! what is inside it), each in id (creation) order. `sort=project` walks it
+//! and then the owner's `tasks` range for the tasks without a project;
+//! `project=P` is the two ranges `P` ++ 0x00 and `P.` (see
+//! [`Project::subtree_prefix`]). Tasks without a project have no entry, so
+//! creating one writes nothing more than before projects existed (an entry
+//! for them cost a quarter of the create throughput); `project=-` is a
+//! filter on the owner's `tasks` range, like `tag=`. An entry is a hint,
+//! checked against the task it names: an entry whose task is gone, or in
+//! another project, is skipped.
 
 use super::records::{decode, encode};
 use super::{
@@ -196,9 +199,9 @@ impl Inner {
             t.task_numbers
                 .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
                 .map_err(backend)?;
-            t.task_projects
-                .insert(project_key(owner, &task), &[][..])
-                .map_err(backend)?;
+            if let Some(entry) = project_key(owner, &task) {
+                t.task_projects.insert(entry, &[][..]).map_err(backend)?;
+            }
             if let Some(anchor) = task.initial_anchor() {
                 t.task_anchors
                     .insert(key, &keys::anchor_value(anchor)[..])
@@ -235,7 +238,7 @@ impl Inner {
             .keys()
         {
             let key = key.map_err(backend)?;
-            let Some((Some(name), id)) = keys::project_key_parts(&key) else {
+            let Some((name, id)) = keys::project_key_parts(&key) else {
                 return Err(damaged("task_projects"));
             };
             let Some(value) = self
@@ -466,9 +469,9 @@ impl Inner {
             t.task_numbers
                 .remove(keys::task_number(owner, task.number))
                 .map_err(backend)?;
-            t.task_projects
-                .remove(project_key(owner, &task))
-                .map_err(backend)?;
+            if let Some(entry) = project_key(owner, &task) {
+                t.task_projects.remove(entry).map_err(backend)?;
+            }
             t.task_anchors.remove(key).map_err(backend)?;
             state.live = state.live.saturating_sub(1);
             Ok(())
@@ -574,13 +577,9 @@ impl Inner {
     ) -> Result<RawPage, StoreError> {
         let limit = query.limit.max(1);
         match (query.sort.field, &query.project) {
-            (SortField::Created, None) => self.list_by_key(owner, query, after, limit),
-            (SortField::Created, Some(ProjectFilter::None)) => {
-                let range = keys::no_project_range(owner);
-                let cursor = after.map(|p| keys::task_project(owner, None, p.id));
-                let mut page = PageBuilder::new(query, limit);
-                self.walk_index(owner, &range, cursor.as_deref(), &mut page)?;
-                page.finish()
+            // `project=-` is a filter on the owner's range, like `tag=`.
+            (SortField::Created, None | Some(ProjectFilter::None)) => {
+                self.list_by_key(owner, query, after, limit)
             }
             (SortField::Created, Some(ProjectFilter::Within(project))) => {
                 let mut ids = self.ids_within(owner, project)?;
@@ -601,23 +600,8 @@ impl Inner {
                 page.finish()
             }
             (SortField::Project, _) => self.list_by_project(owner, query, after, limit),
-            (_, Some(filter)) => {
-                let ids = match filter {
-                    ProjectFilter::None => {
-                        let range = keys::no_project_range(owner);
-                        let mut ids = Vec::new();
-                        for key in self
-                            .trees
-                            .task_projects
-                            .range(range.start..range.end)
-                            .keys()
-                        {
-                            ids.push(index_id(&key.map_err(backend)?)?);
-                        }
-                        ids
-                    }
-                    ProjectFilter::Within(project) => self.ids_within(owner, project)?,
-                };
+            (_, Some(ProjectFilter::Within(project))) => {
+                let ids = self.ids_within(owner, project)?;
                 let mut values = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Some(value) = self
@@ -631,7 +615,7 @@ impl Inner {
                 }
                 sorted_page(query, after, limit, values.into_iter())
             }
-            (_, None) => {
+            (_, None | Some(ProjectFilter::None)) => {
                 let range = keys::task_range_start(owner)..=keys::task_range_end(owner);
                 let values = self
                     .trees
@@ -704,13 +688,10 @@ impl Inner {
         limit: usize,
     ) -> Result<RawPage, StoreError> {
         let descending = query.sort.descending;
-        // The ranges in the order of the walk.
+        // The index ranges in the order of the walk.
         let ranges = match &query.project {
-            None => vec![
-                keys::any_project_range(owner),
-                keys::no_project_range(owner),
-            ],
-            Some(ProjectFilter::None) => vec![keys::no_project_range(owner)],
+            None => vec![keys::any_project_range(owner)],
+            Some(ProjectFilter::None) => Vec::new(),
             Some(ProjectFilter::Within(project)) => {
                 // Exactly `P` sorts before everything inside it.
                 let mut ranges = vec![
@@ -723,36 +704,65 @@ impl Inner {
                 ranges
             }
         };
-        // Where the cursor is, as an index key. A position of another order
-        // (which the HTTP layer never passes) reads as the start.
-        let cursor = after.and_then(|p| match &p.key {
-            SortKey::Project(project) => Some(keys::task_project(
-                owner,
-                project.as_ref().map(Project::as_str),
-                p.id,
-            )),
-            _ => None,
-        });
-        let none_range = keys::no_project_range(owner);
-        let cursor_in_none = cursor.as_deref().is_some_and(|c| none_range.contains(c));
+        let without_project = matches!(query.project, None | Some(ProjectFilter::None));
+        // Where the cursor is: at a task in a project (as an index key), or
+        // among the tasks without one, which come last in both directions.
+        // A position of another order (which the HTTP layer never passes)
+        // reads as the start.
+        let (cursor, cursor_in_none) = match after.map(|p| (&p.key, p.id)) {
+            Some((SortKey::Project(Some(project)), id)) => {
+                (Some(keys::task_project(owner, project.as_str(), id)), false)
+            }
+            Some((SortKey::Project(None), _)) => (None, true),
+            _ => (None, false),
+        };
         let mut page = PageBuilder::new(query, limit);
-        for range in &ranges {
-            let is_none_range = *range == none_range;
-            // Descending, the tasks without a project still come last, so
-            // byte order alone does not say which ranges the cursor passed.
-            let cursor = match (cursor.as_deref(), is_none_range, cursor_in_none) {
-                (None, _, _) => None,
-                // Past every project already.
-                (Some(_), false, true) => continue,
-                // Not at the tasks without a project yet.
-                (Some(_), true, false) => None,
-                (Some(c), _, _) => Some(c),
-            };
-            if self.walk_index(owner, range, cursor, &mut page)? {
-                break;
+        if !cursor_in_none {
+            for range in &ranges {
+                if self.walk_index(owner, range, cursor.as_deref(), &mut page)? {
+                    return page.finish();
+                }
             }
         }
+        if without_project {
+            let after_id = after.filter(|_| cursor_in_none).map(|p| p.id);
+            self.walk_without_project(owner, after_id, &mut page)?;
+        }
         page.finish()
+    }
+
+    /// Offers the owner's tasks without a project to `page`, in id order
+    /// in the sort's direction, strictly after `after` when given: a walk
+    /// over the owner's `tasks` range that stops when the page is full.
+    fn walk_without_project(
+        &self,
+        owner: UserId,
+        after: Option<TaskId>,
+        page: &mut PageBuilder<'_>,
+    ) -> Result<bool, StoreError> {
+        let start = keys::task_range_start(owner);
+        let end = keys::task_range_end(owner);
+        let cursor = after.map(|id| keys::task(owner, id));
+        let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if page.query.sort.descending {
+                let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
+                Box::new(
+                    self.trees
+                        .tasks
+                        .range((Bound::Included(start), upper))
+                        .rev(),
+                )
+            } else {
+                let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
+                Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
+            };
+        for item in range {
+            let (_, value) = item.map_err(backend)?;
+            if page.offer_value(value, Expected::Exactly(None))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Offers the tasks of one index range to `page`, in the sort's
@@ -790,7 +800,7 @@ impl Inner {
             let key = key.map_err(backend)?;
             let (project, id) =
                 keys::project_key_parts(&key).ok_or_else(|| damaged("task_projects"))?;
-            if page.offer(self, owner, id, Expected::Exactly(project))? {
+            if page.offer(self, owner, id, Expected::Exactly(Some(project)))? {
                 return Ok(true);
             }
         }
@@ -906,6 +916,16 @@ impl<'q> PageBuilder<'q> {
             // The entry outlived its task (a crash between the writes).
             return Ok(false);
         };
+        self.offer_value(value, expected)
+    }
+
+    /// Considers a stored task that should be `expected`. Returns whether
+    /// the page is full.
+    fn offer_value(
+        &mut self,
+        value: sled::IVec,
+        expected: Expected<'_>,
+    ) -> Result<bool, StoreError> {
         let keep = if self.filtered {
             let task: Task = decode("tasks", &value)?;
             expected.holds(task.project.as_ref().map(Project::as_str)) && self.query.matches(&task)
@@ -975,9 +995,10 @@ fn index_id(key: &[u8]) -> Result<TaskId, StoreError> {
         .ok_or_else(|| damaged("task_projects"))
 }
 
-/// The project index key of a task as it is.
-fn project_key(owner: UserId, task: &Task) -> Vec<u8> {
-    keys::task_project(owner, task.project.as_ref().map(Project::as_str), task.id)
+/// The project index key of a task as it is; none without a project.
+fn project_key(owner: UserId, task: &Task) -> Option<Vec<u8>> {
+    let project = task.project.as_ref()?;
+    Some(keys::task_project(owner, project.as_str(), task.id))
 }
 
 /// [`damaged`] inside a transaction.
@@ -1035,10 +1056,13 @@ impl Change<'_> {
         }
         if task.project != project_before {
             // Both in this one step: no reader sees the task twice or not at all.
-            t.projects.insert(project_key(owner, &task), &[][..])?;
-            let before = project_before.as_ref().map(Project::as_str);
-            t.projects
-                .remove(keys::task_project(owner, before, task.id))?;
+            if let Some(entry) = project_key(owner, &task) {
+                t.projects.insert(entry, &[][..])?;
+            }
+            if let Some(before) = &project_before {
+                t.projects
+                    .remove(keys::task_project(owner, before.as_str(), task.id))?;
+            }
         }
         if anchor != stored_anchor {
             match anchor {
@@ -1060,7 +1084,9 @@ impl Change<'_> {
                     &keys::task_number(owner, next.number)[..],
                     &next.id.as_bytes()[..],
                 )?;
-                t.projects.insert(project_key(owner, &next), &[][..])?;
+                if let Some(entry) = project_key(owner, &next) {
+                    t.projects.insert(entry, &[][..])?;
+                }
                 if let Some(at) = anchor {
                     t.anchors
                         .insert(&next_key[..], &keys::anchor_value(at)[..])?;
@@ -1334,12 +1360,10 @@ mod tests {
             .expect("creates");
         let t = &store.inner.trees;
         for (project, id) in [
-            (Some("Home"), TaskId::generate()),
-            (None, TaskId::generate()),
-            (Some("Home"), garden.id),
-            (Some("Home.Garden"), loose.id),
-            (None, home.id),
-            (Some("Work"), home.id),
+            ("Home", TaskId::generate()),
+            ("Home", garden.id),
+            ("Home.Garden", loose.id),
+            ("Work", home.id),
         ] {
             t.task_projects
                 .insert(keys::task_project(ada.id, project, id), &[][..])

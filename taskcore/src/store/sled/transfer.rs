@@ -145,16 +145,14 @@ impl Inner {
                             &task.id.as_bytes()[..],
                         )
                         .map_err(backend)?;
-                    t.task_projects
-                        .insert(
-                            keys::task_project(
-                                *owner,
-                                task.project.as_ref().map(|p| p.as_str()),
-                                task.id,
-                            ),
-                            &[][..],
-                        )
-                        .map_err(backend)?;
+                    if let Some(project) = &task.project {
+                        t.task_projects
+                            .insert(
+                                keys::task_project(*owner, project.as_str(), task.id),
+                                &[][..],
+                            )
+                            .map_err(backend)?;
+                    }
                     // An export from before recurrence has no anchor: a
                     // task's own due is where its rule steps from then.
                     if let Some(at) = task.recur.as_ref().and(anchor.or(task.due)) {
