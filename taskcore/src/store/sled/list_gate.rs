@@ -21,10 +21,11 @@ const OWNERS_KEPT: usize = 10_000;
 
 /// Whether a list walks only as far as its page, stopping after `limit +
 /// 1` keys of an index in the list's order: by creation (the `tasks` keys)
-/// with no filter or `project=-` (the project index's range of tasks
-/// without one is in id order), and by project (the project index) with no
-/// filter but the project's. Anything else reads the owner's whole range,
-/// or every id of a project subtree.
+/// with no filter, and by project (the project index) with `project=P` and
+/// no other filter. Anything else may read the owner's whole range (a
+/// filter, `project=-` included, skips what does not match; `sort=project`
+/// without `project=P` ends with the tasks without a project, found by
+/// walking the `tasks` range) or every id of a project subtree.
 pub(super) fn walks_only_its_page(query: &ListQuery) -> bool {
     let only_by_project = query.status == StatusFilter::All
         && query.q.is_none()
@@ -32,8 +33,8 @@ pub(super) fn walks_only_its_page(query: &ListQuery) -> bool {
         && query.priority.is_none();
     only_by_project
         && match query.sort.field {
-            SortField::Created => !matches!(query.project, Some(ProjectFilter::Within(_))),
-            SortField::Project => true,
+            SortField::Created => query.project.is_none(),
+            SortField::Project => matches!(query.project, Some(ProjectFilter::Within(_))),
             _ => false,
         }
 }
@@ -72,15 +73,17 @@ mod tests {
         for q in [
             "",
             "sort=-created",
-            "project=-",
-            "sort=-created&project=-",
-            "sort=project",
             "sort=-project&project=Home",
-            "sort=project&project=-",
+            "sort=project&project=Home.Garden",
         ] {
             assert!(cheap(q), "{q}");
         }
         for q in [
+            // Tasks without a project have no index entry: a filter walk.
+            "project=-",
+            "sort=-created&project=-",
+            "sort=project",
+            "sort=project&project=-",
             "project=Home",
             "sort=-created&project=Home.Garden",
             "sort=project&status=pending",
