@@ -1,9 +1,9 @@
 //! `taskclient`: a typed async SDK for the task API.
 //!
 //! - [`Client`] has one method per endpoint, speaking the
-//!   [`taskcore`] domain types ([`Task`](taskcore::Task),
-//!   [`TaskDraft`](taskcore::TaskDraft), [`TaskPatch`](taskcore::TaskPatch),
-//!   [`ListQuery`](taskcore::ListQuery), ...), so a program never touches raw JSON.
+//!   [`taskcore`] domain types, re-exported here ([`Task`], [`TaskDraft`],
+//!   [`TaskPatch`], [`ListQuery`], [`Project`], [`Recur`], ...), so a
+//!   program never touches raw JSON.
 //! - Every failure is one [`Error`], with a variant per documented status.
 //! - Requests have timeouts (10 s to connect, 30 s in all, by default);
 //!   idempotent ones (`GET`, `PUT`, `DELETE`) are retried with backoff on
