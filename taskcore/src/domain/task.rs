@@ -169,9 +169,10 @@ impl Task {
             ));
         };
         if !recur.has_date_at_or_after(anchor.unwrap_or(due), due) {
+            // Past the series' first date, COUNT can end it too.
             return Err(ValidationErrors::single(
                 field,
-                "the rule has no date at or after the due date (UNTIL is before it)",
+                "the rule has no date at or after the due date (its UNTIL or COUNT ends the series before it)",
             ));
         }
         Ok(())
@@ -834,6 +835,31 @@ mod tests {
             .expect_err("needs due");
         assert_eq!(err.0[0].field, "due");
         assert_eq!(task, before, "a refused change changes nothing");
+    }
+
+    #[test]
+    fn the_last_date_of_a_counted_series_cannot_move_past_its_end() {
+        let body = obj(json!({"title": "x", "due": "2026-12-07T09:00:00Z",
+            "recur": "FREQ=WEEKLY;COUNT=2"}));
+        let draft = TaskDraft::from_json(&body).expect("valid");
+        let first = Task::new(TaskId::generate(), 1, draft, Timestamp::now());
+        let anchor = first.initial_anchor();
+        let now = Timestamp::now();
+        let mut second = first.successor(anchor, 2, now).expect("a second date");
+        assert!(
+            second.successor(anchor, 3, now).is_none(),
+            "COUNT=2 ends it"
+        );
+        let before = second.clone();
+        let mut second_anchor = anchor;
+        let later =
+            TaskPatch::from_json(&obj(json!({"due": "2026-12-16T09:00:00Z"}))).expect("valid");
+        let err = second
+            .apply(later, &mut second_anchor, now)
+            .expect_err("past the series' end");
+        assert_eq!(err.0[0].field, "due");
+        assert!(err.0[0].message.contains("COUNT"), "{}", err.0[0].message);
+        assert_eq!(second, before);
     }
 
     #[test]
