@@ -10,7 +10,7 @@ use super::{
 };
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
     UserId,
 };
 use async_trait::async_trait;
@@ -161,6 +161,17 @@ impl TaskStore for Bounded {
         max_live: u64,
     ) -> Result<Task, StoreError> {
         self.within(self.inner.create_task(owner, draft, max_live))
+            .await
+    }
+
+    async fn create_task_with_id(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        self.within(self.inner.create_task_with_id(owner, id, draft, max_live))
             .await
     }
 

@@ -35,7 +35,7 @@ pub use self::transfer::{
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
     UserId, ValidationErrors,
 };
 #[cfg(feature = "server")]
@@ -67,6 +67,10 @@ pub enum StoreError {
     /// The owner has as many live tasks as allowed.
     #[error("the task limit is reached")]
     TaskLimitReached,
+    /// A create with a chosen id: the owner has a task with that id, or
+    /// had one (deleted); nothing was written.
+    #[error("a task with this id exists or existed")]
+    AlreadyExists,
     /// The user has as many live API tokens as allowed.
     #[error("the API token limit is reached")]
     ApiTokenLimitReached,
@@ -386,6 +390,22 @@ pub trait TaskStore: Send + Sync + 'static {
         max_live: u64,
     ) -> Result<Task, StoreError>;
 
+    /// Creates a task with the id the caller chose, numbered like
+    /// [`create_task`](Self::create_task). [`StoreError::AlreadyExists`] if
+    /// the owner has a task with that id or ever had one (a tombstone), so
+    /// a retried create never makes two tasks; that is checked before the
+    /// limit ([`StoreError::TaskLimitReached`]), as such a create would make
+    /// nothing. Atomic with every other write of the owner: of concurrent
+    /// creates of one id (and a successor that happens to have it) exactly
+    /// one succeeds. Ids are per owner: another owner's tasks play no part.
+    async fn create_task_with_id(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError>;
+
     /// One of the owner's tasks.
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError>;
 
@@ -529,6 +549,18 @@ impl UserTasks<'_> {
     /// Creates a task; see [`TaskStore::create_task`].
     pub async fn create(&self, draft: TaskDraft, max_live: u64) -> Result<Task, StoreError> {
         self.store.create_task(self.owner, draft, max_live).await
+    }
+
+    /// Creates a task with a chosen id; see [`TaskStore::create_task_with_id`].
+    pub async fn create_with_id(
+        &self,
+        id: TaskId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        self.store
+            .create_task_with_id(self.owner, id, draft, max_live)
+            .await
     }
 
     /// One task, by id or number.

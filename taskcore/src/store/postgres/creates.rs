@@ -18,7 +18,7 @@ use super::{PgStore, SET_USER, db, to_i64, to_u64};
 use crate::domain::{Task, TaskDraft, TaskId, Timestamp, UserId};
 use crate::store::StoreError;
 use crate::store::lock;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -38,6 +38,8 @@ struct OwnerQueue {
 
 /// A create waiting for its batch.
 struct Pending {
+    /// The id the caller chose, if any (else one is generated).
+    id: Option<TaskId>,
     draft: TaskDraft,
     max_live: u64,
     reply: oneshot::Sender<Result<Task, StoreError>>,
@@ -48,6 +50,7 @@ impl PgStore {
     pub(super) async fn create_task_impl(
         &self,
         owner: UserId,
+        id: Option<TaskId>,
         draft: TaskDraft,
         max_live: u64,
     ) -> Result<Task, StoreError> {
@@ -59,6 +62,7 @@ impl PgStore {
         let start = {
             let mut queue = lock(&queue);
             queue.waiting.push(Pending {
+                id,
                 draft,
                 max_live,
                 reply,
@@ -157,16 +161,37 @@ impl PgStore {
                 return Err(e);
             }
         };
+        // The chosen ids the owner has or had. Read after the owner's row is
+        // locked, by a statement of its own (so with a snapshot taken after
+        // the lock): every other create, every successor's insertion and
+        // every delete of the owner that committed before is seen, and none
+        // can commit until this batch does.
+        let mut taken = match self.taken_ids(&client, owner, batch).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        };
         let now = Timestamp::now();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
         for pending in batch {
+            // Before the limit: such a create would make nothing. `insert`
+            // also refuses the second create of one id in this batch.
+            if let Some(id) = pending.id
+                && !taken.insert(id)
+            {
+                outcomes.push(Err(StoreError::AlreadyExists));
+                continue;
+            }
             if live >= pending.max_live {
                 outcomes.push(Err(StoreError::TaskLimitReached));
                 continue;
             }
-            // Made in number order, so ids (creation order) follow numbers.
-            let task = Task::new(TaskId::generate(), next, pending.draft.clone(), now);
+            // Made in number order, so generated ids (creation order) follow numbers.
+            let id = pending.id.unwrap_or_else(TaskId::generate);
+            let task = Task::new(id, next, pending.draft.clone(), now);
             rows.push(TaskRow::of(&task, task.initial_anchor()));
             outcomes.push(Ok(task));
             next += 1;
@@ -196,5 +221,32 @@ impl PgStore {
         advanced.map_err(db)?;
         commit.map_err(db)?;
         Ok(outcomes)
+    }
+
+    /// Which of the batch's chosen ids the owner has a task or a tombstone
+    /// with; no round trip when the batch chose none.
+    async fn taken_ids(
+        &self,
+        client: &deadpool_postgres::Client,
+        owner: UserId,
+        batch: &[Pending],
+    ) -> Result<HashSet<TaskId>, StoreError> {
+        let chosen: Vec<uuid::Uuid> = batch.iter().filter_map(|p| p.id.map(|id| id.0)).collect();
+        if chosen.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let select = client
+            .prepare_cached(
+                "SELECT id FROM tasks WHERE owner = $1 AND id = ANY($2)
+                 UNION ALL
+                 SELECT id FROM task_tombstones WHERE owner = $1 AND id = ANY($2)",
+            )
+            .await
+            .map_err(db)?;
+        let rows = client
+            .query(&select, &[&owner.0, &chosen])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|row| TaskId(row.get(0))).collect())
     }
 }

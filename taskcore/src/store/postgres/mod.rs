@@ -43,7 +43,7 @@ mod users;
 
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
     UserId,
 };
 use crate::store::{
@@ -517,7 +517,18 @@ impl TaskStore for PgStore {
         draft: TaskDraft,
         max_live: u64,
     ) -> Result<Task, StoreError> {
-        self.create_task_impl(owner, draft, max_live).await
+        self.create_task_impl(owner, None, draft, max_live).await
+    }
+
+    async fn create_task_with_id(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        self.create_task_impl(owner, Some(id), draft, max_live)
+            .await
     }
 
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {

@@ -67,7 +67,7 @@ mod users;
 use self::commit::GroupCommit;
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskPage, TaskPatch, TaskRef, Timestamp, User,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
     UserId,
 };
 use crate::store::lock;
@@ -692,7 +692,19 @@ impl TaskStore for SledStore {
         max_live: u64,
     ) -> Result<Task, StoreError> {
         self.inner.commit.health()?;
-        let task = self.applied(self.inner.create_task(owner, &draft, max_live))?;
+        let task = self.applied(self.inner.create_task(owner, None, &draft, max_live))?;
+        self.durable(task).await
+    }
+
+    async fn create_task_with_id(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        draft: TaskDraft,
+        max_live: u64,
+    ) -> Result<Task, StoreError> {
+        self.inner.commit.health()?;
+        let task = self.applied(self.inner.create_task(owner, Some(id), &draft, max_live))?;
         self.durable(task).await
     }
 

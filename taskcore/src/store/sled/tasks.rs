@@ -61,6 +61,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
+/// Whether `task` is the one `reference` names: a number entry can name
+/// an id whose task has another number (a create with a chosen id that a
+/// crash cut short, then retried), and such an entry leads nowhere.
+fn names(reference: TaskRef, task: &Task) -> bool {
+    match reference {
+        TaskRef::Id(id) => task.id == id,
+        TaskRef::Number(number) => task.number == number,
+    }
+}
+
 impl Inner {
     /// The `tasks` key a reference names, if the owner has such a task.
     /// (A number never moves to another task, so resolving it outside a
@@ -180,22 +190,45 @@ impl Inner {
     /// the counter (`task_counters`), so the number stays used. (A sled
     /// transaction across the trees does this atomically, but cost three
     /// quarters of the durable write throughput under group commit.)
+    ///
+    /// With a chosen `id` ([`TaskStore::create_task_with_id`]) it first
+    /// checks that the owner has no task and no tombstone with that id.
+    /// Every write that can give an id to a task of the owner (a create,
+    /// a successor's transaction) or take one away (a delete, which writes
+    /// the tombstone first) runs under this same lock, so nothing can take
+    /// the id between the check and the inserts: of concurrent creates of
+    /// one id exactly one gets through. A crash between the index entries
+    /// and the task leaves a number entry naming the chosen id, which a
+    /// retry then gives to a task with another number: lookups by number
+    /// check the task's number for that reason.
+    ///
+    /// [`TaskStore::create_task_with_id`]: crate::store::TaskStore::create_task_with_id
     pub(super) fn create_task(
         &self,
         owner: UserId,
+        id: Option<TaskId>,
         draft: &TaskDraft,
         max_live: u64,
     ) -> Result<Task, StoreError> {
+        let t = &self.trees;
         self.with_counters(owner, |state| {
+            if let Some(id) = id {
+                let key = keys::task(owner, id);
+                if t.tasks.contains_key(key).map_err(backend)?
+                    || t.task_tombstones.contains_key(key).map_err(backend)?
+                {
+                    return Err(StoreError::AlreadyExists);
+                }
+            }
             if state.live >= max_live {
                 return Err(StoreError::TaskLimitReached);
             }
             let number = state.next_number;
-            // Made under the lock, so ids (creation order) follow numbers.
-            let task = Task::new(TaskId::generate(), number, draft.clone(), Timestamp::now());
+            // Made under the lock, so generated ids (creation order) follow numbers.
+            let id = id.unwrap_or_else(TaskId::generate);
+            let task = Task::new(id, number, draft.clone(), Timestamp::now());
             let value = encode(&task)?;
             let key = keys::task(owner, task.id);
-            let t = &self.trees;
             t.task_numbers
                 .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
                 .map_err(backend)?;
@@ -278,7 +311,8 @@ impl Inner {
     /// One of the owner's tasks.
     pub(super) fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
         match self.task_key(owner, task)? {
-            Some(key) => get(&self.trees.tasks, "tasks", &key),
+            Some(key) => Ok(get::<Task>(&self.trees.tasks, "tasks", &key)?
+                .filter(|found| names(task, found))),
             None => Ok(None),
         }
     }
@@ -303,11 +337,11 @@ impl Inner {
     pub(super) fn update_task(
         &self,
         owner: UserId,
-        task: TaskRef,
+        reference: TaskRef,
         patch: &TaskPatch,
         precondition: &Precondition,
     ) -> Result<(Task, bool), StoreError> {
-        let Some(key) = self.task_key(owner, task)? else {
+        let Some(key) = self.task_key(owner, reference)? else {
             return Err(StoreError::NotFound);
         };
         loop {
@@ -315,6 +349,9 @@ impl Inner {
                 return Err(StoreError::NotFound);
             };
             let mut task: Task = decode("tasks", &current)?;
+            if !names(reference, &task) {
+                return Err(StoreError::NotFound);
+            }
             if !precondition.allows(task.version) {
                 return Err(StoreError::VersionMismatch);
             }
@@ -423,10 +460,10 @@ impl Inner {
     pub(super) fn delete_task(
         &self,
         owner: UserId,
-        task: TaskRef,
+        reference: TaskRef,
         precondition: &Precondition,
     ) -> Result<(), StoreError> {
-        let Some(key) = self.task_key(owner, task)? else {
+        let Some(key) = self.task_key(owner, reference)? else {
             return Err(StoreError::NotFound);
         };
         let t = &self.trees;
@@ -436,6 +473,9 @@ impl Inner {
                     return Err(StoreError::NotFound);
                 };
                 let task: Task = decode("tasks", &current)?;
+                if !names(reference, &task) {
+                    return Err(StoreError::NotFound);
+                }
                 if !precondition.allows(task.version) {
                     return Err(StoreError::VersionMismatch);
                 }
