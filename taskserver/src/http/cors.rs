@@ -12,7 +12,7 @@ use http::header::{
 use http::{Response, StatusCode};
 
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
-const ALLOWED_HEADERS: &str = "Authorization, Content-Type, If-Match, x-request-id";
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, If-Match, If-None-Match, x-request-id";
 const EXPOSED_HEADERS: &str = "ETag, Link, Location, Retry-After, x-request-id";
 
 /// The request's `Origin`, when it is one of `allowed`.

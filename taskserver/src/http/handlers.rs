@@ -5,7 +5,7 @@ use super::Request;
 use super::body::Object;
 use super::problem::{self, ApiError};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, LINK, LOCATION};
+use http::header::{CONTENT_TYPE, ETAG, HeaderValue, IF_MATCH, IF_NONE_MATCH, LINK, LOCATION};
 use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -331,11 +331,17 @@ pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> 
         Err(errors) => return Err(errors.into()),
     };
     let task = tasks.create(draft, max).await?;
-    let mut response = task_response(StatusCode::CREATED, &task);
+    Ok(created(&task))
+}
+
+/// 201 with the task, its `ETag` and its `Location` (`POST`, and `PUT`
+/// with `If-None-Match: *`).
+fn created(task: &Task) -> Response<Bytes> {
+    let mut response = task_response(StatusCode::CREATED, task);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
         response.headers_mut().insert(LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 /// A single-task response for a task that may have a successor: with
@@ -376,13 +382,83 @@ pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answe
     Ok(task_response_with_next(tasks, StatusCode::OK, &task).await)
 }
 
+/// `PUT`: a replace, or with `If-None-Match: *` a create at the id in the path.
 pub(super) async fn replace_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {
+    let create_only = create_only(req)?;
     let body = required(body)?;
-    let patch = body
-        .fields()
-        .and_then(TaskDraft::from_json)
-        .map(TaskDraft::into_patch);
-    change_task(req, user, id, patch).await
+    let draft = body.fields().and_then(TaskDraft::from_json);
+    if create_only {
+        return create_task_at(req, user, id, draft).await;
+    }
+    change_task(req, user, id, draft.map(TaskDraft::into_patch)).await
+}
+
+/// Whether a `PUT` asks to create (`If-None-Match: *`). `*` is the only
+/// value it takes: a list of entity tags would make the PUT a replace
+/// conditional on the task's version *not* matching, which no client of
+/// this API needs and which reads too easily as the opposite; and with
+/// `If-Match` as well the two conditions contradict each other (one needs
+/// the task, the other its absence), so the request could only fail. Both
+/// are 400 `invalid_precondition`, answered before anything is read.
+fn create_only(req: &Request<'_>) -> Result<bool, ApiError> {
+    let mut values = req.headers.get_all(IF_NONE_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(false);
+    }
+    // Several header lines are one comma list (RFC 9110, section 5.3).
+    let mut members = Vec::new();
+    for value in values {
+        let value = value.to_str().map_err(|_| {
+            ApiError::InvalidPrecondition("If-None-Match must be `*` on PUT.")
+        })?;
+        members.extend(value.split(',').map(str::trim).filter(|m| !m.is_empty()));
+    }
+    if members != ["*"] {
+        return Err(ApiError::InvalidPrecondition(
+            "If-None-Match must be `*` on PUT (create only if the id is new).",
+        ));
+    }
+    if req.headers.contains_key(IF_MATCH) {
+        return Err(ApiError::InvalidPrecondition(
+            "If-None-Match: * and If-Match cannot both hold; send one of them.",
+        ));
+    }
+    Ok(true)
+}
+
+/// `PUT` with `If-None-Match: *`: creates the task with the id in the path.
+///
+/// The checks answer in the documented order, 404, 403, 422, 412: a path
+/// that is not a UUID is 404 (a number is the server's to give, so it
+/// never names a task to create) unless the caller has a task with that
+/// number, which fails the condition; an invalid body is 403 at the task
+/// limit (as for `POST`), else 422; a valid one is 412 `already_exists`
+/// when the caller has or had a task with that id, even at the limit (such
+/// a create would make nothing, and a client retrying a create that got
+/// through must learn that it did), then 403 at the limit, else 201.
+async fn create_task_at(
+    req: &Request<'_>,
+    user: UserId,
+    id: &str,
+    draft: Result<TaskDraft, ValidationErrors>,
+) -> Answer {
+    let tasks = req.state.store.tasks_of(user);
+    let max = req.state.config.max_tasks_per_user;
+    let id = match task_ref(id)? {
+        TaskRef::Id(id) => id,
+        number @ TaskRef::Number(_) => {
+            tasks.get(number).await?.ok_or(ApiError::NotFound)?;
+            draft?;
+            return Err(ApiError::AlreadyExists);
+        }
+    };
+    let draft = match draft {
+        Ok(draft) => draft,
+        Err(_) if tasks.count().await? >= max => return Err(ApiError::TaskLimitReached),
+        Err(errors) => return Err(errors.into()),
+    };
+    let task = tasks.create_with_id(id, draft, max).await?;
+    Ok(created(&task))
 }
 
 pub(super) async fn update_task(req: &Request<'_>, user: UserId, id: &str, body: Body) -> Answer {

@@ -75,6 +75,10 @@ pub enum ApiError {
     /// A bad query parameter or cursor.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A conditional header this request cannot take (`If-None-Match`
+    /// other than `*` on `PUT`, or with `If-Match`); the detail says which.
+    #[error("invalid precondition: {0}")]
+    InvalidPrecondition(&'static str),
     /// A request hyper could not parse (answered by the connection, not a route).
     #[error("malformed request")]
     MalformedRequest,
@@ -99,6 +103,9 @@ pub enum ApiError {
     /// `If-Match` did not match.
     #[error("version mismatch")]
     VersionMismatch,
+    /// `If-None-Match: *`: the caller has or had a task with this id.
+    #[error("already exists")]
+    AlreadyExists,
     /// The password-hashing pool is full.
     #[error("overloaded")]
     Overloaded,
@@ -226,6 +233,12 @@ impl ApiError {
                 "Bad Request",
                 "A query parameter is invalid.",
             ),
+            Self::InvalidPrecondition(_) => (
+                S::BAD_REQUEST,
+                "invalid_precondition",
+                "Bad Request",
+                "A conditional header is not one this request takes.",
+            ),
             Self::MalformedRequest => (
                 S::BAD_REQUEST,
                 "malformed_request",
@@ -274,6 +287,12 @@ impl ApiError {
                 "Precondition Failed",
                 "The task has changed since that version (If-Match); fetch it again.",
             ),
+            Self::AlreadyExists => (
+                S::PRECONDITION_FAILED,
+                "already_exists",
+                "Precondition Failed",
+                "You have or had a task with this id (If-None-Match: *); nothing was created.",
+            ),
             Self::Overloaded => (
                 S::SERVICE_UNAVAILABLE,
                 "overloaded",
@@ -307,7 +326,7 @@ impl ApiError {
         let (status, code, title, default_detail) = self.parts();
         let detail = match &self {
             Self::MalformedJson(d) | Self::InvalidQuery(d) => d.as_str(),
-            Self::NotReady(d) => d,
+            Self::NotReady(d) | Self::InvalidPrecondition(d) => d,
             _ => default_detail,
         };
         match &self {
@@ -371,6 +390,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound,
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::VersionMismatch => Self::VersionMismatch,
+            StoreError::AlreadyExists => Self::AlreadyExists,
             StoreError::TaskLimitReached => Self::TaskLimitReached,
             StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
             StoreError::ApiTokenLimitReached => Self::ApiTokenLimitReached,
