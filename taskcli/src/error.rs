@@ -163,6 +163,7 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
             Doing::Task(id) => format!("Task {id} was changed by someone else in the meantime; try again."),
             _ => "It was changed by someone else in the meantime; try again.".to_string(),
         }),
+        ApiError::AlreadyExists => CliError::failure("A task with this id exists or existed; it was not created again."),
         ApiError::Validation { errors } => {
             let details: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
             if details.is_empty() {

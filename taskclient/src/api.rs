@@ -9,7 +9,7 @@ use crate::model::{
 use reqwest::{Method, StatusCode};
 use taskcore::{
     ApiTokenId, ListQuery, Page, ProjectCount, ProjectList, Sort, StatusFilter, Task, TaskDraft,
-    TaskPatch, TaskRef, User,
+    TaskId, TaskPatch, TaskRef, User,
 };
 
 /// Authentication: accounts, sessions and API tokens.
@@ -282,6 +282,35 @@ impl Client {
     pub async fn create_task(&self, draft: &TaskDraft) -> Result<Task> {
         self.json(Call::new(Method::POST, "/api/tasks").json(draft)?)
             .await
+    }
+
+    /// Creates a task with an id the caller chose (`PUT /api/tasks/{id}`
+    /// with `If-None-Match: *`), so a create can be retried safely: if the
+    /// user has or ever had a task with that id, nothing changes and the
+    /// answer is [`Error::AlreadyExists`], which after a retry means an
+    /// earlier try got through. Choose a UUIDv7 (`TaskId::generate`), as
+    /// lists in creation order sort by id. The number is the server's.
+    ///
+    /// ```no_run
+    /// use taskcore::{TaskDraft, TaskId};
+    /// use taskclient::Error;
+    ///
+    /// # async fn run(client: taskclient::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let id = TaskId::generate();
+    /// let draft = TaskDraft::new("Buy oat milk")?;
+    /// match client.create_task_with_id(id, &draft).await {
+    ///     Ok(task) => println!("added #{}", task.number),
+    ///     Err(Error::AlreadyExists) => println!("added by an earlier try"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_task_with_id(&self, id: TaskId, draft: &TaskDraft) -> Result<Task> {
+        let call = Call::new(Method::PUT, format!("/api/tasks/{id}"))
+            .json(draft)?
+            .create_only();
+        self.json(call).await
     }
 
     /// One task by UUID or number (`GET /api/tasks/{id}`); its `version` is the `ETag`.

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::{RefreshBody, Session, TokenPair};
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -331,6 +331,8 @@ pub(crate) struct Call {
     pub query: Vec<(&'static str, String)>,
     pub body: Option<Vec<u8>>,
     pub if_match: Option<u64>,
+    /// `If-None-Match: *`: a PUT that only creates.
+    pub create_only: bool,
     pub auth: bool,
 }
 
@@ -342,6 +344,7 @@ impl Call {
             query: Vec::new(),
             body: None,
             if_match: None,
+            create_only: false,
             auth: true,
         }
     }
@@ -360,6 +363,11 @@ impl Call {
 
     pub fn if_match(mut self, version: Option<u64>) -> Self {
         self.if_match = version;
+        self
+    }
+
+    pub fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
 
@@ -575,6 +583,9 @@ impl Client {
         }
         if let Some(version) = call.if_match {
             request = request.header(IF_MATCH, format!("\"{version}\""));
+        }
+        if call.create_only {
+            request = request.header(IF_NONE_MATCH, "*");
         }
         if let Some(body) = &call.body {
             request = request

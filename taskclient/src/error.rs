@@ -90,6 +90,7 @@ impl fmt::Display for Problem {
 ///         Error::NotFound => "no such task",
 ///         Error::Conflict { .. } => "already exists",
 ///         Error::VersionMismatch => "someone else changed it first",
+///         Error::AlreadyExists => "created already (an earlier try got through)",
 ///         Error::Validation { .. } => "fix the fields",
 ///         Error::RateLimited { .. } => "slow down",
 ///         Error::Other { .. } | Error::InvalidResponse { .. } | Error::Config(_) => "something else",
@@ -140,6 +141,13 @@ pub enum Error {
     /// 412: an `If-Match` version did not match the task's current version.
     #[error("the task was changed by someone else (version mismatch)")]
     VersionMismatch,
+
+    /// 412 `already_exists`: a create with a chosen id
+    /// ([`Client::create_task_with_id`](crate::Client::create_task_with_id))
+    /// whose id the user has or had (deleted). Nothing changed; after a
+    /// retry it means an earlier try got through.
+    #[error("a task with this id exists or existed (already created)")]
+    AlreadyExists,
 
     /// 422: the request broke the API's rules; one message per field.
     #[error("invalid request: {}", field_errors(.errors))]
@@ -195,7 +203,7 @@ impl Error {
             Self::Forbidden { .. } => Some(StatusCode::FORBIDDEN),
             Self::NotFound => Some(StatusCode::NOT_FOUND),
             Self::Conflict { .. } => Some(StatusCode::CONFLICT),
-            Self::VersionMismatch => Some(StatusCode::PRECONDITION_FAILED),
+            Self::VersionMismatch | Self::AlreadyExists => Some(StatusCode::PRECONDITION_FAILED),
             Self::Validation { .. } => Some(StatusCode::UNPROCESSABLE_ENTITY),
             Self::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
             Self::Other { status, .. } | Self::InvalidResponse { status, .. } => Some(*status),
@@ -221,6 +229,7 @@ impl Error {
             Self::Conflict { problem } => problem.code.as_deref(),
             Self::NotFound => Some("not_found"),
             Self::VersionMismatch => Some("version_mismatch"),
+            Self::AlreadyExists => Some("already_exists"),
             Self::Validation { .. } => Some("validation_failed"),
             Self::RateLimited { .. } => Some("rate_limited"),
             Self::Transport(_) | Self::InvalidResponse { .. } | Self::Config(_) => None,
@@ -252,7 +261,13 @@ impl Error {
             StatusCode::CONFLICT => Self::Conflict {
                 problem: Box::new(problem.unwrap_or_default()),
             },
-            StatusCode::PRECONDITION_FAILED => Self::VersionMismatch,
+            // Both 412s; only the code tells a create's from If-Match's.
+            StatusCode::PRECONDITION_FAILED => {
+                match problem.as_ref().and_then(|p| p.code.as_deref()) {
+                    Some("already_exists") => Self::AlreadyExists,
+                    _ => Self::VersionMismatch,
+                }
+            }
             StatusCode::UNPROCESSABLE_ENTITY => Self::Validation {
                 errors: problem.map(|p| p.errors).unwrap_or_default(),
             },

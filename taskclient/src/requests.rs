@@ -74,6 +74,7 @@ pub struct Updated {
 pub struct CreateTask {
     client: Client,
     draft: TaskDraft,
+    id: Option<TaskId>,
 }
 
 impl CreateTask {
@@ -121,6 +122,14 @@ impl CreateTask {
         self
     }
 
+    /// Creates it with this id, so that sending it again is safe: see
+    /// [`Client::create_task_with_id`] (a second send is
+    /// [`Error::AlreadyExists`](crate::Error::AlreadyExists)).
+    pub fn with_id(mut self, id: TaskId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
     /// The draft as built so far.
     ///
     /// ```
@@ -139,7 +148,10 @@ impl CreateTask {
     /// Sends it: the created task, with its `number`, `version` and (for a
     /// recurring task) `series`, which is its own id.
     pub async fn send(self) -> Result<Task> {
-        self.client.create_task(&self.draft).await
+        match self.id {
+            Some(id) => self.client.create_task_with_id(id, &self.draft).await,
+            None => self.client.create_task(&self.draft).await,
+        }
     }
 }
 
@@ -309,6 +321,7 @@ impl Client {
         CreateTask {
             client: self.clone(),
             draft: TaskDraft::with_title(title),
+            id: None,
         }
     }
 

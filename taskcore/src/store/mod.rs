@@ -35,8 +35,8 @@ pub use self::transfer::{
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
-    UserId, ValidationErrors,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
+    User, UserId, ValidationErrors,
 };
 #[cfg(feature = "server")]
 use async_trait::async_trait;

@@ -408,9 +408,9 @@ fn create_only(req: &Request<'_>) -> Result<bool, ApiError> {
     // Several header lines are one comma list (RFC 9110, section 5.3).
     let mut members = Vec::new();
     for value in values {
-        let value = value.to_str().map_err(|_| {
-            ApiError::InvalidPrecondition("If-None-Match must be `*` on PUT.")
-        })?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::InvalidPrecondition("If-None-Match must be `*` on PUT."))?;
         members.extend(value.split(',').map(str::trim).filter(|m| !m.is_empty()));
     }
     if members != ["*"] {

@@ -67,8 +67,8 @@ mod users;
 use self::commit::GroupCommit;
 use crate::domain::{
     ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, User,
-    UserId,
+    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
+    User, UserId,
 };
 use crate::store::lock;
 use crate::store::{

@@ -311,8 +311,10 @@ impl Inner {
     /// One of the owner's tasks.
     pub(super) fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
         match self.task_key(owner, task)? {
-            Some(key) => Ok(get::<Task>(&self.trees.tasks, "tasks", &key)?
-                .filter(|found| names(task, found))),
+            Some(key) => {
+                Ok(get::<Task>(&self.trees.tasks, "tasks", &key)?
+                    .filter(|found| names(task, found)))
+            }
             None => Ok(None),
         }
     }
