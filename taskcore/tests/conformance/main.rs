@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api_tokens;
+mod chosen_ids;
 mod list;
 mod metrics;
 #[cfg(feature = "postgres")]
@@ -79,6 +80,11 @@ conformance!(
     recurrence::rules_that_span_fields_are_checked_against_the_stored_task,
     recurrence::a_successor_is_created_even_at_the_task_limit,
     recurrence::recurring_tasks_move_between_stores_with_their_anchor,
+    chosen_ids::a_chosen_id_is_created_once_and_numbered_by_the_server,
+    chosen_ids::chosen_ids_are_per_owner,
+    chosen_ids::concurrent_creates_of_one_id_have_one_winner,
+    chosen_ids::the_limit_holds_but_a_taken_id_answers_first,
+    chosen_ids::a_recurring_task_with_a_chosen_id_starts_its_series,
 );
 
 #[cfg(feature = "postgres")]
