@@ -431,8 +431,9 @@ fn create_only(req: &Request<'_>) -> Result<bool, ApiError> {
 /// The checks answer in the documented order, 404, 403, 422, 412: a path
 /// that is not a UUID is 404 (a number is the server's to give, so it
 /// never names a task to create) unless the caller has a task with that
-/// number, which fails the condition; an invalid body is 403 at the task
-/// limit (as for `POST`), else 422; a valid one is 412 `already_exists`
+/// number, which fails the condition like its UUID would; an invalid body
+/// is 403 at the task limit (as for `POST`), else 422; a valid one is 412
+/// `already_exists`
 /// when the caller has or had a task with that id, even at the limit (such
 /// a create would make nothing, and a client retrying a create that got
 /// through must learn that it did), then 403 at the limit, else 201.
@@ -445,17 +446,21 @@ async fn create_task_at(
     let tasks = req.state.store.tasks_of(user);
     let max = req.state.config.max_tasks_per_user;
     let id = match task_ref(id)? {
-        TaskRef::Id(id) => id,
+        TaskRef::Id(id) => Some(id),
         number @ TaskRef::Number(_) => {
             tasks.get(number).await?.ok_or(ApiError::NotFound)?;
-            draft?;
-            return Err(ApiError::AlreadyExists);
+            None
         }
     };
     let draft = match draft {
         Ok(draft) => draft,
+        // The limit answers before validation (repeated keys included)
+        // does, as for POST.
         Err(_) if tasks.count().await? >= max => return Err(ApiError::TaskLimitReached),
         Err(errors) => return Err(errors.into()),
+    };
+    let Some(id) = id else {
+        return Err(ApiError::AlreadyExists);
     };
     let task = tasks.create_with_id(id, draft, max).await?;
     Ok(created(&task))

@@ -9,6 +9,7 @@ api_modules! {
         binary,
         accounts,
         auth,
+        chosen_ids,
         errors_http,
         external_idp,
         extremes,
