@@ -1008,3 +1008,52 @@ async fn completing_a_recurring_task_names_its_successor_once() {
     assert_eq!(last.next, None, "COUNT=2 has no third date");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn creating_with_a_chosen_id_is_safe_to_retry() {
+    let server = TestServer::start().await;
+    let client = server.user("chosen@example.com").await;
+    let id = taskcore::TaskId::generate();
+    let task = client
+        .create_task_with_id(id, &draft("Chosen"))
+        .await
+        .expect("creates");
+    assert_eq!((task.id, task.number, task.version), (id, 1, 1));
+    // A retry is told that the first try got through, and changes nothing.
+    let retry = client.create_task_with_id(id, &draft("Chosen")).await;
+    assert!(matches!(retry, Err(Error::AlreadyExists)), "{retry:?}");
+    let error = retry.expect_err("refused");
+    assert_eq!(error.code(), Some("already_exists"));
+    assert_eq!(error.status(), Some(StatusCode::PRECONDITION_FAILED));
+    assert_eq!(client.get_task(TaskRef::Id(id)).await.expect("reads"), task);
+    // The builder takes an id too; a deleted id stays taken.
+    let other = taskcore::TaskId::generate();
+    let built = client
+        .create(Title::parse("Built").expect("valid"))
+        .priority(Priority::High)
+        .with_id(other)
+        .send()
+        .await
+        .expect("creates");
+    assert_eq!((built.id, built.number), (other, 2));
+    client
+        .delete_task(TaskRef::Id(other), None)
+        .await
+        .expect("deletes");
+    assert!(matches!(
+        client
+            .create(Title::parse("Built").expect("valid"))
+            .with_id(other)
+            .send()
+            .await,
+        Err(Error::AlreadyExists)
+    ));
+    // An If-Match mismatch is still VersionMismatch, not AlreadyExists.
+    assert!(matches!(
+        client
+            .replace_task(TaskRef::Id(id), &draft("Other"), Some(9))
+            .await,
+        Err(Error::VersionMismatch)
+    ));
+    server.stop().await;
+}
