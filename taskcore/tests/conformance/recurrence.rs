@@ -59,6 +59,21 @@ async fn all(store: &dyn TaskStore, owner: UserId) -> Vec<Task> {
 
 /// Completes the task, then its successor, and so on while there is one;
 /// returns the due dates of the tasks created, in order.
+/// The due dates of the successors of a new series (title, rule, first
+/// due), completing each occurrence in turn, at most `most` of them.
+async fn series_dues(
+    store: &dyn TaskStore,
+    owner: UserId,
+    (title, rule, due): (&str, &str, &str),
+    most: usize,
+) -> Vec<String> {
+    let first = store
+        .create_task(owner, recurring(title, rule, due), 100)
+        .await
+        .expect("creates");
+    dues_of_series(store, owner, &first, most).await
+}
+
 async fn dues_of_series(
     store: &dyn TaskStore,
     owner: UserId,
@@ -207,33 +222,29 @@ pub async fn completing_creates_the_successor_in_the_same_write(f: Fixture) {
 pub async fn nothing_is_created_once_the_rule_has_no_later_date(f: Fixture) {
     let store = &*f.store;
     let ada = user(store, "ada").await;
-    let counted = store
-        .create_task(
-            ada.id,
-            recurring("thrice", "FREQ=DAILY;COUNT=3", "2030-01-01T08:00:00Z"),
-            100,
-        )
-        .await
-        .expect("creates");
     assert_eq!(
-        dues_of_series(store, ada.id, &counted, 10).await,
+        series_dues(
+            store,
+            ada.id,
+            ("thrice", "FREQ=DAILY;COUNT=3", "2030-01-01T08:00:00Z"),
+            10
+        )
+        .await,
         ["2030-01-02T08:00:00Z", "2030-01-03T08:00:00Z"],
         "COUNT counts the first task"
     );
-    let until = store
-        .create_task(
+    assert_eq!(
+        series_dues(
+            store,
             ada.id,
-            recurring(
+            (
                 "until",
                 "FREQ=WEEKLY;UNTIL=20300115T080000Z",
-                "2030-01-01T08:00:00Z",
+                "2030-01-01T08:00:00Z"
             ),
-            100,
+            10
         )
-        .await
-        .expect("creates");
-    assert_eq!(
-        dues_of_series(store, ada.id, &until, 10).await,
+        .await,
         ["2030-01-08T08:00:00Z", "2030-01-15T08:00:00Z"],
         "UNTIL is inclusive"
     );
@@ -258,16 +269,14 @@ pub async fn nothing_is_created_once_the_rule_has_no_later_date(f: Fixture) {
 pub async fn month_ends_and_last_weekdays_follow_the_rule(f: Fixture) {
     let store = &*f.store;
     let ada = user(store, "ada").await;
-    let day31 = store
-        .create_task(
-            ada.id,
-            recurring("31st", "FREQ=MONTHLY;BYMONTHDAY=31", "2030-01-31T12:00:00Z"),
-            100,
-        )
-        .await
-        .expect("creates");
     assert_eq!(
-        dues_of_series(store, ada.id, &day31, 4).await,
+        series_dues(
+            store,
+            ada.id,
+            ("31st", "FREQ=MONTHLY;BYMONTHDAY=31", "2030-01-31T12:00:00Z"),
+            4
+        )
+        .await,
         [
             "2030-03-31T12:00:00Z",
             "2030-05-31T12:00:00Z",
@@ -276,33 +285,29 @@ pub async fn month_ends_and_last_weekdays_follow_the_rule(f: Fixture) {
         ],
         "months without a 31st are skipped"
     );
-    let plain_monthly = store
-        .create_task(
-            ada.id,
-            recurring("monthly", "FREQ=MONTHLY", "2030-01-31T12:00:00Z"),
-            100,
-        )
-        .await
-        .expect("creates");
     assert_eq!(
-        dues_of_series(store, ada.id, &plain_monthly, 2).await,
+        series_dues(
+            store,
+            ada.id,
+            ("monthly", "FREQ=MONTHLY", "2030-01-31T12:00:00Z"),
+            2
+        )
+        .await,
         ["2030-03-31T12:00:00Z", "2030-05-31T12:00:00Z"],
         "the anchor's day of the month, skipping months without it"
     );
-    let last_friday = store
-        .create_task(
+    assert_eq!(
+        series_dues(
+            store,
             ada.id,
-            recurring(
+            (
                 "last friday",
                 "FREQ=MONTHLY;BYDAY=-1FR",
-                "2030-01-25T17:00:00Z",
+                "2030-01-25T17:00:00Z"
             ),
-            100,
+            4
         )
-        .await
-        .expect("creates");
-    assert_eq!(
-        dues_of_series(store, ada.id, &last_friday, 4).await,
+        .await,
         [
             "2030-02-22T17:00:00Z",
             "2030-03-29T17:00:00Z",
