@@ -678,24 +678,9 @@ impl Inner {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<RawPage, StoreError> {
-        let start = keys::task_range_start(owner);
-        let end = keys::task_range_end(owner);
         let mut items = Vec::with_capacity(limit + 1);
         let mut positions = Vec::with_capacity(limit + 1);
-        let cursor = after.map(|p| keys::task(owner, p.id));
-        let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if query.sort.descending {
-                let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
-                Box::new(
-                    self.trees
-                        .tasks
-                        .range((Bound::Included(start), upper))
-                        .rev(),
-                )
-            } else {
-                let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
-                Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
-            };
+        let range = self.owner_tasks_from(owner, after.map(|p| p.id), query.sort.descending);
         let filtered = query.has_filters();
         for item in range {
             let (key, value) = item.map_err(backend)?;
@@ -773,6 +758,24 @@ impl Inner {
         page.finish()
     }
 
+    /// The owner's `tasks` range in id order, from the start or strictly
+    /// after `after`, backwards when `descending`.
+    fn owner_tasks_from(
+        &self,
+        owner: UserId,
+        after: Option<TaskId>,
+        descending: bool,
+    ) -> Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> {
+        let start = Bound::Included(keys::task_range_start(owner));
+        let end = Bound::Included(keys::task_range_end(owner));
+        let cursor = after.map(|id| Bound::Excluded(keys::task(owner, id)));
+        if descending {
+            Box::new(self.trees.tasks.range((start, cursor.unwrap_or(end))).rev())
+        } else {
+            Box::new(self.trees.tasks.range((cursor.unwrap_or(start), end)))
+        }
+    }
+
     /// Offers the owner's tasks without a project to `page`, in id order
     /// in the sort's direction, strictly after `after` when given: a walk
     /// over the owner's `tasks` range that stops when the page is full.
@@ -782,22 +785,7 @@ impl Inner {
         after: Option<TaskId>,
         page: &mut PageBuilder<'_>,
     ) -> Result<bool, StoreError> {
-        let start = keys::task_range_start(owner);
-        let end = keys::task_range_end(owner);
-        let cursor = after.map(|id| keys::task(owner, id));
-        let range: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if page.query.sort.descending {
-                let upper = cursor.map_or(Bound::Included(end), Bound::Excluded);
-                Box::new(
-                    self.trees
-                        .tasks
-                        .range((Bound::Included(start), upper))
-                        .rev(),
-                )
-            } else {
-                let lower = cursor.map_or(Bound::Included(start), Bound::Excluded);
-                Box::new(self.trees.tasks.range((lower, Bound::Included(end))))
-            };
+        let range = self.owner_tasks_from(owner, after, page.query.sort.descending);
         for item in range {
             let (_, value) = item.map_err(backend)?;
             if page.offer_value(value, Expected::Exactly(None))? {
