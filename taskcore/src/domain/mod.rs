@@ -2,6 +2,7 @@
 //! query are, and the rules that make them valid. Parsing is validation: a
 //! value of these types is valid.
 
+mod change;
 mod ids;
 mod project;
 mod query;
@@ -11,6 +12,9 @@ mod time;
 mod user;
 mod validation;
 
+pub use change::{
+    CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Change, ChangePage, ChangesResponse, FeedPosition,
+};
 pub use ids::{ApiTokenId, SessionId, TaskId, TaskRef, UserId, parse_decimal};
 pub use project::{
     PROJECT_MAX, PROJECT_SEPARATOR, Project, ProjectCount, ProjectError, ProjectList,

@@ -5,13 +5,13 @@
 
 use super::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
-    RefreshOutcome, RefreshRequest, SessionInfo, StoreError, StoreMetrics, TaskPageJson, TaskStore,
-    TokenHash,
+    RefreshOutcome, RefreshRequest, SessionInfo, Signals, StoreError, StoreMetrics, TaskPageJson,
+    TaskStore, TokenHash,
 };
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
-    User, UserId,
+    ApiTokenId, ChangePage, Credentials, Email, ExternalIdentity, FeedPosition, ListQuery,
+    Position, Precondition, ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch,
+    TaskRef, Timestamp, User, UserId,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -226,6 +226,27 @@ impl TaskStore for Bounded {
 
     async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
         self.within(self.inner.projects(owner)).await
+    }
+
+    async fn changes(
+        &self,
+        owner: UserId,
+        from: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        self.within(self.inner.changes(owner, from, limit)).await
+    }
+
+    async fn latest_change(&self, owner: UserId) -> Result<u64, StoreError> {
+        self.within(self.inner.latest_change(owner)).await
+    }
+
+    async fn prune_deletions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.within(self.inner.prune_deletions(before)).await
+    }
+
+    fn signals(&self) -> &Arc<Signals> {
+        self.inner.signals()
     }
 
     async fn export(

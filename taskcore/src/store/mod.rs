@@ -16,6 +16,8 @@ pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "server")]
+pub mod signals;
+#[cfg(feature = "server")]
 mod sled;
 #[cfg(feature = "server")]
 pub mod transfer;
@@ -26,6 +28,8 @@ pub use self::metrics::{FlushMetrics, Histogram, PoolMetrics, StoreMetrics};
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgConfig, PgStore};
 #[cfg(feature = "server")]
+pub use self::signals::{Signals, Subscription};
+#[cfg(feature = "server")]
 pub use self::sled::{SledConfig, SledStore};
 #[cfg(feature = "server")]
 pub use self::transfer::{
@@ -34,9 +38,9 @@ pub use self::transfer::{
 
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
-    User, UserId, ValidationErrors,
+    ApiTokenId, ChangePage, Credentials, Email, ExternalIdentity, FeedPosition, ListQuery,
+    Position, Precondition, ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch,
+    TaskRef, Timestamp, User, UserId, ValidationErrors,
 };
 #[cfg(feature = "server")]
 use async_trait::async_trait;
@@ -45,7 +49,7 @@ use std::time::Duration;
 
 /// The version of the on-disk layout this code writes and reads.
 #[cfg(feature = "server")]
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// A SHA-256 digest of a refresh token or an API token: stores keep only these.
 #[cfg(feature = "server")]
@@ -466,6 +470,44 @@ pub trait TaskStore: Send + Sync + 'static {
     /// with counts (see [`crate::domain::project_counts`]).
     async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError>;
 
+    // ----- the change feed -----
+
+    /// A page of the owner's change feed (see [`crate::domain::Change`]):
+    /// from `from`, or from the beginning when `None` (a full sync, which
+    /// shows live tasks only). At most `limit` changes, each task at most
+    /// once, in its latest state, ordered by each task's latest change
+    /// number. Reads only the owner's changes after the position (an index
+    /// range), never a scan of their tasks.
+    ///
+    /// Never skips: every change numbered after the returned position is
+    /// one that was not yet visible when this read ran, also with
+    /// concurrent writers (and, on PostgreSQL, several replicas). When
+    /// `more` is false, `next` is the owner's latest change number, so
+    /// reading again from it shows only later changes.
+    async fn changes(
+        &self,
+        owner: UserId,
+        from: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError>;
+
+    /// The owner's latest change number (0 for none): a live stream that
+    /// starts "from now" reads the feed after it.
+    async fn latest_change(&self, owner: UserId) -> Result<u64, StoreError>;
+
+    /// Forgets deletions made before `before` in the change feed (the
+    /// tombstone retention): they leave the feed, so a reader whose cursor
+    /// is older must sync in full again. The ids stay refused for chosen-id
+    /// creates and successors for ever (a deleted id is never issued
+    /// again). Returns how many deletions it forgot. Reads only the
+    /// deletions it forgets (an index by deletion time).
+    async fn prune_deletions(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// The signals this store raises after each durable task write of a
+    /// user, and when a session or API token of theirs ends or they are
+    /// deleted: live streams wait on them (see [`Signals`]).
+    fn signals(&self) -> &std::sync::Arc<Signals>;
+
     // ----- moving data between stores -----
 
     /// Sends every user, then every task, then every API token to `out`
@@ -610,6 +652,20 @@ impl UserTasks<'_> {
     /// How many live tasks there are.
     pub async fn count(&self) -> Result<u64, StoreError> {
         self.store.live_task_count(self.owner).await
+    }
+
+    /// A page of the change feed; see [`TaskStore::changes`].
+    pub async fn changes(
+        &self,
+        from: Option<FeedPosition>,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        self.store.changes(self.owner, from, limit).await
+    }
+
+    /// The latest change number; see [`TaskStore::latest_change`].
+    pub async fn latest_change(&self) -> Result<u64, StoreError> {
+        self.store.latest_change(self.owner).await
     }
 
     /// The projects with their counts; see [`TaskStore::projects`].

@@ -42,14 +42,14 @@ mod transfer;
 mod users;
 
 use crate::domain::{
-    ApiTokenId, Credentials, Email, ExternalIdentity, ListQuery, Position, Precondition,
-    ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp,
-    User, UserId,
+    ApiTokenId, ChangePage, Credentials, Email, ExternalIdentity, FeedPosition, ListQuery,
+    Position, Precondition, ProjectCount, SessionId, Task, TaskDraft, TaskId, TaskPage, TaskPatch,
+    TaskRef, Timestamp, User, UserId,
 };
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
-    PoolMetrics, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, StoreMetrics, TaskStore,
-    TokenHash,
+    PoolMetrics, RefreshOutcome, RefreshRequest, SessionInfo, Signals, StoreError, StoreMetrics,
+    TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -274,6 +274,8 @@ struct Inner {
     target: String,
     /// Creates waiting for their owner's next batch.
     creates: creates::CreateQueues,
+    /// Wakes live streams (see [`Signals`]).
+    signals: Arc<Signals>,
 }
 
 impl fmt::Debug for PgStore {
@@ -331,6 +333,7 @@ impl PgStore {
                 pool,
                 target,
                 creates: creates::CreateQueues::default(),
+                signals: Arc::default(),
             }),
         };
         store.ping().await?;
@@ -576,6 +579,27 @@ impl TaskStore for PgStore {
 
     async fn projects(&self, owner: UserId) -> Result<Vec<ProjectCount>, StoreError> {
         self.projects_impl(owner).await
+    }
+
+    async fn changes(
+        &self,
+        _owner: UserId,
+        _from: Option<FeedPosition>,
+        _limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        Err(StoreError::backend("the change feed is not built yet"))
+    }
+
+    async fn latest_change(&self, _owner: UserId) -> Result<u64, StoreError> {
+        Err(StoreError::backend("the change feed is not built yet"))
+    }
+
+    async fn prune_deletions(&self, _before: Timestamp) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn signals(&self) -> &Arc<Signals> {
+        &self.inner.signals
     }
 
     async fn export(
