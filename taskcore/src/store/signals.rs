@@ -30,6 +30,14 @@ impl Signals {
         }
     }
 
+    /// Wakes every subscription of every user: for when signals may have
+    /// been missed (a PostgreSQL listener that lost its connection).
+    pub fn notify_all(&self) {
+        for sender in super::lock(&self.users).values() {
+            sender.send_modify(|count| *count = count.wrapping_add(1));
+        }
+    }
+
     /// A subscription to `user`'s signals. Only signals raised after this
     /// call wake it, so subscribe first, then read the feed.
     pub fn subscribe(self: &Arc<Self>, user: UserId) -> Subscription {
