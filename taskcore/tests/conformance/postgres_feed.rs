@@ -528,3 +528,41 @@ async fn a_listener_that_lost_its_connection_listens_again_and_wakes_every_strea
         .expect("creates");
     woken(&mut ada_on_b, "a create after the reconnection").await;
 }
+
+/// How many connections of the database listen for changes now.
+async fn listeners(url: &str) -> i64 {
+    query_i64(
+        url,
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND query = 'LISTEN taskserver_changes'",
+    )
+    .await
+    .expect("counts")[0]
+}
+
+/// A store's listener goes with the store: opening and dropping replicas
+/// leaves no connection behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_leaves_no_listening_connection() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let url = f.pg_url.clone().expect("a PostgreSQL fixture");
+    let a = f.pg.clone().expect("a PostgreSQL fixture");
+    assert!(listening(&a, Duration::from_secs(10)).await);
+    for _ in 0..3 {
+        let b = replica(&f).await;
+        assert!(listening(&b, Duration::from_secs(10)).await);
+        assert_eq!(listeners(&url).await, 2);
+        drop(b);
+        // The server notices a closed connection at once; give it a moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while listeners(&url).await != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the dropped replica's listener still has its connection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
