@@ -34,6 +34,10 @@ pub const MIN_STORAGE_TIMEOUT: Duration = Duration::from_millis(10);
 /// A connection whose response writes make no progress for this long is closed.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A live event stream sends a comment at least this often, so proxies keep
+/// it open (`docs/api.md` promises one at least every 20 s).
+pub const EVENTS_HEARTBEAT: Duration = Duration::from_secs(15);
+
 /// The defaults, written once: the flags' defaults and [`Config::new`] both
 /// read them (a test checks that the two agree).
 pub mod defaults {
@@ -63,6 +67,8 @@ pub mod defaults {
     pub const LOG_FORMAT: LogFormat = LogFormat::Text;
     /// `--cache-mb`.
     pub const CACHE_MB: u64 = 16;
+    /// `--tombstone-retention`.
+    pub const TOMBSTONE_RETENTION: &str = "30d";
 }
 
 /// `taskserver`: a multi-user task API on an embedded store.
@@ -176,6 +182,24 @@ pub struct Config {
     #[arg(skip = WRITE_STALL_TIMEOUT)]
     pub write_stall_timeout: Duration,
 
+    /// How long the change feed remembers deletions: a change-feed cursor
+    /// older than this is refused with 410 `cursor_expired` (the client
+    /// syncs in full again), and deletions older than this are pruned from
+    /// the feed (hourly). At least 1s.
+    #[arg(
+        long,
+        env = "TASKSERVER_TOMBSTONE_RETENTION",
+        default_value = defaults::TOMBSTONE_RETENTION,
+        value_parser = parse_duration
+    )]
+    pub tombstone_retention: Duration,
+
+    /// How often a live event stream sends a comment line when nothing
+    /// else happens, and checks that its token still holds. Not a flag:
+    /// `docs/api.md` promises at most 20 s; tests shorten it.
+    #[arg(skip = EVENTS_HEARTBEAT)]
+    pub events_heartbeat: Duration,
+
     /// Log format; the level comes from `RUST_LOG`.
     #[arg(
         long,
@@ -245,6 +269,8 @@ impl Config {
             max_tasks_per_user: defaults::MAX_TASKS_PER_USER,
             max_connections: None,
             write_stall_timeout: WRITE_STALL_TIMEOUT,
+            tombstone_retention: default_duration(defaults::TOMBSTONE_RETENTION),
+            events_heartbeat: EVENTS_HEARTBEAT,
             log_format: defaults::LOG_FORMAT,
             jwt_jwks_url: None,
             jwt_public_keys: Vec::new(),
@@ -378,7 +404,13 @@ impl Config {
             flag: "--storage-timeout",
             env: "TASKSERVER_STORAGE_TIMEOUT",
         }
-        .check(self.storage_timeout, MIN_STORAGE_TIMEOUT, None)
+        .check(self.storage_timeout, MIN_STORAGE_TIMEOUT, None)?;
+        // Cursors tell their age in whole seconds.
+        DurationFlag {
+            flag: "--tombstone-retention",
+            env: "TASKSERVER_TOMBSTONE_RETENTION",
+        }
+        .check(self.tombstone_retention, second, None)
     }
 
     /// Whether any external key source is configured.
@@ -994,6 +1026,13 @@ mod tests {
             error.contains("--storage-timeout") && error.contains("at least 10ms"),
             "{error}"
         );
+        let error = refused(&|c| c.tombstone_retention = Duration::from_millis(500));
+        assert!(
+            error.contains("--tombstone-retention")
+                && error.contains("TASKSERVER_TOMBSTONE_RETENTION")
+                && error.contains("at least 1s"),
+            "{error}"
+        );
         // The bounds themselves, and short values tests and demos use, pass.
         let mut config = Config::new("data");
         config.token_ttl = MAX_TOKEN_TTL;
@@ -1004,6 +1043,7 @@ mod tests {
         config.refresh_ttl = secs(2);
         config.refresh_reuse_grace = MAX_REFRESH_REUSE_GRACE;
         config.storage_timeout = MIN_STORAGE_TIMEOUT;
+        config.tombstone_retention = secs(1);
         assert!(config.validate().is_ok());
     }
 }

@@ -39,6 +39,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const BROKEN_CHECK_EVERY: Duration = Duration::from_millis(250);
 /// How often expired sessions are swept.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often deletions older than `--tombstone-retention` leave the change
+/// feed (and once at start).
+const PRUNE_DELETIONS_EVERY: Duration = Duration::from_secs(3600);
 /// Open files kept back from connections for the server's own: the sled
 /// store's files, the PostgreSQL pool (16 by default), JWK-set fetches, the
 /// log, the listeners, the metrics address's connections
@@ -93,6 +96,8 @@ pub struct RunningServer {
     serving_metrics: Option<JoinHandle<()>>,
     pruning: JoinHandle<()>,
     store: Arc<dyn TaskStore>,
+    /// The API's state, to end its event streams at shutdown.
+    state: AppState,
 }
 
 impl RunningServer {
@@ -106,6 +111,9 @@ impl RunningServer {
     /// may be on disk, but the process must say it did not end cleanly.
     pub async fn shutdown(mut self) -> Result<(), StoreError> {
         self.stop.send_replace(true);
+        // A stream never ends by itself: the connections it holds would
+        // keep the drain waiting for its whole timeout.
+        self.state.close_streams();
         let _ = (&mut self.serving).await;
         if let Some(metrics) = self.serving_metrics.take() {
             let _ = metrics.await;
@@ -187,11 +195,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     });
     let serving = tokio::spawn(accept_loop(
         listener,
-        app(crate::routes(state)),
+        app(crate::routes(state.clone())),
         limits,
         stop.subscribe(),
     ));
-    let pruning = tokio::spawn(prune_sessions(store.clone()));
+    let retention = state.config.tombstone_retention;
+    let pruning = tokio::spawn(prune(store.clone(), retention));
     tracing::info!(%addr, "listening");
     Ok(RunningServer {
         addr,
@@ -201,6 +210,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         serving_metrics,
         pruning,
         store,
+        state,
     })
 }
 
@@ -241,14 +251,30 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
     Ok((listener, bound))
 }
 
-async fn prune_sessions(store: Arc<dyn TaskStore>) {
-    let mut every = tokio::time::interval(PRUNE_EVERY);
+/// The background sweeps, each at start and then at its own interval:
+/// expired sessions, and deletions older than `retention` in the change feed.
+async fn prune(store: Arc<dyn TaskStore>, retention: Duration) {
+    let mut sessions = tokio::time::interval(PRUNE_EVERY);
+    let mut deletions = tokio::time::interval(PRUNE_DELETIONS_EVERY);
     loop {
-        every.tick().await;
-        match store.prune_expired(Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "pruned expired sessions"),
-            Err(e) => tracing::warn!(error = %e, "pruning expired sessions failed"),
+        tokio::select! {
+            _ = sessions.tick() => match store.prune_expired(Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "pruned expired sessions"),
+                Err(e) => tracing::warn!(error = %e, "pruning expired sessions failed"),
+            },
+            _ = deletions.tick() => {
+                let before = Timestamp::from_micros_clamped(
+                    Timestamp::now()
+                        .as_micros()
+                        .saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX)),
+                );
+                match store.prune_deletions(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deletions = n, %before, "pruned deletions from the change feed"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the change feed's deletions failed"),
+                }
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What every request shares: the store, accounts, limits, metrics, config.
 
 use crate::config::{Config, ConfigError};
+use crate::http::events::Streams;
 use crate::http::metrics::Metrics;
 use crate::jwks::JwksFetcher;
 use crate::ratelimit::AuthLimits;
@@ -30,6 +31,8 @@ pub struct Shared {
     pub(crate) metrics: Metrics,
     /// The external provider's JWK set, when `--jwt-jwks-url` is set.
     pub(crate) jwks: Option<Arc<JwksFetcher>>,
+    /// The open event streams (`GET /api/events`).
+    pub(crate) streams: Arc<Streams>,
 }
 
 impl Deref for AppState {
@@ -84,6 +87,7 @@ impl AppState {
             cursors: CursorCodec::new(&secret),
             limits: AuthLimits::new(config.auth_rate_limit == crate::config::Switch::On),
             metrics: Metrics::default(),
+            streams: Arc::default(),
             accounts,
             store,
             config,
@@ -93,5 +97,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Arc<dyn TaskStore> {
         &self.0.store
+    }
+
+    /// Ends every open event stream (`GET /api/events`), as a server does
+    /// when it shuts down: until then a stream keeps its connection open.
+    pub fn close_streams(&self) {
+        self.0.streams.close_all();
     }
 }

@@ -1,12 +1,15 @@
-//! Opaque list cursors: a page position sealed with AES-256-GCM, bound to
-//! the user and the query that issued it, so a cursor reveals nothing about
-//! any task and is refused for another user or another query.
+//! Opaque cursors: a position sealed with AES-256-GCM, bound to the user,
+//! to what it is for (a list page or the change feed) and to the query that
+//! issued it, so a cursor reveals nothing about any task and is refused for
+//! another user, another purpose or another query.
 
 use crate::domain::{Position, UserId};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Seals and opens cursors with a key derived from the server's secret (so
 /// every replica that shares the secret accepts the others' cursors).
@@ -25,11 +28,29 @@ impl CursorCodec {
         Self { key }
     }
 
-    /// An opaque cursor for `position`, valid for `owner` and this query fingerprint.
+    /// An opaque list cursor for `position`, valid for `owner` and this
+    /// query fingerprint.
     pub fn seal(&self, owner: UserId, fingerprint: &str, position: &Position) -> String {
+        self.seal_for(Purpose::List, owner, fingerprint, position)
+    }
+
+    /// The position in a list cursor, if this codec sealed it for this owner and query.
+    pub fn open(&self, owner: UserId, fingerprint: &str, cursor: &str) -> Option<Position> {
+        self.open_for(Purpose::List, owner, fingerprint, cursor)
+    }
+
+    /// An opaque cursor sealing `payload`, valid for `purpose`, `owner` and
+    /// this fingerprint only.
+    pub fn seal_for<T: Serialize>(
+        &self,
+        purpose: Purpose,
+        owner: UserId,
+        fingerprint: &str,
+        payload: &T,
+    ) -> String {
         let nonce_bytes = super::tokens::random_bytes::<NONCE_LEN>();
-        let mut data = serde_json::to_vec(position).unwrap_or_default();
-        let aad = associated_data(owner, fingerprint);
+        let mut data = serde_json::to_vec(payload).unwrap_or_default();
+        let aad = associated_data(purpose, owner, fingerprint);
         let sealed = self.key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce_bytes),
             Aad::from(aad.as_slice()),
@@ -44,8 +65,15 @@ impl CursorCodec {
         URL_SAFE_NO_PAD.encode(out)
     }
 
-    /// The position in a cursor, if this codec sealed it for this owner and query.
-    pub fn open(&self, owner: UserId, fingerprint: &str, cursor: &str) -> Option<Position> {
+    /// The payload of a cursor, if this codec sealed it for this purpose,
+    /// owner and fingerprint.
+    pub fn open_for<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        owner: UserId,
+        fingerprint: &str,
+        cursor: &str,
+    ) -> Option<T> {
         let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
         if raw.len() <= NONCE_LEN {
             return None;
@@ -53,7 +81,7 @@ impl CursorCodec {
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut sealed = sealed.to_vec();
-        let aad = associated_data(owner, fingerprint);
+        let aad = associated_data(purpose, owner, fingerprint);
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad.as_slice()), &mut sealed)
@@ -62,9 +90,32 @@ impl CursorCodec {
     }
 }
 
-fn associated_data(owner: UserId, fingerprint: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(16 + fingerprint.len());
+/// What a cursor is for. It is part of the associated data, so a cursor
+/// of one purpose never opens as another's (a list cursor is no feed cursor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A page of `GET /api/tasks`.
+    List,
+    /// A position in the change feed (`GET /api/changes`, `GET /api/events`).
+    Feed,
+}
+
+impl Purpose {
+    /// The label in the associated data, ended by a NUL that no
+    /// fingerprint's text needs, so labels and fingerprints cannot run together.
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::List => b"list\0",
+            Self::Feed => b"feed\0",
+        }
+    }
+}
+
+fn associated_data(purpose: Purpose, owner: UserId, fingerprint: &str) -> Vec<u8> {
+    let label = purpose.label();
+    let mut aad = Vec::with_capacity(16 + label.len() + fingerprint.len());
     aad.extend_from_slice(owner.as_bytes());
+    aad.extend_from_slice(label);
     aad.extend_from_slice(fingerprint.as_bytes());
     aad
 }
@@ -90,5 +141,27 @@ mod tests {
         assert_eq!(codec.open(owner, "sort=title", "garbage"), None);
         let other = CursorCodec::new(b"another-secret-another-secret-xx");
         assert_eq!(other.open(owner, "sort=title", &cursor), None);
+    }
+
+    #[test]
+    fn a_cursor_opens_only_for_its_purpose() {
+        let codec = CursorCodec::new(b"0123456789abcdef0123456789abcdef");
+        let owner = UserId::generate();
+        let position = Position {
+            key: SortKey::Created,
+            id: TaskId::generate(),
+        };
+        let list = codec.seal(owner, "", &position);
+        let feed = codec.seal_for(Purpose::Feed, owner, "", &position);
+        assert_eq!(codec.open(owner, "", &list), Some(position.clone()));
+        assert_eq!(codec.open(owner, "", &feed), None);
+        assert_eq!(
+            codec.open_for::<Position>(Purpose::Feed, owner, "", &list),
+            None
+        );
+        assert_eq!(
+            codec.open_for(Purpose::Feed, owner, "", &feed),
+            Some(position)
+        );
     }
 }

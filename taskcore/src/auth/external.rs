@@ -54,6 +54,7 @@ pub struct KeyError(pub String);
 #[derive(Debug, Deserialize)]
 struct ExternalClaims {
     sub: String,
+    exp: i64,
     #[serde(default)]
     email: Option<serde_json::Value>,
 }
@@ -65,6 +66,9 @@ pub struct ExternalSubject {
     pub subject: String,
     /// The `email` claim, when it is a string.
     pub email: Option<String>,
+    /// When the token stops being accepted (`exp` and the leeway), in
+    /// seconds since the epoch.
+    pub expires_at: i64,
 }
 
 /// Why an external token was refused.
@@ -234,6 +238,7 @@ impl ExternalIssuer {
                 return Ok(ExternalSubject {
                     subject: claims.sub,
                     email,
+                    expires_at: claims.exp.saturating_add_unsigned(EXTERNAL_LEEWAY_SECS),
                 });
             }
         }

@@ -120,6 +120,10 @@ pub struct Principal {
     pub user: UserId,
     /// The credential.
     pub via: Credential,
+    /// When the token stops being valid by itself (an access token's `exp`),
+    /// in seconds since the epoch; `None` for API tokens, whose expiry the
+    /// store checks at each use. A live stream ends then.
+    pub expires_at: Option<i64>,
 }
 
 /// The kind of bearer token a request carried.
@@ -335,6 +339,7 @@ impl Accounts {
             return Ok(Principal {
                 user: found.user,
                 via: Credential::ApiToken(found.id),
+                expires_at: None,
             });
         }
         // The unverified `iss` only picks the keys: `taskserver` tokens are
@@ -360,6 +365,7 @@ impl Accounts {
             Some(session) if session.user_id == claims.sub => Ok(Principal {
                 user: claims.sub,
                 via: Credential::Session(claims.sid),
+                expires_at: Some(claims.exp),
             }),
             _ => Err(AuthError::InvalidToken),
         }
@@ -386,6 +392,7 @@ impl Accounts {
         Ok(Principal {
             user: user.id,
             via: Credential::External,
+            expires_at: Some(subject.expires_at),
         })
     }
 

@@ -22,6 +22,8 @@ pub const CHANGES_LIMIT_DEFAULT: usize = 500;
 /// `{"type": "task_deleted", "id": ..., "number": ..., "deleted_at": ...}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Nearly every change is a task: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Change {
     /// A task was created or changed; this is its latest state.
     Task {

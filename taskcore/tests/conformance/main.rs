@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api_tokens;
+mod changes;
 mod chosen_ids;
 mod list;
 mod metrics;
@@ -85,6 +86,12 @@ conformance!(
     chosen_ids::concurrent_creates_of_one_id_have_one_winner,
     chosen_ids::the_limit_holds_but_a_taken_id_answers_first,
     chosen_ids::a_recurring_task_with_a_chosen_id_starts_its_series,
+    changes::the_feed_shows_every_kind_of_write_in_order,
+    changes::each_task_shows_once_at_its_latest_change,
+    changes::a_full_sync_pages_through_live_tasks_only,
+    changes::feeds_are_per_owner,
+    changes::pruned_deletions_leave_the_feed_and_their_ids_stay_refused,
+    changes::a_reader_following_concurrent_writers_misses_nothing,
 );
 
 #[cfg(feature = "postgres")]

@@ -12,7 +12,8 @@ use http::header::{
 use http::{Response, StatusCode};
 
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
-const ALLOWED_HEADERS: &str = "Authorization, Content-Type, If-Match, If-None-Match, x-request-id";
+const ALLOWED_HEADERS: &str =
+    "Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, x-request-id";
 const EXPOSED_HEADERS: &str = "ETag, Link, Location, Retry-After, x-request-id";
 
 /// The request's `Origin`, when it is one of `allowed`.
@@ -57,7 +58,7 @@ pub fn options(
 }
 
 /// Adds the CORS headers of an allowed origin to any response.
-pub fn decorate(response: &mut Response<Bytes>, origin: Option<HeaderValue>) {
+pub fn decorate<B>(response: &mut Response<B>, origin: Option<HeaderValue>) {
     let h = response.headers_mut();
     h.append(VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = origin {

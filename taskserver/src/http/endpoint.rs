@@ -58,6 +58,8 @@ pub enum Op {
     UpdateTask,
     DeleteTask,
     ListProjects,
+    Changes,
+    Events,
     Health,
     Ready,
     Metrics,
@@ -219,6 +221,16 @@ pub const ROUTES: &[Route] = {
             pattern: "/api/projects",
             name: "/api/projects",
             operations: &[op(M::GET, Op::ListProjects, Bearer, NoBody)],
+        },
+        Route {
+            pattern: "/api/changes",
+            name: "/api/changes",
+            operations: &[op(M::GET, Op::Changes, Bearer, NoBody)],
+        },
+        Route {
+            pattern: "/api/events",
+            name: "/api/events",
+            operations: &[op(M::GET, Op::Events, Bearer, NoBody)],
         },
         Route {
             pattern: "/healthz",

@@ -28,8 +28,9 @@ pub(crate) async fn exposition(requests: &Metrics, store: &dyn TaskStore) -> Str
 }
 
 /// Statuses the API answers; anything else is counted as the last entry.
-const STATUSES: [u16; 19] = [
-    200, 201, 204, 400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503, 408, 411, 0,
+const STATUSES: [u16; 20] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 429, 500, 503, 408, 411,
+    0,
 ];
 /// Histogram bucket upper bounds, in seconds.
 const BUCKETS: [f64; 12] = [

@@ -9,17 +9,19 @@
 mod body;
 mod cors;
 pub(crate) mod endpoint;
+pub(crate) mod events;
+mod feed;
 mod handlers;
 pub(crate) mod metrics;
 pub(crate) mod problem;
 
 use crate::ratelimit::{ClientKey, client_address};
 use crate::state::AppState;
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use endpoint::{Auth, BodyKind, Endpoint, Limit, Op};
 use futures_util::Stream;
+use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
-use http::{Method, Response};
 use problem::ApiError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -167,7 +169,7 @@ where
     let mut response = async {
         dispatch(&request, endpoint, &method, body)
             .await
-            .unwrap_or_else(ApiError::into_response)
+            .unwrap_or_else(|e| e.into_response().map(Into::into))
     }
     .instrument(span.clone())
     .await;
@@ -195,7 +197,7 @@ where
             "request"
         );
     });
-    response.map(Into::into)
+    response
 }
 
 /// The request's own id when it is `[A-Za-z0-9._-]{1,64}`, else a new one.
@@ -225,7 +227,7 @@ async fn dispatch<S, B>(
     endpoint: Endpoint<'_>,
     method: &Method,
     body: S,
-) -> Result<Response<Bytes>, ApiError>
+) -> Result<warp::reply::Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
@@ -235,7 +237,8 @@ where
         return Err(ApiError::NotFound);
     };
     if method == Method::OPTIONS {
-        return cors::options(req.headers, &state.config.cors_origins, route);
+        return cors::options(req.headers, &state.config.cors_origins, route)
+            .map(|r| r.map(Into::into));
     }
     let Some(operation) = route.operation(method) else {
         return Err(ApiError::MethodNotAllowed(route));
@@ -291,7 +294,9 @@ where
     let user = || caller().map(|p| p.user);
     // Routes with a `{...}` segment always have a parameter.
     let id = || endpoint.param.ok_or(ApiError::NotFound);
-    match operation.op {
+    let answer = match operation.op {
+        // The one answer whose body is a stream rather than bytes.
+        Op::Events => return events::open(req, caller()?).await,
         Op::Register => handlers::register(req, body).await,
         Op::Login => handlers::login(req, body).await,
         Op::Refresh => handlers::refresh(req, body).await,
@@ -308,11 +313,23 @@ where
         Op::UpdateTask => handlers::update_task(req, user()?, id()?, body).await,
         Op::DeleteTask => handlers::delete_task(req, user()?, id()?).await,
         Op::ListProjects => handlers::list_projects(req, user()?).await,
+        Op::Changes => feed::changes(req, user()?).await,
         Op::Health => Ok(handlers::health()),
         Op::Ready => handlers::ready(req).await,
         Op::Metrics => Ok(handlers::metrics(req).await),
         Op::OpenApi => Ok(handlers::openapi()),
-    }
+    };
+    answer.map(|r| r.map(Into::into))
+}
+
+/// The token of an `Authorization: Bearer` header: `None` without one (or
+/// with another scheme), `Some("")` for a bearer header without a token.
+/// Only this header carries tokens: a token in the query string would end
+/// up in logs, so none is read there.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let text = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The bearer token's principal. Another scheme counts as no token.
@@ -321,12 +338,9 @@ async fn authenticate(req: &Request<'_>) -> Result<Principal, ApiError> {
         .headers
         .get(AUTHORIZATION)
         .ok_or(ApiError::MissingToken)?;
-    let text = header.to_str().map_err(|_| ApiError::InvalidToken)?;
-    let (scheme, token) = text.split_once(' ').ok_or(ApiError::MissingToken)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MissingToken);
-    }
-    let token = token.trim();
+    // A header that is not text is a token we cannot read.
+    header.to_str().map_err(|_| ApiError::InvalidToken)?;
+    let token = bearer_token(req.headers).ok_or(ApiError::MissingToken)?;
     if token.is_empty() {
         return Err(ApiError::InvalidToken);
     }

@@ -75,6 +75,13 @@ pub enum ApiError {
     /// A bad query parameter or cursor.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A change-feed cursor older than `--tombstone-retention`: the
+    /// deletions after it may be forgotten, so the client syncs in full.
+    #[error("cursor expired")]
+    CursorExpired,
+    /// The caller has as many live event streams open as allowed.
+    #[error("too many streams")]
+    TooManyStreams,
     /// A conditional header this request cannot take (`If-None-Match`
     /// other than `*` on `PUT`, or with `If-Match`); the detail says which.
     #[error("invalid precondition: {0}")]
@@ -125,6 +132,9 @@ pub enum ApiError {
 /// Seconds a client waits before retrying on `storage_unavailable`: long
 /// enough for a database restart or failover to make progress.
 const STORAGE_RETRY_AFTER: &str = "5";
+/// Seconds a client waits before opening another event stream when it has
+/// as many open as allowed: a stream that just ended frees its place at once.
+const STREAMS_RETRY_AFTER: &str = "5";
 
 #[derive(Serialize)]
 struct Problem<'a> {
@@ -232,6 +242,20 @@ impl ApiError {
                 "invalid_query",
                 "Bad Request",
                 "A query parameter is invalid.",
+            ),
+            Self::CursorExpired => (
+                S::GONE,
+                "cursor_expired",
+                "Gone",
+                "The change-feed cursor is older than this server remembers deletions; \
+                 sync in full again (without `since`).",
+            ),
+            Self::TooManyStreams => (
+                S::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                "Too Many Requests",
+                "You have as many event streams open as this server allows; close one, or \
+                 retry after the time in the Retry-After header.",
             ),
             Self::InvalidPrecondition(_) => (
                 S::BAD_REQUEST,
@@ -377,6 +401,9 @@ impl ApiError {
             }
             Self::StorageUnavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static(STORAGE_RETRY_AFTER));
+            }
+            Self::TooManyStreams => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static(STREAMS_RETRY_AFTER));
             }
             _ => {}
         }

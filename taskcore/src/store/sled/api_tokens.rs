@@ -163,7 +163,10 @@ impl Inner {
                 index.remove(&index_key[..])?;
                 Ok(())
             }),
-        )
+        )?;
+        // Streams opened with the token end.
+        self.signals.notify(user);
+        Ok(())
     }
 
     /// Removes expired tokens. Returns how many.

@@ -161,6 +161,49 @@ pub(super) fn tombstone(number: u64, deleted_at: Timestamp) -> [u8; 16] {
     concat(&[&number.to_be_bytes(), &deleted_at.as_micros().to_be_bytes()])
 }
 
+/// The number and deletion time a `task_tombstones` value holds.
+pub(super) fn tombstone_parts(value: &[u8]) -> Option<(u64, Timestamp)> {
+    let number = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let micros = i64::from_be_bytes(value.get(8..16)?.try_into().ok()?);
+    Some((number, Timestamp::from_micros(micros)?))
+}
+
+/// `task_changes`: owner ++ change number (big-endian), so one owner's
+/// feed is one key range in change order.
+pub(super) fn task_change(owner: UserId, change: u64) -> [u8; 24] {
+    concat(&[owner.as_bytes(), &change.to_be_bytes()])
+}
+
+/// The change number a `task_changes` key ends with.
+pub(super) fn change_of_key(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(16..24)?.try_into().ok()?))
+}
+
+/// A change number as a value (`task_change_numbers`, the floor in
+/// `task_counters`): big-endian.
+pub(super) fn change_of_value(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+/// `task_counters`: where the owner's last change number is kept when the
+/// entry that held it leaves the feed (see `changes.rs`).
+pub(super) fn change_floor(owner: UserId) -> [u8; 17] {
+    concat(&[owner.as_bytes(), b"c"])
+}
+
+/// `task_deletions`: deletion time ++ owner ++ task id, so the deletions
+/// older than the retention are one key range from the start.
+pub(super) fn task_deletion(deleted_at: Timestamp, owner: UserId, id: TaskId) -> [u8; 40] {
+    concat(&[&time_bytes(deleted_at), owner.as_bytes(), id.as_bytes()])
+}
+
+/// The owner and task of a `task_deletions` key.
+pub(super) fn deletion_parts(key: &[u8]) -> Option<(UserId, TaskId)> {
+    let owner: [u8; 16] = key.get(8..24)?.try_into().ok()?;
+    let id: [u8; 16] = key.get(24..40)?.try_into().ok()?;
+    Some((UserId::from_bytes(owner), TaskId::from_bytes(id)))
+}
+
 /// `task_anchors` value: the anchor in micros, big-endian.
 pub(super) fn anchor_value(anchor: Timestamp) -> [u8; 8] {
     anchor.as_micros().to_be_bytes()
@@ -312,6 +355,8 @@ mod tests {
         assert_eq!(anchor_of(b"short"), None);
         let at = Timestamp::from_micros(5).expect("in range");
         let stone = tombstone(7, at);
+        assert_eq!(tombstone_parts(&stone), Some((7, at)));
+        assert_eq!(tombstone_parts(b"short"), None);
         assert_eq!(&stone[..8], &7u64.to_be_bytes());
         assert_eq!(&stone[8..], &5i64.to_be_bytes());
     }

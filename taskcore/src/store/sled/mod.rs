@@ -10,10 +10,13 @@
 //! | `external_ids` | issuer length ++ issuer ++ subject | user id of an external user |
 //! | `tasks` | owner id ++ task id | [`Task`](crate::domain::Task) |
 //! | `task_numbers` | owner id ++ number (`u64` big-endian) | task id |
-//! | `task_counters` | owner id | next task number (`u64` big-endian), written when the highest-numbered task is deleted |
+//! | `task_counters` | owner id; owner id ++ `c` | next task number (`u64` big-endian), written when the highest-numbered task is deleted; the last change number, written when pruning removes the entry that held it |
 //! | `task_anchors` | owner id ++ task id | the anchor of a recurring task's rule (micros, `i64` big-endian): hidden state, so not in the task's JSON |
 //! | `task_tombstones` | owner id ++ task id | number (`u64` big-endian) ++ deletion time (micros, `i64` big-endian) of every deleted task |
 //! | `task_projects` | owner id ++ project ++ 0x00 ++ task id | empty: the project index, of tasks in a project (see `tasks.rs`) |
+//! | `task_changes` | owner id ++ change number (`u64` big-endian) | task id: the change feed, each task at its latest change (see `changes.rs`) |
+//! | `task_change_numbers` | owner id ++ task id | the number of the task's latest change (`u64` big-endian) |
+//! | `task_deletions` | deletion time ++ owner id ++ task id | empty: deletions still in the feed, oldest first, for pruning |
 //! | `sessions` | session id | [`SessionRecord`](records::SessionRecord) |
 //! | `user_sessions` | user id ++ login time ++ session id | empty |
 //! | `refresh` | SHA-256 of a refresh token | [`RefreshRecord`](records::RefreshRecord) |
@@ -53,6 +56,7 @@
 //! usable again.
 
 mod api_tokens;
+mod changes;
 mod commit;
 mod keys;
 mod list_gate;
@@ -139,6 +143,9 @@ struct Trees {
     task_anchors: sled::Tree,
     task_tombstones: sled::Tree,
     task_projects: sled::Tree,
+    task_changes: sled::Tree,
+    task_change_numbers: sled::Tree,
+    task_deletions: sled::Tree,
     sessions: sled::Tree,
     user_sessions: sled::Tree,
     refresh: sled::Tree,
@@ -162,6 +169,9 @@ impl Trees {
             task_anchors: tree("task_anchors")?,
             task_tombstones: tree("task_tombstones")?,
             task_projects: tree("task_projects")?,
+            task_changes: tree("task_changes")?,
+            task_change_numbers: tree("task_change_numbers")?,
+            task_deletions: tree("task_deletions")?,
             sessions: tree("sessions")?,
             user_sessions: tree("user_sessions")?,
             refresh: tree("refresh")?,
@@ -338,6 +348,14 @@ impl SledStore {
     /// Waits until every change made so far is durable.
     async fn durable<T>(&self, value: T) -> Result<T, StoreError> {
         self.inner.commit.wait().await?;
+        Ok(value)
+    }
+
+    /// Waits until a task write of `owner` is durable, then wakes their
+    /// live streams.
+    async fn durable_task_write<T>(&self, owner: UserId, value: T) -> Result<T, StoreError> {
+        self.inner.commit.wait().await?;
+        self.inner.signals.notify(owner);
         Ok(value)
     }
 }
@@ -696,7 +714,7 @@ impl TaskStore for SledStore {
     ) -> Result<Task, StoreError> {
         self.inner.commit.health()?;
         let task = self.applied(self.inner.create_task(owner, None, &draft, max_live))?;
-        self.durable(task).await
+        self.durable_task_write(owner, task).await
     }
 
     async fn create_task_with_id(
@@ -708,7 +726,7 @@ impl TaskStore for SledStore {
     ) -> Result<Task, StoreError> {
         self.inner.commit.health()?;
         let task = self.applied(self.inner.create_task(owner, Some(id), &draft, max_live))?;
-        self.durable(task).await
+        self.durable_task_write(owner, task).await
     }
 
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
@@ -727,7 +745,7 @@ impl TaskStore for SledStore {
         let (task, changed) =
             self.applied(self.inner.update_task(owner, task, &patch, precondition))?;
         if changed {
-            self.inner.commit.wait().await?;
+            return self.durable_task_write(owner, task).await;
         }
         Ok(task)
     }
@@ -740,7 +758,7 @@ impl TaskStore for SledStore {
     ) -> Result<(), StoreError> {
         self.inner.commit.health()?;
         self.applied(self.inner.delete_task(owner, task, precondition))?;
-        self.durable(()).await
+        self.durable_task_write(owner, ()).await
     }
 
     async fn list_tasks(
@@ -780,19 +798,40 @@ impl TaskStore for SledStore {
 
     async fn changes(
         &self,
-        _owner: UserId,
-        _from: Option<FeedPosition>,
-        _limit: usize,
+        owner: UserId,
+        from: Option<FeedPosition>,
+        limit: usize,
     ) -> Result<ChangePage, StoreError> {
-        Err(StoreError::backend("the change feed is not built yet"))
+        self.inner.commit.health()?;
+        let (head, durable) = self.inner.feed_head(owner)?;
+        if !durable {
+            // Show nothing a crash could still undo.
+            self.inner.commit.wait().await?;
+            self.inner.mark_durable(owner, head);
+        }
+        let from = from.unwrap_or(FeedPosition {
+            after: 0,
+            full_until: Some(head),
+        });
+        // Up to a thousand tasks read and decoded: off the runtime.
+        let store = self.clone();
+        off_runtime(move || store.inner.read_changes(owner, from, head, limit)).await
     }
 
-    async fn latest_change(&self, _owner: UserId) -> Result<u64, StoreError> {
-        Err(StoreError::backend("the change feed is not built yet"))
+    async fn latest_change(&self, owner: UserId) -> Result<u64, StoreError> {
+        self.inner.commit.health()?;
+        Ok(self.inner.feed_head(owner)?.0)
     }
 
-    async fn prune_deletions(&self, _before: Timestamp) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn prune_deletions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.commit.health()?;
+        let store = self.clone();
+        let pruned =
+            self.applied(off_runtime(move || store.inner.prune_deletions(before)).await)?;
+        if pruned > 0 {
+            self.inner.commit.wait().await?;
+        }
+        Ok(pruned)
     }
 
     fn signals(&self) -> &Arc<Signals> {

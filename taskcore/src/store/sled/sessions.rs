@@ -215,11 +215,16 @@ impl Inner {
             id,
             keys::user_session(record.user_id, record.created_at, id).to_vec(),
         )?;
-        self.session_transaction(|tx| {
+        let existed = self.session_transaction(|tx| {
             let existed = tx.0.get(id.as_bytes())?.is_some();
             remove_in(tx, &removal)?;
             Ok(existed)
-        })
+        })?;
+        if existed {
+            // The user's live streams check their credentials again.
+            self.signals.notify(record.user_id);
+        }
+        Ok(existed)
     }
 
     /// Drops one refresh token (and its index entry).

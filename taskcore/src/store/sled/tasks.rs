@@ -95,7 +95,7 @@ impl Inner {
     /// disk first if needed ([`StoreError::NotFound`] for an owner who does
     /// not exist). One lock for the check and the work: a deletion of the
     /// owner, which resets the counters under the same lock, is seen.
-    fn with_counters<T>(
+    pub(super) fn with_counters<T>(
         &self,
         owner: UserId,
         f: impl FnOnce(&mut Counters) -> Result<T, StoreError>,
@@ -118,6 +118,8 @@ impl Inner {
                 .scan_prefix(owner.as_bytes())
                 .keys()
                 .count() as u64;
+            state.last_change = self.trees.last_change_on_disk(owner)?;
+            state.durable_change = state.last_change;
             state.loaded = true;
         }
         f(&mut state)
@@ -229,6 +231,7 @@ impl Inner {
             let task = Task::new(id, number, draft.clone(), Timestamp::now());
             let value = encode(&task)?;
             let key = keys::task(owner, task.id);
+            let moved = self.move_in_feed(owner, task.id, state.take_change())?;
             t.task_numbers
                 .insert(keys::task_number(owner, number), &task.id.as_bytes()[..])
                 .map_err(backend)?;
@@ -241,6 +244,7 @@ impl Inner {
                     .map_err(backend)?;
             }
             t.tasks.insert(key, value).map_err(backend)?;
+            self.finish_move(moved)?;
             state.next_number = number + 1;
             state.live += 1;
             self.pages.invalidate(owner);
@@ -332,8 +336,9 @@ impl Inner {
     /// Changes a task if the precondition holds. Returns the task and whether
     /// it changed.
     ///
-    /// Usually a compare-and-swap on the task's one key: of two racing
-    /// writers, the second sees the first's version. A change that writes
+    /// Under the owner's lock, which gives the change its number in the
+    /// feed (see `changes.rs`): the feed entry, then the task's one key
+    /// (a compare-and-swap), then the old entry goes. A change that writes
     /// beside the task (its project, its anchor, or a successor) is made
     /// by [`update_in_transaction`](Self::update_in_transaction) instead.
     pub(super) fn update_task(
@@ -346,51 +351,55 @@ impl Inner {
         let Some(key) = self.task_key(owner, reference)? else {
             return Err(StoreError::NotFound);
         };
-        loop {
-            let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
-                return Err(StoreError::NotFound);
-            };
-            let mut task: Task = decode("tasks", &current)?;
-            if !names(reference, &task) {
-                return Err(StoreError::NotFound);
+        self.with_counters(owner, |state| {
+            loop {
+                let Some(current) = self.trees.tasks.get(key).map_err(backend)? else {
+                    return Err(StoreError::NotFound);
+                };
+                let mut task: Task = decode("tasks", &current)?;
+                if !names(reference, &task) {
+                    return Err(StoreError::NotFound);
+                }
+                if !precondition.allows(task.version) {
+                    return Err(StoreError::VersionMismatch);
+                }
+                let stored_anchor = match task.recur {
+                    Some(_) => self.anchor(&key)?,
+                    None => None,
+                };
+                let mut anchor = stored_anchor;
+                let project_before = task.project.clone();
+                let applied = task
+                    .apply(patch.clone(), &mut anchor, Timestamp::now())
+                    .map_err(StoreError::Invalid)?;
+                if !applied.changed {
+                    return Ok((task, false));
+                }
+                let creates_successor = applied.completed_now && task.recur.is_some();
+                if creates_successor || anchor != stored_anchor || task.project != project_before {
+                    return self.update_in_transaction(owner, key, patch, precondition, state);
+                }
+                let moved = self.move_in_feed(owner, task.id, state.take_change())?;
+                let swapped = self
+                    .trees
+                    .tasks
+                    .compare_and_swap(key, Some(current), Some(encode(&task)?))
+                    .map_err(backend)?;
+                if swapped.is_ok() {
+                    self.finish_move(moved)?;
+                    self.pages.invalidate(owner);
+                    return Ok((task, true));
+                }
+                // Only writes under this lock change tasks, so this is not
+                // expected; the entry just written names the task's latest
+                // number and stays valid, and the change is made again.
             }
-            if !precondition.allows(task.version) {
-                return Err(StoreError::VersionMismatch);
-            }
-            // Read after the task: the anchor only changes in a transaction
-            // that changes the task too, so if one ran since the task was
-            // read, the swap below fails and this runs again.
-            let stored_anchor = match task.recur {
-                Some(_) => self.anchor(&key)?,
-                None => None,
-            };
-            let mut anchor = stored_anchor;
-            let project_before = task.project.clone();
-            let applied = task
-                .apply(patch.clone(), &mut anchor, Timestamp::now())
-                .map_err(StoreError::Invalid)?;
-            if !applied.changed {
-                return Ok((task, false));
-            }
-            let creates_successor = applied.completed_now && task.recur.is_some();
-            if creates_successor || anchor != stored_anchor || task.project != project_before {
-                return self.update_in_transaction(owner, key, patch, precondition);
-            }
-            let swapped = self
-                .trees
-                .tasks
-                .compare_and_swap(key, Some(current), Some(encode(&task)?))
-                .map_err(backend)?;
-            if swapped.is_ok() {
-                self.pages.invalidate(owner);
-                return Ok((task, true));
-            }
-        }
+        })
     }
 
     /// [`update_task`](Self::update_task) as one sled transaction over the
     /// task trees, under the owner's lock (which keeps the numbering): the
-    /// task, its project index entry and its anchor; and when the change
+    /// task, its feed entries, its project index entry and its anchor; and when the change
     /// completes a recurring task, its successor ([`Task::successor`]) with
     /// the owner's next number, number index entry, project index entry
     /// and anchor, unless a task with the successor's id exists or has a
@@ -406,53 +415,60 @@ impl Inner {
         key: [u8; 32],
         patch: &TaskPatch,
         precondition: &Precondition,
+        state: &mut Counters,
     ) -> Result<(Task, bool), StoreError> {
         let now = Timestamp::now();
         let t = &self.trees;
-        self.with_counters(owner, |state| {
-            let change = Change {
-                owner,
-                key,
-                patch,
-                precondition,
-                next_number: state.next_number,
-                now,
-            };
-            let outcome = finish(
-                (
-                    &t.tasks,
-                    &t.task_numbers,
-                    &t.task_anchors,
-                    &t.task_tombstones,
-                    &t.task_projects,
-                )
-                    .transaction(
-                        |(tasks, numbers, anchors, tombstones, projects)| {
-                            change.apply(&TaskTrees {
-                                tasks,
-                                numbers,
-                                anchors,
-                                tombstones,
-                                projects,
-                            })
-                        },
-                    ),
-            )?;
-            if outcome.successor {
-                state.next_number = change.next_number + 1;
-                state.live += 1;
-            }
-            if outcome.changed {
-                self.pages.invalidate(owner);
-            }
-            Ok((outcome.task, outcome.changed))
-        })
+        let change = Change {
+            owner,
+            key,
+            patch,
+            precondition,
+            next_number: state.next_number,
+            next_change: state.last_change + 1,
+            now,
+        };
+        let outcome = finish(
+            (
+                &t.tasks,
+                &t.task_numbers,
+                &t.task_anchors,
+                &t.task_tombstones,
+                &t.task_projects,
+                &t.task_changes,
+                &t.task_change_numbers,
+            )
+                .transaction(
+                    |(tasks, numbers, anchors, tombstones, projects, changes, change_numbers)| {
+                        change.apply(&TaskTrees {
+                            tasks,
+                            numbers,
+                            anchors,
+                            tombstones,
+                            projects,
+                            changes,
+                            change_numbers,
+                        })
+                    },
+                ),
+        )?;
+        if outcome.changed {
+            state.take_change();
+            self.pages.invalidate(owner);
+        }
+        if outcome.successor {
+            state.take_change();
+            state.next_number = change.next_number + 1;
+            state.live += 1;
+        }
+        Ok((outcome.task, outcome.changed))
     }
 
     /// Deletes a task if the precondition holds; its number is not reused.
     ///
-    /// Under the owner's lock, in this order: the tombstone, the task (a
-    /// compare-and-swap, so a concurrent update is not lost under it),
+    /// Under the owner's lock, in this order: the feed entry (see
+    /// `changes.rs`), the tombstone, the task (a compare-and-swap),
+    /// the deletion's place in the pruning index and the old feed entry,
     /// then for the highest number the counter, then the number index, the
     /// project index entry and the anchor. A crash part way leaves a
     /// tombstone for every task that is gone (and, before the task goes,
@@ -481,7 +497,9 @@ impl Inner {
                 if !precondition.allows(task.version) {
                     return Err(StoreError::VersionMismatch);
                 }
-                let tombstone = keys::tombstone(task.number, Timestamp::now());
+                let deleted_at = Timestamp::now();
+                let tombstone = keys::tombstone(task.number, deleted_at);
+                let moved = self.move_in_feed(owner, task.id, state.take_change())?;
                 let previous = t
                     .task_tombstones
                     .insert(key, &tombstone[..])
@@ -492,6 +510,10 @@ impl Inner {
                     .map_err(backend)?;
                 if swapped.is_ok() {
                     self.pages.invalidate(owner);
+                    t.task_deletions
+                        .insert(keys::task_deletion(deleted_at, owner, task.id), &[][..])
+                        .map_err(backend)?;
+                    self.finish_move(moved)?;
                     break task;
                 }
                 // An update came first: the task is still there, so its
@@ -1043,6 +1065,8 @@ struct TaskTrees<'a> {
     anchors: &'a TransactionalTree,
     tombstones: &'a TransactionalTree,
     projects: &'a TransactionalTree,
+    changes: &'a TransactionalTree,
+    change_numbers: &'a TransactionalTree,
 }
 
 /// An update as the transaction makes it (it may run more than once).
@@ -1053,6 +1077,8 @@ struct Change<'a> {
     precondition: &'a Precondition,
     /// The owner's next number, for the successor.
     next_number: u64,
+    /// The owner's next change number: the task's, then the successor's.
+    next_change: u64,
     now: Timestamp,
 }
 
@@ -1101,6 +1127,7 @@ impl Change<'_> {
             };
         }
         t.tasks.insert(&key[..], tx_encode(&task)?)?;
+        t.move_in_feed(owner, task.id, self.next_change)?;
         let mut successor = false;
         if applied.completed_now
             && let Some(id) = task.successor_id()
@@ -1122,6 +1149,7 @@ impl Change<'_> {
                         .insert(&next_key[..], &keys::anchor_value(at)[..])?;
                 }
                 t.tasks.insert(&next_key[..], tx_encode(&next)?)?;
+                t.move_in_feed(owner, next.id, self.next_change + 1)?;
                 successor = true;
             }
         }
@@ -1130,6 +1158,24 @@ impl Change<'_> {
             changed: true,
             successor,
         })
+    }
+}
+
+impl TaskTrees<'_> {
+    /// [`Inner::move_in_feed`] and [`Inner::finish_move`] in one step,
+    /// inside the transaction.
+    fn move_in_feed(&self, owner: UserId, id: TaskId, change: u64) -> TxResult<()> {
+        self.changes
+            .insert(&keys::task_change(owner, change)[..], &id.as_bytes()[..])?;
+        let replaced = self
+            .change_numbers
+            .insert(&keys::task(owner, id)[..], &change.to_be_bytes()[..])?;
+        if let Some(value) = replaced {
+            let old =
+                keys::change_of_value(&value).ok_or_else(|| tx_damaged("task_change_numbers"))?;
+            self.changes.remove(&keys::task_change(owner, old)[..])?;
+        }
+        Ok(())
     }
 }
 
@@ -1143,7 +1189,8 @@ struct Outcome {
 
 impl Trees {
     /// Removes every task of `owner`, their number index, project index,
-    /// anchors and tombstones, and the owner's counter, in batches (each atomic within its tree), so a user with
+    /// anchors, tombstones and feed, and the owner's counters (their
+    /// entries in `task_deletions` lead nowhere then, and pruning drops them), in batches (each atomic within its tree), so a user with
     /// many tasks costs bounded memory. Safe to repeat after a crash.
     pub(super) fn remove_tasks_of(&self, owner: UserId) -> Result<(), StoreError> {
         const BATCH: usize = 10_000;
@@ -1153,6 +1200,9 @@ impl Trees {
             &self.task_projects,
             &self.task_anchors,
             &self.task_tombstones,
+            &self.task_changes,
+            &self.task_change_numbers,
+            &self.task_counters,
         ] {
             loop {
                 let mut batch = sled::Batch::default();
@@ -1167,9 +1217,6 @@ impl Trees {
                 tree.apply_batch(batch).map_err(backend)?;
             }
         }
-        self.task_counters
-            .remove(owner.as_bytes())
-            .map_err(backend)?;
         Ok(())
     }
 }
@@ -1203,6 +1250,18 @@ pub(super) struct Counters {
     loaded: bool,
     next_number: u64,
     live: u64,
+    /// The owner's last change number (see `changes.rs`).
+    pub(super) last_change: u64,
+    /// Every change up to this number is known to be durable.
+    pub(super) durable_change: u64,
+}
+
+impl Counters {
+    /// Takes the owner's next change number.
+    fn take_change(&mut self) -> u64 {
+        self.last_change += 1;
+        self.last_change
+    }
 }
 
 /// Where a first page is kept: its query and the owner's version when the

@@ -16,6 +16,7 @@ use crate::store::{
     ApiTokenExport, ExportRecord, ExportReport, ImportReport, RecordCounts, StoreError, TaskExport,
     TokenHash, UserExport,
 };
+use std::collections::HashMap;
 use tokio::sync::mpsc::Sender;
 
 impl Inner {
@@ -111,6 +112,8 @@ impl Inner {
     pub(super) fn import(&self, records: &[ExportRecord]) -> Result<ImportReport, StoreError> {
         let plan = plan_import(records, &self.trees)?;
         let t = &self.trees;
+        // Each owner's last change number: imported tasks join the feed after it.
+        let mut last_changes: HashMap<UserId, u64> = HashMap::new();
         for (record, new) in records.iter().zip(&plan.new) {
             if !new {
                 continue;
@@ -160,7 +163,14 @@ impl Inner {
                             .insert(key, &keys::anchor_value(at)[..])
                             .map_err(backend)?;
                     }
+                    let last = match last_changes.get(owner) {
+                        Some(last) => *last,
+                        None => t.last_change_on_disk(*owner)?,
+                    };
+                    let moved = self.move_in_feed(*owner, task.id, last + 1)?;
                     t.tasks.insert(key, encode(task)?).map_err(backend)?;
+                    self.finish_move(moved)?;
+                    last_changes.insert(*owner, last + 1);
                 }
                 ExportRecord::ApiToken(token) => {
                     let stored = ApiTokenRecord {
@@ -191,6 +201,9 @@ impl Inner {
                     .map_err(backend)?;
             }
             self.reload_counters(owner);
+        }
+        for owner in last_changes.keys() {
+            self.reload_counters(*owner);
         }
         Ok(plan.report)
     }

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | 1 | 2 | task times outside `0001`..`9999` (accepted before the range check, and written by chrono as `+10000-...`, which nothing can read back) move to the nearest end of the range, so every record reads, lists and exports again; each is logged by owner and id |
 //! | 2 | 3 | every task record is written again with `"project":null,"recur":null,"series":null` (lists copy the stored JSON into responses, so it must hold every field), and gets its entry in the project index (`task_projects`, under "no project"); in batches |
+//! | 3 | 4 | every task gets a change number (per owner, in creation order) and its entry in the change feed (`task_changes`, `task_change_numbers`); deletions made before stay out of the feed (no cursor is older than the upgrade, and a full sync shows live tasks only) |
 
 use super::records::encode;
 use super::{Trees, backend, keys};
@@ -28,6 +29,10 @@ pub(super) fn upgrade(trees: &Trees, from: u32) -> Result<(), StoreError> {
     }
     if from < 3 {
         add_project_fields(trees)?;
+    }
+    if from < 4 {
+        let numbered = trees.number_changes()?;
+        tracing::info!(numbered, "gave every task its place in the change feed");
     }
     Ok(())
 }
@@ -216,8 +221,12 @@ mod tests {
                 .get(keys::META_FORMAT_VERSION)
                 .expect("reads")
                 .as_deref(),
-            Some(&3u32.to_be_bytes()[..])
+            Some(&crate::store::FORMAT_VERSION.to_be_bytes()[..])
         );
+        // Format 4 on top: every task in the change feed, in creation order.
+        assert_eq!(t.task_changes.len(), total);
+        let (feed, _) = crate::store::sled::changes::tests::whole_feed(&store, ada.id).await;
+        assert_eq!(feed, ids);
         for item in t.tasks.iter() {
             let (_, value) = item.expect("reads");
             assert!(

@@ -152,6 +152,8 @@ impl Inner {
             if existed {
                 self.trees.remove_tasks_of(id)?;
                 self.trees.deleting.remove(id.as_bytes()).map_err(backend)?;
+                // Their live streams end.
+                self.signals.notify(id);
             }
             Ok(existed)
         })
