@@ -1337,3 +1337,43 @@ async fn an_expired_cursor_is_cursor_expired_for_the_feed_and_the_stream() {
     client.changes_page(Some(&fresh), 10).await.expect("fresh");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn events_wait_out_the_stream_limit() {
+    // Heartbeats every second, so the server soon notices a dropped stream.
+    let server = TestServer::with(|c| c.events_heartbeat = Duration::from_secs(1)).await;
+    let client = server.user("streams@example.com").await;
+    let (_, _, cursor) = walk(&client, None, 10).await;
+    client
+        .create_task(&draft("replayed"))
+        .await
+        .expect("create");
+
+    // Ten streams, each open (it has replayed the task).
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut events = Box::pin(client.events(Some(cursor.clone())));
+        assert_eq!(
+            seen(&next_live(&mut events).await.change),
+            "task #1 replayed done=false"
+        );
+        open.push(events);
+    }
+    // The eleventh is refused with 429 too_many_streams, which the stream
+    // waits out (Retry-After) instead of ending: while the ten stay open it
+    // yields nothing; once one of them is closed, it gets its turn.
+    let mut eleventh = Box::pin(client.events(Some(cursor)));
+    let early = tokio::time::timeout(Duration::from_millis(1500), eleventh.try_next()).await;
+    assert!(
+        early.is_err(),
+        "the eleventh stream waits while ten are open: {early:?}"
+    );
+    open.truncate(9);
+    let live = tokio::time::timeout(Duration::from_secs(20), eleventh.try_next())
+        .await
+        .expect("the eleventh stream gets a place within 20 s")
+        .expect("no error: the limit is waited out")
+        .expect("a change");
+    assert_eq!(seen(&live.change), "task #1 replayed done=false");
+    server.stop().await;
+}
