@@ -305,17 +305,11 @@ impl Follow {
         let answer = tokio::time::timeout(self.client.inner.timeout, self.client.execute(&call));
         let response = match answer.await {
             Err(_elapsed) => return Opened::Retry(None),
-            // A request that could not even be built (a cursor that is not
-            // a header value) will not get better.
-            Ok(Err(Error::Transport(e))) if e.is_builder() => {
-                return Opened::Fatal(Error::Transport(e));
-            }
-            Ok(Err(Error::Transport(_))) => return Opened::Retry(None),
-            Ok(Err(other)) => return Opened::Fatal(other),
+            // Also the refresh on the way: its failures count the same.
+            Ok(Err(error)) => return Opened::after(error, None),
             Ok(Ok(response)) => response,
         };
-        let status = response.status();
-        if status == StatusCode::OK {
+        if response.status() == StatusCode::OK {
             let is_sse = response
                 .headers()
                 .get(CONTENT_TYPE)
@@ -331,10 +325,24 @@ impl Follow {
             }));
         }
         let asked = retry_after(response.headers());
-        match error_from(response).await {
-            Error::TooManyStreams { .. } | Error::RateLimited { .. } => Opened::Retry(asked),
-            _ if status.is_server_error() => Opened::Retry(asked),
-            error => Opened::Fatal(error),
+        Opened::after(error_from(response).await, asked)
+    }
+}
+
+impl Opened {
+    /// What to do after `error`: wait out what passes (the network, a
+    /// limit, a server that is down or overloaded), give up on the rest.
+    fn after(error: Error, asked: Option<Duration>) -> Self {
+        match error {
+            // A request that could not even be built (a cursor that is not
+            // a header value) will not get better.
+            Error::Transport(e) if e.is_builder() => Self::Fatal(Error::Transport(e)),
+            Error::Transport(_) => Self::Retry(None),
+            Error::TooManyStreams { retry_after } | Error::RateLimited { retry_after } => {
+                Self::Retry(retry_after.or(asked))
+            }
+            Error::Other { status, .. } if status.is_server_error() => Self::Retry(asked),
+            error => Self::Fatal(error),
         }
     }
 }
@@ -343,5 +351,42 @@ fn invalid(reason: &str) -> Error {
     Error::InvalidResponse {
         status: StatusCode::OK,
         reason: format!("event stream: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn other(status: u16) -> Error {
+        Error::Other {
+            status: StatusCode::from_u16(status).expect("a status"),
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn limits_and_server_trouble_are_waited_out_the_rest_ends_the_stream() {
+        let five = Some(Duration::from_secs(5));
+        let cases = [
+            (Error::TooManyStreams { retry_after: five }, Some(five)),
+            (Error::RateLimited { retry_after: None }, Some(five)),
+            (other(503), Some(five)),
+            (other(502), Some(five)),
+            (Error::CursorExpired, None),
+            (Error::Unauthorized { problem: None }, None),
+            (other(400), None),
+            (Error::NotFound, None),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            match (Opened::after(error, five), expected) {
+                (Opened::Retry(wait), Some(expected)) => assert_eq!(wait, expected, "{shown}"),
+                (Opened::Fatal(_), None) => {}
+                (Opened::Retry(_), None) => panic!("{shown} should end the stream"),
+                (Opened::Fatal(_), Some(_)) => panic!("{shown} should be waited out"),
+                (Opened::Connected(_), _) => panic!("{shown} cannot connect"),
+            }
+        }
     }
 }
