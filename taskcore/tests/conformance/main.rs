@@ -10,6 +10,8 @@ mod chosen_ids;
 mod list;
 mod metrics;
 #[cfg(feature = "postgres")]
+mod postgres_feed;
+#[cfg(feature = "postgres")]
 mod postgres_v4;
 mod projects;
 mod recurrence;

@@ -518,14 +518,16 @@ async fn project_lists_of_a_large_user_are_index_ranges_that_stop_after_the_page
     let insert = |owner: UserId| {
         format!(
             "INSERT INTO tasks (owner, id, number, title, title_key, description, completed,
-                                priority, tags, created_at, updated_at, version, project)
+                                priority, tags, created_at, updated_at, version, change_seq,
+                                project)
              SELECT '{owner}', uuid_in(lpad(to_hex(n), 32, '0')::cstring), n, 't' || n, 't' || n,
-                    '', n % 2 = 0, 0, '{{}}', 0, 0, 1,
+                    '', n % 2 = 0, 0, '{{}}', 0, 0, 1, n,
                     CASE WHEN n % 3 = 0 THEN NULL
                          WHEN n % 3 = 1 THEN 'P' || (n % 50)
                          ELSE 'P' || (n % 50) || '.Sub' || (n % 7) END
                FROM generate_series(1, 40000) AS n;
-             UPDATE users SET next_task_number = 40001, live_tasks = 40000 WHERE id = '{owner}';"
+             UPDATE users SET next_task_number = 40001, live_tasks = 40000, last_change = 40000
+              WHERE id = '{owner}';"
         )
     };
     execute(&url, &insert(ada.id)).await.expect("inserts");

@@ -274,7 +274,11 @@ impl Resp {
 
 /// Sends a request and reads the whole response.
 pub async fn send(request: RequestBuilder) -> Resp {
-    let response = request.send().await.expect("the request is answered");
+    read(request.send().await.expect("the request is answered")).await
+}
+
+/// Reads the whole of a response.
+pub async fn read(response: reqwest::Response) -> Resp {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.bytes().await.expect("body").to_vec();
@@ -764,4 +768,188 @@ pub fn assert_task_fields(task: &Value, what: &str) {
     let mut want = TASK_FIELDS.to_vec();
     want.sort_unstable();
     assert_eq!(keys, want, "{what}: task fields of {task}");
+}
+
+impl App {
+    /// Another server on this app's store and configuration, running next
+    /// to it (on PostgreSQL: a second replica of one database).
+    #[allow(dead_code)] // only the PostgreSQL suite has replicas
+    pub async fn replica(&self) -> App {
+        let config = self.config.clone().expect("an in-process server");
+        let server = taskserver::start(config.clone())
+            .await
+            .expect("the replica starts");
+        App {
+            url: server.url(),
+            http: client(),
+            server: Some(server),
+            dir: tempfile::tempdir().expect("tempdir"),
+            config: Some(config),
+            _database: None,
+        }
+    }
+
+    /// `GET /api/changes?query` as a user.
+    pub async fn changes(&self, u: &User, query: &str) -> Resp {
+        self.get(u, &format!("/api/changes?{query}")).await
+    }
+
+    /// Reads the change feed after `since` (a full sync for `None`) until
+    /// `more` is false: every change, and the last cursor.
+    pub async fn changes_all(&self, u: &User, since: Option<&str>) -> (Vec<Value>, String) {
+        let mut changes = Vec::new();
+        let mut cursor = since.map(str::to_string);
+        loop {
+            let query = match &cursor {
+                Some(c) => format!("since={c}"),
+                None => String::new(),
+            };
+            let page = self.changes(u, &query).await.expect(200).json();
+            changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
+            cursor = Some(s(&page["cursor"]));
+            if page["more"] == false {
+                return (changes, cursor.unwrap_or_default());
+            }
+        }
+    }
+
+    /// The user's current feed cursor (after everything so far).
+    pub async fn feed_cursor(&self, u: &User) -> String {
+        self.changes_all(u, None).await.1
+    }
+
+    /// Opens `GET /api/events?query` with a token and extra headers,
+    /// asserting 200 and the event-stream content type.
+    pub async fn events(&self, token: &str, query: &str, headers: &[(&str, &str)]) -> Events {
+        let response = self.open_events(token, query, headers).await;
+        assert_eq!(response.status(), 200, "the stream opens");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(content_type, "text/event-stream");
+        Events {
+            response,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// `GET /api/events?query` as sent, whatever the answer.
+    pub async fn open_events(
+        &self,
+        token: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .authed(Method::GET, &format!("/api/events?{query}"), token)
+            .header("accept", "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("the request is answered")
+    }
+}
+
+/// One frame of a Server-Sent Events stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A comment line's text (after `:`).
+    Comment(String),
+    /// An event: its id, its name and its data as JSON.
+    Event {
+        /// `id:`.
+        id: String,
+        /// `event:`.
+        event: String,
+        /// `data:`, parsed.
+        data: Value,
+    },
+}
+
+/// An open event stream, read frame by frame.
+pub struct Events {
+    /// The response, read chunk by chunk.
+    pub response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl Events {
+    /// The next frame, `None` when the server ended the stream; fails the
+    /// test when nothing comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Frame> {
+        tokio::time::timeout(wait, self.next())
+            .await
+            .unwrap_or_else(|_| panic!("no frame and no end within {wait:?}"))
+    }
+
+    /// The next frame, or `None` when the stream ends.
+    pub async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                return Some(parse_frame(&frame[..end]));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event, skipping comments (fails the test on the stream's
+    /// end, or when none comes within `wait`).
+    pub async fn event_within(&mut self, wait: Duration) -> (String, String, Value) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Frame::Event { id, event, data }) => return (id, event, data),
+                Some(Frame::Comment(_)) => continue,
+                None => panic!("the stream ended while an event was expected"),
+            }
+        }
+    }
+
+    /// Waits for the server to end the stream, skipping what comes before;
+    /// fails the test when it is still open after `wait`.
+    pub async fn end_within(&mut self, wait: Duration) -> Vec<Frame> {
+        let mut seen = Vec::new();
+        let ended = tokio::time::timeout(wait, async {
+            while let Some(frame) = self.next().await {
+                seen.push(frame);
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the stream is still open after {wait:?}");
+        seen
+    }
+}
+
+/// One frame's lines: a comment, or `id`, `event` and `data` fields.
+fn parse_frame(frame: &[u8]) -> Frame {
+    let text = std::str::from_utf8(frame).expect("an SSE frame is UTF-8");
+    let (mut id, mut event, mut data) = (None, None, None);
+    for line in text.split('\n') {
+        if let Some(comment) = line.strip_prefix(':') {
+            return Frame::Comment(comment.trim().to_string());
+        }
+        let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+        match field {
+            "id" => id = Some(value.to_string()),
+            "event" => event = Some(value.to_string()),
+            "data" => {
+                assert!(data.is_none(), "one data line per event: {text}");
+                data = Some(serde_json::from_str(value).expect("data is JSON"));
+            }
+            other => panic!("unexpected field {other:?} in {text:?}"),
+        }
+    }
+    Frame::Event {
+        id: id.unwrap_or_else(|| panic!("an event without id: {text}")),
+        event: event.unwrap_or_else(|| panic!("an event without a name: {text}")),
+        data: data.unwrap_or_else(|| panic!("an event without data: {text}")),
+    }
 }

@@ -9,8 +9,10 @@ api_modules! {
         binary,
         accounts,
         auth,
+        changes,
         chosen_ids,
         errors_http,
+        events,
         external_idp,
         extremes,
         fuzz,
@@ -31,5 +33,5 @@ api_modules! {
     // process and connection handling, which no store changes.
     sled_only: [connections, faults_disk, metrics_binary, process, startup, tools, upgrade],
     // What needs a shared database: several server processes as one.
-    postgres_only: [faults_pg, replicas, transfer_pg, upgrade_pg],
+    postgres_only: [events_replicas, faults_pg, replicas, transfer_pg, upgrade_pg],
 }

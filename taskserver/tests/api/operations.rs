@@ -154,7 +154,13 @@ async fn cors_answers_allowed_origins_only() {
                 );
             }
             let headers = resp.header_list("access-control-allow-headers");
-            for h in ["authorization", "content-type", "if-match", "x-request-id"] {
+            for h in [
+                "authorization",
+                "content-type",
+                "if-match",
+                "last-event-id",
+                "x-request-id",
+            ] {
                 assert!(
                     headers.iter().any(|x| x == h),
                     "allow-headers {headers:?} lacks {h}"

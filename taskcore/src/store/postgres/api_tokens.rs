@@ -1,5 +1,6 @@
 //! API tokens: the `api_tokens` table, keyed by the hash of the value.
 
+use super::feed::channel;
 use super::{PgStore, db, db_or_no_user, time, time_opt};
 use crate::domain::{ApiTokenId, Timestamp, UserId};
 use crate::store::{ApiTokenInfo, ApiTokenUse, NewApiToken, StoreError, TokenHash};
@@ -155,19 +156,25 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
+        // Streams opened with the token end: wake them on every replica.
         let delete = client
-            .prepare_cached(
-                "DELETE FROM api_tokens WHERE user_id = $1 AND id = $2 AND expires_at > $3",
-            )
+            .prepare_cached(concat!(
+                "WITH gone AS (DELETE FROM api_tokens
+                               WHERE user_id = $1 AND id = $2 AND expires_at > $3 RETURNING 1)
+                 SELECT pg_notify('",
+                channel!(),
+                "', $1::text) FROM (SELECT FROM gone LIMIT 1) one"
+            ))
             .await
             .map_err(db)?;
         let removed = client
-            .execute(&delete, &[&user.0, &id.0, &now.as_micros()])
+            .query(&delete, &[&user.0, &id.0, &now.as_micros()])
             .await
             .map_err(db)?;
-        if removed == 0 {
+        if removed.is_empty() {
             return Err(StoreError::NotFound);
         }
+        self.inner.signals.notify(user);
         Ok(())
     }
 }

@@ -6,13 +6,14 @@
 //! Here the creates of one owner that arrive while a batch is in flight
 //! wait, and the next batch takes them all: one transaction locks the row
 //! once, inserts every task that fits under the limit with consecutive
-//! numbers, moves the counters and commits once. Replicas stay correct: the
+//! numbers and change numbers, moves the counters and commits once. Replicas stay correct: the
 //! row lock still orders batches across processes.
 //!
 //! Each batch runs on its own task, so a caller that goes away (a client
 //! that disconnects) cannot leave a transaction open or strand the callers
 //! queued behind it.
 
+use super::feed::{NOTIFY, payload};
 use super::tasks::{INSERT_TASK, TaskRow};
 use super::{PgStore, SET_USER, db, to_i64, to_u64};
 use crate::domain::{Task, TaskDraft, TaskId, Timestamp, UserId};
@@ -123,15 +124,18 @@ impl PgStore {
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let lock_owner = client
             .prepare_cached(
-                "SELECT next_task_number, live_tasks FROM users WHERE id = $1 FOR UPDATE",
+                "SELECT next_task_number, live_tasks, last_change FROM users WHERE id = $1 FOR UPDATE",
             )
             .await
             .map_err(db)?;
         let insert = client.prepare_cached(INSERT_TASK).await.map_err(db)?;
         let advance = client
-            .prepare_cached("UPDATE users SET next_task_number = $2, live_tasks = $3 WHERE id = $1")
+            .prepare_cached(
+                "UPDATE users SET next_task_number = $2, live_tasks = $3, last_change = $4 WHERE id = $1",
+            )
             .await
             .map_err(db)?;
+        let notify = client.prepare_cached(NOTIFY).await.map_err(db)?;
         let owner_text = owner.to_string();
         // Sent together; each request goes out on its first poll.
         let (begin, scope, counters) = futures_util::future::join3(
@@ -151,9 +155,14 @@ impl PgStore {
                 return Err(db(e));
             }
         };
-        let read = to_u64(counters.get(0), "users.next_task_number")
-            .and_then(|next| Ok((next, to_u64(counters.get(1), "users.live_tasks")?)));
-        let (mut next, mut live) = match read {
+        let read = to_u64(counters.get(0), "users.next_task_number").and_then(|next| {
+            Ok((
+                next,
+                to_u64(counters.get(1), "users.live_tasks")?,
+                to_u64(counters.get(2), "users.last_change")?,
+            ))
+        });
+        let (mut next, mut live, first_change) = match read {
             Ok(pair) => pair,
             Err(e) => {
                 // Never hand the connection back inside a transaction.
@@ -201,15 +210,22 @@ impl PgStore {
             client.batch_execute("ROLLBACK").await.map_err(db)?;
             return Ok(outcomes);
         }
-        let inserts = rows.iter().map(|row| {
-            let params = row.insert_params(&owner.0);
+        // Each task is a change of its own, in number order.
+        let changes: Vec<i64> = (1..=rows.len() as u64)
+            .map(|i| to_i64(first_change + i))
+            .collect();
+        let last_change = changes.last().copied().unwrap_or(0);
+        let inserts = rows.iter().zip(&changes).map(|(row, change)| {
+            let params = row.insert_params(&owner.0, change);
             let (client, insert) = (&client, &insert);
             async move { client.execute(insert, &params).await }
         });
         let (next, live) = (to_i64(next), to_i64(live));
-        let (inserted, advanced, commit) = futures_util::future::join3(
+        let payload = payload(owner, last_change);
+        let (inserted, advanced, notified, commit) = futures_util::future::join4(
             futures_util::future::join_all(inserts),
-            client.execute(&advance, &[&owner.0, &next, &live]),
+            client.execute(&advance, &[&owner.0, &next, &live, &last_change]),
+            client.execute(&notify, &[&payload]),
             client.batch_execute("COMMIT"),
         )
         .await;
@@ -219,7 +235,9 @@ impl PgStore {
             result.map_err(db)?;
         }
         advanced.map_err(db)?;
+        notified.map_err(db)?;
         commit.map_err(db)?;
+        self.inner.signals.notify(owner);
         Ok(outcomes)
     }
 

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "projects_recurrence",
         include_str!("migrations/0004_projects_recurrence.sql"),
     ),
+    (
+        5,
+        "change_feed",
+        include_str!("migrations/0005_change_feed.sql"),
+    ),
 ];
 
 /// The advisory lock key that serializes migrations ("taskmigr").

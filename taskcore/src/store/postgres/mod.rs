@@ -12,7 +12,11 @@
 //! under `SELECT ... FOR UPDATE`. A recurring task's successor is inserted
 //! by the transaction that completes it, under that task's row lock, only
 //! when neither a task nor a tombstone (written by every delete) holds the
-//! successor's id: one successor per occurrence, across replicas.
+//! successor's id: one successor per occurrence, across replicas. Every
+//! task write takes the owner's next change number from the same row, which
+//! it locks before any task row, so numbers commit in order (see `feed.rs`),
+//! and sends a `NOTIFY` that the other replicas' listeners turn into
+//! signals for live streams.
 //!
 //! # Row security
 //!
@@ -33,6 +37,7 @@
 
 mod api_tokens;
 mod creates;
+mod feed;
 mod migrations;
 mod sessions;
 mod tasks;
@@ -276,6 +281,8 @@ struct Inner {
     creates: creates::CreateQueues,
     /// Wakes live streams (see [`Signals`]).
     signals: Arc<Signals>,
+    /// Raises the signals of changes made through other replicas.
+    listener: feed::Listener,
 }
 
 impl fmt::Debug for PgStore {
@@ -293,7 +300,7 @@ impl PgStore {
         let target = target(&pg);
         Self::migrate(&config).await?;
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -328,12 +335,17 @@ impl PgStore {
             }))
             .build()
             .map_err(|e| StoreError::backend(format!("cannot set up the connection pool: {e}")))?;
+        let signals = Arc::<Signals>::default();
+        // In the background: a failed ping drops the store, and the
+        // listener with it.
+        let listener = feed::Listener::start(pg, signals.clone());
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
                 target,
                 creates: creates::CreateQueues::default(),
-                signals: Arc::default(),
+                signals,
+                listener,
             }),
         };
         store.ping().await?;
@@ -583,19 +595,19 @@ impl TaskStore for PgStore {
 
     async fn changes(
         &self,
-        _owner: UserId,
-        _from: Option<FeedPosition>,
-        _limit: usize,
+        owner: UserId,
+        from: Option<FeedPosition>,
+        limit: usize,
     ) -> Result<ChangePage, StoreError> {
-        Err(StoreError::backend("the change feed is not built yet"))
+        self.changes_impl(owner, from, limit).await
     }
 
-    async fn latest_change(&self, _owner: UserId) -> Result<u64, StoreError> {
-        Err(StoreError::backend("the change feed is not built yet"))
+    async fn latest_change(&self, owner: UserId) -> Result<u64, StoreError> {
+        self.latest_change_impl(owner).await
     }
 
-    async fn prune_deletions(&self, _before: Timestamp) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn prune_deletions(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.prune_deletions_impl(before).await
     }
 
     fn signals(&self) -> &Arc<Signals> {

@@ -1,15 +1,36 @@
 //! Login sessions and their refresh tokens: `sessions` and `refresh_tokens`
 //! (which go with their session, `ON DELETE CASCADE`).
 
+use super::feed::channel;
 use super::users::USER_COLUMNS;
 use super::{PgStore, db, db_or_no_user, time};
 use crate::domain::{SessionId, Timestamp, UserId};
 use crate::store::{
     NewSession, RefreshOutcome, RefreshRequest, SessionInfo, StoreError, TokenHash,
 };
+use deadpool_postgres::GenericClient;
 
 /// Serializes one user's logins ("tasksess" namespace of advisory locks).
 const SESSION_LOCK: i32 = 0x7365_7373;
+
+/// Ends the session `$1` and returns its user, whose live streams are
+/// woken on every replica when this commits (they end with the session).
+const REVOKE_SESSION: &str = concat!(
+    "WITH gone AS (DELETE FROM sessions WHERE id = $1 RETURNING user_id)
+     SELECT user_id, pg_notify('",
+    channel!(),
+    "', user_id::text) FROM gone"
+);
+
+/// Ends a session by [`REVOKE_SESSION`]; returns its user, if it was there.
+async fn revoke(
+    client: &impl GenericClient,
+    session: SessionId,
+) -> Result<Option<UserId>, StoreError> {
+    let revoke = client.prepare_cached(REVOKE_SESSION).await.map_err(db)?;
+    let row = client.query_opt(&revoke, &[&session.0]).await.map_err(db)?;
+    Ok(row.map(|row| UserId(row.get(0))))
+}
 
 impl PgStore {
     /// One transaction, pipelined: the user's logins are serialized by an
@@ -25,17 +46,21 @@ impl PgStore {
             .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
             .await
             .map_err(db)?;
-        // Keeps the newest `max - 1` live sessions (login time, then id).
+        // Keeps the newest `max - 1` live sessions (login time, then id);
+        // the streams of a session that ends are woken on every replica.
         let trim = client
-            .prepare_cached(
-                "DELETE FROM sessions WHERE id IN (
+            .prepare_cached(concat!(
+                "WITH gone AS (DELETE FROM sessions WHERE id IN (
                     SELECT id FROM sessions WHERE user_id = $1 AND expires_at <= $2
                     UNION ALL
                     SELECT id FROM (
                         SELECT id, row_number() OVER (ORDER BY created_at DESC, id DESC) AS rank
                         FROM sessions WHERE user_id = $1 AND expires_at > $2
-                    ) live WHERE rank >= $3)",
-            )
+                    ) live WHERE rank >= $3) RETURNING 1)
+                 SELECT pg_notify('",
+                channel!(),
+                "', $1::text) FROM (SELECT FROM gone LIMIT 1) one"
+            ))
             .await
             .map_err(db)?;
         let insert_session = client
@@ -57,7 +82,7 @@ impl PgStore {
             client.batch_execute("BEGIN"),
             futures_util::future::join(
                 client.execute(&lock, &[&SESSION_LOCK, &user_text]),
-                client.execute(&trim, &[&new.user_id.0, &now, &max]),
+                client.query(&trim, &[&new.user_id.0, &now, &max]),
             ),
             futures_util::future::join(
                 client.execute(
@@ -78,11 +103,15 @@ impl PgStore {
         .await;
         begin.map_err(db)?;
         locked.map_err(db)?;
-        trimmed.map_err(db)?;
+        let trimmed = trimmed.map_err(db)?;
         // The foreign key refuses a session of a user deleted meanwhile.
         session.map_err(db_or_no_user)?;
         refresh.map_err(db)?;
-        commit.map_err(db)
+        commit.map_err(db)?;
+        if !trimmed.is_empty() {
+            self.inner.signals.notify(new.user_id);
+        }
+        Ok(())
     }
 
     pub(super) async fn session_impl(
@@ -165,12 +194,10 @@ impl PgStore {
         let token_expires = time(row.get(1), "refresh_tokens.expires_at")?;
         let used_at: Option<i64> = row.get(2);
         let session_expires = time(row.get(3), "sessions.expires_at")?;
-        let revoke = tx
-            .prepare_cached("DELETE FROM sessions WHERE id = $1")
-            .await
-            .map_err(db)?;
+        // Whose session this revokes, to wake their streams after the commit.
+        let mut revoked = None;
         let outcome = if session_expires <= now {
-            tx.execute(&revoke, &[&sid.0]).await.map_err(db)?;
+            revoked = revoke(&tx, sid).await?;
             RefreshOutcome::Invalid
         } else if token_expires <= now {
             tx.execute("DELETE FROM refresh_tokens WHERE hash = $1", &[&presented])
@@ -181,12 +208,12 @@ impl PgStore {
             if request.reuse_within_grace(time(used_at, "refresh_tokens.used_at")?) {
                 RefreshOutcome::ReusedWithinGrace
             } else {
-                tx.execute(&revoke, &[&sid.0]).await.map_err(db)?;
+                revoked = revoke(&tx, sid).await?;
                 RefreshOutcome::ReusedSessionRevoked
             }
         } else if row.get::<_, Option<uuid::Uuid>>(4).is_none() {
             // The user is gone.
-            tx.execute(&revoke, &[&sid.0]).await.map_err(db)?;
+            revoked = revoke(&tx, sid).await?;
             RefreshOutcome::Invalid
         } else {
             let user = user_of_offset(&row)?;
@@ -222,16 +249,19 @@ impl PgStore {
             }
         };
         tx.commit().await.map_err(db)?;
+        if let Some(user) = revoked {
+            self.inner.signals.notify(user);
+        }
         Ok(outcome)
     }
 
     pub(super) async fn revoke_session_impl(&self, id: SessionId) -> Result<bool, StoreError> {
         let client = self.client().await?;
-        let delete = client
-            .prepare_cached("DELETE FROM sessions WHERE id = $1")
-            .await
-            .map_err(db)?;
-        Ok(client.execute(&delete, &[&id.0]).await.map_err(db)? > 0)
+        let Some(user) = revoke(&client, id).await? else {
+            return Ok(false);
+        };
+        self.inner.signals.notify(user);
+        Ok(true)
     }
 
     /// Ended sessions (their tokens go with them), then expired refresh

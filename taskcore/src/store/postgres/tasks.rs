@@ -1,6 +1,7 @@
 //! Tasks: the `tasks` table, always under the owner's row security scope
 //! (see [`scoped`](super::scoped)), numbered from the owner's `users` row.
 
+use super::feed::{NOTIFY, channel, payload};
 use super::{PgStore, SET_USER, damaged, db, scoped, time, time_opt, to_i64, to_u64};
 use crate::domain::{
     ListQuery, Position, Precondition, Priority, Project, ProjectCount, ProjectFilter, Recur,
@@ -167,10 +168,12 @@ impl TaskRow {
         )
     }
 
-    /// The parameters of [`INSERT_TASK`] for this row of `owner`.
+    /// The parameters of [`INSERT_TASK`] for this row of `owner`, written
+    /// as the owner's change `change`.
     pub(super) fn insert_params<'a>(
         &'a self,
         owner: &'a uuid::Uuid,
+        change: &'a i64,
     ) -> Vec<&'a (dyn ToSql + Sync)> {
         self.params(
             &[owner, &self.id, &self.number],
@@ -179,22 +182,25 @@ impl TaskRow {
                 &self.updated_at,
                 &self.completed_at,
                 &self.version,
+                change,
             ],
         )
     }
 }
 
 /// Inserts a task of the owner `$1` from the values of a [`TaskRow`] in
-/// `$2` to `$19` (creates and imports, which know the number).
-pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, project, recur, series, anchor, created_at, updated_at, completed_at, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+/// `$2` to `$19`, as the owner's change `$20` (creates and imports, which
+/// know the number and have taken the change numbers).
+pub(super) const INSERT_TASK: &str = "INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower, completed, priority, due, tags, project, recur, series, anchor, created_at, updated_at, completed_at, version, change_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 /// Inserts the successor of a task just completed, in the transaction
 /// that completes it: the task of owner `$1` with id `$2` and the values of
 /// a [`TaskRow`] in `$3` to `$18` (see [`TaskRow::successor_params`]),
-/// numbered with the owner's next number. Only if the owner has no task
+/// numbered with the owner's next number and written as the owner's next
+/// change. Only if the owner has no task
 /// with that id and never had one (no tombstone), so an occurrence gets at
-/// most one successor, ever; and only then is a number taken and the live
+/// most one successor, ever; and only then are the numbers taken and the live
 /// count moved (the successor may go past the task limit: completing a
 /// task never fails for it). Concurrent completions of one task are
 /// serialized by the row lock on that task; the users row lock orders it
@@ -206,22 +212,23 @@ pub(super) const INSERT_SUCCESSOR: &str = "WITH free AS (
                  AND NOT EXISTS (SELECT FROM task_tombstones WHERE owner = $1 AND id = $2)
      ),
      counter AS (
-        SELECT next_task_number FROM users
+        SELECT next_task_number, last_change FROM users
          WHERE id = $1 AND EXISTS (SELECT FROM free)
            FOR NO KEY UPDATE
      ),
      inserted AS (
         INSERT INTO tasks (owner, id, number, title, title_key, description, description_lower,
                            completed, priority, due, tags, project, recur, series, anchor,
-                           created_at, updated_at, completed_at, version)
+                           created_at, updated_at, completed_at, version, change_seq)
         SELECT $1, $2, next_task_number, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-               $15, $16, $17, $18
+               $15, $16, $17, $18, last_change + 1
           FROM counter
         ON CONFLICT DO NOTHING
-        RETURNING number
+        RETURNING number, change_seq
      ),
      advanced AS (
-        UPDATE users SET next_task_number = inserted.number + 1, live_tasks = live_tasks + 1
+        UPDATE users SET next_task_number = inserted.number + 1, live_tasks = live_tasks + 1,
+                         last_change = inserted.change_seq
           FROM inserted WHERE users.id = $1
      )
      SELECT number FROM inserted";
@@ -281,10 +288,14 @@ impl PgStore {
     }
 
     /// One transaction, the task locked while the patch is applied: the
-    /// read (`FOR UPDATE`) and then the write with the commit, two round
-    /// trips. When the patch completes a recurring task, the second flight
-    /// also carries [`INSERT_SUCCESSOR`]. It owns its arguments so that it
-    /// can run on a task of its own (see `update_task`).
+    /// owner's next change number taken (which locks the owner's row
+    /// first, as every task write does, so their numbers commit in order)
+    /// and the read (`FOR UPDATE`), then the write, the notification and
+    /// the commit: two round trips. When the patch completes a recurring
+    /// task, the second flight also carries [`INSERT_SUCCESSOR`]. A patch
+    /// that changes nothing rolls back, the number with it. It owns its
+    /// arguments so that it can run on a task of its own (see
+    /// `update_task`).
     pub(super) async fn update_task_impl(
         self,
         owner: UserId,
@@ -295,6 +306,12 @@ impl PgStore {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let (column, value) = reference(task);
+        let next_change = client
+            .prepare_cached(
+                "UPDATE users SET last_change = last_change + 1 WHERE id = $1 RETURNING last_change",
+            )
+            .await
+            .map_err(db)?;
         let select = client
             .prepare_cached(&format!(
                 "SELECT {TASK_COLUMNS_AND_ANCHOR} FROM tasks WHERE owner = $1 AND {column} = $2 FOR UPDATE"
@@ -305,15 +322,18 @@ impl PgStore {
             .prepare_cached(
                 "UPDATE tasks SET title = $3, title_key = $4, description = $5, description_lower = $6,
                     completed = $7, priority = $8, due = $9, tags = $10, project = $11, recur = $12,
-                    series = $13, anchor = $14, updated_at = $15, completed_at = $16, version = $17
+                    series = $13, anchor = $14, updated_at = $15, completed_at = $16, version = $17,
+                    change_seq = $18
                  WHERE owner = $1 AND id = $2",
             )
             .await
             .map_err(db)?;
+        let notify = client.prepare_cached(NOTIFY).await.map_err(db)?;
         let owner_text = owner.to_string();
-        let (begin, scope, current) = futures_util::future::join3(
+        let (begin, scope, change, current) = futures_util::future::join4(
             client.batch_execute("BEGIN"),
             client.execute(&set_user, &[&owner_text]),
+            client.query_opt(&next_change, &[&owner.0]),
             client.query_opt(&select, &[&owner.0, &*value]),
         )
         .await;
@@ -321,9 +341,14 @@ impl PgStore {
         let decided = (|| {
             begin.map_err(db)?;
             scope.map_err(db)?;
+            // No users row: the owner is gone, and so are their tasks.
+            let Some(change) = change.map_err(db)? else {
+                return Err(StoreError::NotFound);
+            };
             let Some(row) = current.map_err(db)? else {
                 return Err(StoreError::NotFound);
             };
+            let change: i64 = change.get(0);
             let mut task = task_of(&row)?;
             let mut anchor = anchor_of(&row)?;
             if !precondition.allows(task.version) {
@@ -339,9 +364,9 @@ impl PgStore {
             } else {
                 None
             };
-            Ok((task, anchor, applied.changed, successor))
+            Ok((task, anchor, applied.changed, successor, change))
         })();
-        let (task, anchor, changed, successor) = match decided {
+        let (task, anchor, changed, successor, change) = match decided {
             Ok(decided) => decided,
             Err(e) => {
                 client.batch_execute("ROLLBACK").await.map_err(db)?;
@@ -355,38 +380,48 @@ impl PgStore {
         let row = TaskRow::of(&task, anchor);
         let update_params = row.params(
             &[&owner.0, &row.id],
-            &[&row.updated_at, &row.completed_at, &row.version],
+            &[&row.updated_at, &row.completed_at, &row.version, &change],
         );
         let update = client.execute(&update, &update_params);
+        let payload = payload(owner, change);
+        let payload_params: [&(dyn ToSql + Sync); 1] = [&payload];
+        let notified = client.execute(&notify, &payload_params);
         match successor {
             None => {
-                let (updated, commit) =
-                    futures_util::future::join(update, client.batch_execute("COMMIT")).await;
+                let (updated, notified, commit) =
+                    futures_util::future::join3(update, notified, client.batch_execute("COMMIT"))
+                        .await;
                 updated.map_err(db)?;
+                notified.map_err(db)?;
                 commit.map_err(db)?;
             }
             Some(next) => {
                 let insert_successor = client.prepare_cached(INSERT_SUCCESSOR).await.map_err(db)?;
                 // The successor steps from the same anchor as this task.
                 let next_row = TaskRow::of(&next, anchor);
-                let (updated, inserted, commit) = futures_util::future::join3(
+                let (updated, inserted, notified, commit) = futures_util::future::join4(
                     update,
                     client.query_opt(&insert_successor, &next_row.successor_params(&owner.0)),
+                    notified,
                     client.batch_execute("COMMIT"),
                 )
                 .await;
                 updated.map_err(db)?;
                 inserted.map_err(db)?;
+                notified.map_err(db)?;
                 commit.map_err(db)?;
             }
         }
+        self.inner.signals.notify(owner);
         Ok(task)
     }
 
-    /// One statement: the delete is conditional on the version, and the
-    /// owner's live count and the task's tombstone move with it. When
-    /// nothing was deleted, the task's version as the statement saw it
-    /// tells why.
+    /// One flight: the owner's row locked first (as every task write
+    /// does), then one statement: the delete is conditional on the
+    /// version, and the owner's live count and change counter, the task's
+    /// tombstone (with the deletion's change number) and the notification
+    /// move with it. When nothing was deleted, the task's version as the
+    /// statement saw it tells why.
     pub(super) async fn delete_task_impl(
         &self,
         owner: UserId,
@@ -396,6 +431,10 @@ impl PgStore {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let (column, value) = reference(task);
+        let lock_owner = client
+            .prepare_cached("SELECT FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .await
+            .map_err(db)?;
         let delete = client
             .prepare_cached(&format!(
                 "WITH target AS (SELECT id, version FROM tasks WHERE owner = $1 AND {column} = $2),
@@ -403,15 +442,19 @@ impl PgStore {
                        WHERE t.owner = $1 AND t.id = target.id
                          AND ($3::bigint[] IS NULL OR t.version = ANY($3))
                        RETURNING t.id, t.number),
-                 u AS (UPDATE users SET live_tasks = live_tasks - 1
-                       WHERE id = $1 AND EXISTS (SELECT 1 FROM d) RETURNING 1),
+                 u AS (UPDATE users SET live_tasks = live_tasks - 1, last_change = last_change + 1
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM d) RETURNING last_change),
                  -- An id can only come back through an import: the
                  -- latest deletion is the one remembered.
-                 gone AS (INSERT INTO task_tombstones (owner, id, number, deleted_at)
-                          SELECT $1, id, number, $4 FROM d
+                 gone AS (INSERT INTO task_tombstones (owner, id, number, deleted_at, change_seq)
+                          SELECT $1, id, number, $4, (SELECT last_change FROM u) FROM d
                           ON CONFLICT (owner, id)
-                          DO UPDATE SET number = excluded.number, deleted_at = excluded.deleted_at)
-                 SELECT (SELECT version FROM target), (SELECT count(*) FROM d)"
+                          DO UPDATE SET number = excluded.number, deleted_at = excluded.deleted_at,
+                                        change_seq = excluded.change_seq),
+                 told AS (SELECT pg_notify('{channel}', $1::text || ':' || last_change) FROM u)
+                 SELECT (SELECT version FROM target), (SELECT count(*) FROM d),
+                        (SELECT count(*) FROM told)",
+                channel = channel!(),
             ))
             .await
             .map_err(db)?;
@@ -423,16 +466,20 @@ impl PgStore {
         // A concurrent write between the statement's read and its delete
         // shows as "allowed but not deleted": look again.
         for _ in 0..8 {
-            let row = scoped(
-                &client,
-                &set_user,
-                owner,
-                client.query_one(&delete, &[&owner.0, &*value, &versions, &now]),
-            )
-            .await?;
+            let work = async {
+                let (locked, row) = futures_util::future::join(
+                    client.query_opt(&lock_owner, &[&owner.0]),
+                    client.query_one(&delete, &[&owner.0, &*value, &versions, &now]),
+                )
+                .await;
+                locked?;
+                row
+            };
+            let row = scoped(&client, &set_user, owner, work).await?;
             let version: Option<i64> = row.get(0);
             let deleted: i64 = row.get(1);
             if deleted > 0 {
+                self.inner.signals.notify(owner);
                 return Ok(());
             }
             let Some(version) = version else {

@@ -2,7 +2,7 @@
 //! for the test suites of this crate and of the server; not an API.
 
 use super::{PgStore, SET_USER, StoreError, cause, connect_one, db};
-use crate::domain::{ListQuery, Position, TaskId, UserId};
+use crate::domain::{FeedPosition, ListQuery, Position, TaskId, UserId};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The variable that names the server the PostgreSQL tests use.
@@ -136,6 +136,36 @@ pub async fn explain_list(
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// The plan of the change feed's statement for a page of `limit` after
+/// `from` for `owner`, as `EXPLAIN (ANALYZE, COSTS OFF)` shows it, one line
+/// each: proof that a feed read is two index ranges from the position.
+pub async fn explain_changes(
+    store: &PgStore,
+    owner: UserId,
+    from: Option<FeedPosition>,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let rows = store
+        .feed_rows(
+            owner,
+            from,
+            limit,
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ",
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Waits until `store` listens for the changes of other replicas (it
+/// starts listening in the background when it opens); whether it did
+/// within `within`.
+pub async fn listening(store: &PgStore, within: std::time::Duration) -> bool {
+    let mut listening = store.inner.listener.listening.clone();
+    tokio::time::timeout(within, listening.wait_for(|on| *on))
+        .await
+        .is_ok_and(|waited| waited.is_ok())
 }
 
 /// What a store connection sees of `tasks` with no owner filter at all.

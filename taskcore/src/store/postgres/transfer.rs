@@ -3,6 +3,7 @@
 //! every record is checked before anything is written, and a conflict
 //! writes nothing.
 
+use super::feed::{NOTIFY, payload};
 use super::tasks::{
     INSERT_TASK, TASK_COLUMNS, TASK_COLUMNS_AND_ANCHOR, TaskRow, anchor_of, task_of,
 };
@@ -199,19 +200,52 @@ impl PgStore {
         })
         .await?;
         let insert_task = &tx.prepare(INSERT_TASK).await.map_err(db)?;
+        // The owner's row is locked before any task row, as every task
+        // write does, by taking a change number for each imported task.
+        let take_changes = tx
+            .prepare(
+                "UPDATE users SET last_change = last_change + $2 WHERE id = $1 RETURNING last_change",
+            )
+            .await
+            .map_err(db)?;
+        // A task back under the id of a deletion replaces that deletion in
+        // the feed, so the feed shows each task once.
+        let replace_deletions = tx
+            .prepare(
+                "UPDATE task_tombstones SET change_seq = NULL
+                 WHERE owner = $1 AND id = ANY($2) AND change_seq IS NOT NULL",
+            )
+            .await
+            .map_err(db)?;
+        let notify = tx.prepare(NOTIFY).await.map_err(db)?;
         for (owner, tasks) in &new_tasks {
             // Row security: the inserts must run as the tasks' owner.
             tx.execute(&set_user, &[&owner.to_string()])
                 .await
                 .map_err(db)?;
-            in_batches(tasks, |export| {
+            let count = i64::try_from(tasks.len()).unwrap_or(i64::MAX);
+            let last: i64 = tx
+                .query_one(&take_changes, &[&owner.0, &count])
+                .await
+                .map_err(db)?
+                .get(0);
+            let ids: Vec<uuid::Uuid> = tasks.iter().map(|t| t.task.id.0).collect();
+            tx.execute(&replace_deletions, &[&owner.0, &ids])
+                .await
+                .map_err(db)?;
+            let numbered: Vec<(i64, &TaskExport)> =
+                (last - count + 1..).zip(tasks.iter().copied()).collect();
+            in_batches(&numbered, |(change, export)| {
                 let row = TaskRow::of(&export.task, export.anchor);
                 async move {
-                    let params = row.insert_params(&owner.0);
+                    let params = row.insert_params(&owner.0, change);
                     tx.execute(insert_task, &params).await
                 }
             })
             .await?;
+            tx.execute(&notify, &[&payload(*owner, last)])
+                .await
+                .map_err(db)?;
         }
         let insert_token = &tx
             .prepare(
@@ -251,6 +285,9 @@ impl PgStore {
                 .map_err(db)?;
         }
         transaction.commit().await.map_err(db)?;
+        for owner in new_tasks.keys() {
+            self.inner.signals.notify(*owner);
+        }
         Ok(plan.report)
     }
 }

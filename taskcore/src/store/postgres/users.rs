@@ -1,5 +1,6 @@
 //! Accounts: the `users` table.
 
+use super::feed::channel;
 use super::{PgStore, SET_USER, db, scoped, time};
 use crate::domain::{Credentials, Email, ExternalIdentity, Timestamp, User, UserId};
 use crate::store::StoreError;
@@ -142,15 +143,26 @@ impl PgStore {
     /// One statement, so one transaction: the foreign keys (migration 0002)
     /// take the user's sessions with their refresh tokens, API tokens and
     /// tasks along, and the unique indexes free the email or identity.
-    /// Scoped to the user like every statement that reaches `tasks`.
+    /// Scoped to the user like every statement that reaches `tasks`. The
+    /// user's live streams are woken (on every replica) to find their
+    /// credentials gone.
     pub(super) async fn delete_user_impl(&self, id: UserId) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let set_user = client.prepare_cached(SET_USER).await.map_err(db)?;
         let delete = client
-            .prepare_cached("DELETE FROM users WHERE id = $1")
+            .prepare_cached(concat!(
+                "WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING id)
+                 SELECT pg_notify('",
+                channel!(),
+                "', id::text) FROM gone"
+            ))
             .await
             .map_err(db)?;
-        let deleted = scoped(&client, &set_user, id, client.execute(&delete, &[&id.0])).await?;
-        Ok(deleted > 0)
+        let deleted = scoped(&client, &set_user, id, client.query(&delete, &[&id.0])).await?;
+        if deleted.is_empty() {
+            return Ok(false);
+        }
+        self.inner.signals.notify(id);
+        Ok(true)
     }
 }
