@@ -93,6 +93,10 @@ impl FeedPosition {
 pub struct ChangePage {
     /// The changes, by change number.
     pub changes: Vec<Change>,
+    /// The change number of each change, in the same order: reading on
+    /// from `FeedPosition::after(n)` continues right after that change
+    /// (a live stream gives each event its own cursor this way).
+    pub numbers: Vec<u64>,
     /// Where the next read continues.
     pub next: FeedPosition,
     /// Whether more changes were already there: read again at once.

@@ -36,10 +36,9 @@ pub const MAX_STREAMS_PER_USER: usize = 10;
 /// that a client that never reads costs little.
 const BUFFERED_EVENTS: usize = 8;
 
-/// Changes per feed read. One, so that each event's `id:` is the exact
-/// cursor after that change (a page tells only where it ends); a woken
-/// stream usually has one change to read anyway.
-const CHANGES_PER_READ: usize = 1;
+/// Changes per feed read while a stream replays: each change comes with
+/// its number, so each event still gets the exact cursor after it.
+const CHANGES_PER_READ: usize = 100;
 
 /// The open streams: how many each user has, and the switch that ends them
 /// all when the server shuts down.
@@ -231,8 +230,15 @@ impl Stream {
         let expiry = expiry(self.principal.expires_at);
         tokio::pin!(expiry);
         let mut closing = self.state.streams.closing.subscribe();
-        // A comment at once: the client sees the stream is open.
-        if let Err(closed) = self.send(Bytes::from_static(b": open\n\n")).await {
+        // At once: a comment, so the client sees the stream is open, and
+        // the cursor it starts from, so a client that must reconnect before
+        // the first event resumes from here (an `id` without `data`
+        // dispatches nothing, but sets the client's Last-Event-ID).
+        let id = self.cursor.seal(&self.state, self.principal.user);
+        if let Err(closed) = self
+            .send(Bytes::from(format!(": open\nid: {id}\n\n")))
+            .await
+        {
             return closed;
         }
         let mut behind = true;
@@ -257,7 +263,8 @@ impl Stream {
         }
     }
 
-    /// Sends every change after the cursor, one event each.
+    /// Sends every change after the cursor, one event each, each with the
+    /// cursor right after it.
     async fn catch_up(&mut self) -> Result<(), Closed> {
         let tasks = self.state.store.tasks_of(self.principal.user);
         loop {
@@ -266,12 +273,22 @@ impl Stream {
                 .changes(Some(self.cursor.position), CHANGES_PER_READ)
                 .await
                 .map_err(|e| Closed::Store(Chain(&e).to_string()))?;
-            let cursor = FeedCursor::after_read(Some(&self.cursor), started, page.next, page.more);
-            for change in &page.changes {
-                let event = self.event(change, &cursor);
-                self.send(event).await?;
+            let end = FeedCursor::after_read(Some(&self.cursor), started, page.next, page.more);
+            let last = page.changes.len().saturating_sub(1);
+            for (i, (change, number)) in page.changes.iter().zip(&page.numbers).enumerate() {
+                // Inside a page, a cursor vouches for deletions from when
+                // the walk began; the page's end, from this read.
+                let after = if i == last {
+                    end
+                } else {
+                    FeedCursor {
+                        position: FeedPosition::after(*number),
+                        as_of: self.cursor.as_of,
+                    }
+                };
+                self.send(self.event(change, &after)).await?;
             }
-            self.cursor = cursor;
+            self.cursor = end;
             if !page.more {
                 return Ok(());
             }

@@ -354,3 +354,31 @@ async fn a_client_that_never_reads_its_stream_is_cut_off_and_frees_its_place() {
         open.push(app.events(&u.token, "", &[]).await);
     }
 }
+
+/// A stream tells its starting cursor at once, as an `id:` without data:
+/// a client that loses the stream before any event resumes from there and
+/// misses nothing made meanwhile.
+#[tokio::test]
+async fn a_stream_gives_its_starting_cursor_before_any_event() {
+    let app = spawn_app().await;
+    let u = app.register().await;
+    app.task(&u, "before").await;
+    let mut response = app.open_events(&u.token, "", &[]).await;
+    let first = response
+        .chunk()
+        .await
+        .expect("the stream opens")
+        .expect("a first frame");
+    let first = String::from_utf8(first.to_vec()).expect("UTF-8");
+    let id = first
+        .lines()
+        .find_map(|line| line.strip_prefix("id: "))
+        .unwrap_or_else(|| panic!("no id in the first frame: {first:?}"))
+        .to_string();
+    assert!(first.ends_with("\n\n") && !first.contains("data:"), "{first:?}");
+    drop(response);
+    let missed = app.task(&u, "while away").await;
+    let mut resumed = app.events(&u.token, "", &[("last-event-id", &id)]).await;
+    let (_, _, data) = resumed.event_within(WAIT).await;
+    assert_eq!(data["task"], missed, "the change made while away comes first");
+}

@@ -111,8 +111,10 @@ impl PgStore {
         if changes.len() > limit {
             changes.truncate(limit);
             let last = changes.last().map_or(after, |(seq, _)| *seq);
+            let (numbers, changes) = changes.into_iter().unzip();
             return Ok(ChangePage {
-                changes: changes.into_iter().map(|(_, c)| c).collect(),
+                changes,
+                numbers,
                 next: FeedPosition {
                     after: last,
                     full_until,
@@ -120,8 +122,10 @@ impl PgStore {
                 more: true,
             });
         }
+        let (numbers, changes) = changes.into_iter().unzip();
         Ok(ChangePage {
-            changes: changes.into_iter().map(|(_, c)| c).collect(),
+            changes,
+            numbers,
             next: FeedPosition::after(counter.max(after)),
             more: false,
         })

@@ -134,6 +134,7 @@ impl Inner {
     ) -> Result<ChangePage, StoreError> {
         let t = &self.trees;
         let mut changes = Vec::new();
+        let mut numbers = Vec::new();
         let mut last_shown = from.after;
         if from.after < head {
             let range = (
@@ -153,6 +154,7 @@ impl Inner {
                     // One more than the page: there is more to read.
                     return Ok(ChangePage {
                         changes,
+                        numbers,
                         next: FeedPosition {
                             after: last_shown,
                             full_until: from.full_until,
@@ -161,11 +163,13 @@ impl Inner {
                     });
                 }
                 changes.push(entry);
+                numbers.push(change);
                 last_shown = change;
             }
         }
         Ok(ChangePage {
             changes,
+            numbers,
             next: FeedPosition::after(head.max(from.after)),
             more: false,
         })
