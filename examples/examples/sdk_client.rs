@@ -12,14 +12,13 @@
 //! else `http://127.0.0.1:8080`. The account is a new random one, unless
 //! `TASKS_EMAIL` and `TASKS_PASSWORD` name an existing one (then it logs in).
 
+use examples::{BoxError, LocalServer, server_url};
 use futures_util::TryStreamExt;
 use std::time::Duration;
 use taskclient::{Client, Error};
 use taskcore::{
     ListQuery, Priority, Sort, StatusFilter, Tags, TaskDraft, TaskPatch, TaskRef, Timestamp, UserId,
 };
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() {
@@ -31,31 +30,20 @@ async fn main() {
 
 async fn run() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let spawn = args.iter().any(|a| a == "--spawn");
-
     // With --spawn: a whole server in this process, on a free port and a temporary store.
-    let data = tempfile::tempdir()?;
-    let server = if spawn {
-        let config = taskserver::Config::new(data.path().join("store")).listen(([127, 0, 0, 1], 0));
-        let server = taskserver::start(config).await?;
-        println!("started a server at {}", server.url());
-        Some(server)
+    let server = if args.iter().any(|a| a == "--spawn") {
+        Some(LocalServer::start().await?)
     } else {
         None
     };
     let url = match &server {
         Some(server) => server.url(),
-        None => args
-            .iter()
-            .find(|a| !a.starts_with("--"))
-            .cloned()
-            .or_else(|| std::env::var("TASKSERVER_URL").ok())
-            .unwrap_or_else(|| "http://127.0.0.1:8080".to_string()),
+        None => server_url(&args),
     };
 
     let result = demo(&url).await;
     if let Some(server) = server {
-        server.shutdown().await?;
+        server.stop().await?;
     }
     result
 }

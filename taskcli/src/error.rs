@@ -176,6 +176,8 @@ pub fn from_api(error: ApiError, server: &str, env_token: bool, doing: Doing<'_>
             Some(wait) => format!("Too many attempts; try again in {}.", seconds(wait.as_secs().max(1))),
             None => "Too many attempts; try again later.".to_string(),
         }),
+        ApiError::CursorExpired => CliError::failure("The sync position is older than the server remembers; sync everything again."),
+        ApiError::TooManyStreams { .. } => CliError::failure("Too many open event streams for this account; close one and try again."),
         ApiError::Other { status, problem } => {
             let detail = problem.as_deref().and_then(|p| p.message().map(str::to_string));
             let reason = status.canonical_reason().unwrap_or("an unexpected status");

@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use crate::model::{RefreshBody, Session, TokenPair};
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, HeaderMap, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, IF_MATCH, IF_NONE_MATCH, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use reqwest::{Method, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -26,8 +27,8 @@ type TokenCallback = Arc<dyn Fn(&TokenPair) + Send + Sync>;
 /// How idempotent requests (`GET`, `PUT`, `DELETE`) are retried.
 ///
 /// Only transport failures and the statuses 429 and 503 are retried, and
-/// never a `POST` or `PATCH`. The delay doubles from `base_delay` with some
-/// jitter, unless the server names one in `Retry-After`; a `Retry-After`
+/// never a `POST` or `PATCH`. The delay doubles from `base_delay` with up
+/// to 25 % jitter, unless the server names one in `Retry-After`; a `Retry-After`
 /// longer than `max_delay` is not waited for: the error is returned at once.
 ///
 /// ```
@@ -69,9 +70,11 @@ impl RetryPolicy {
         }
     }
 
-    fn backoff(&self, retry: u32) -> Duration {
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let exponential = self.base_delay.saturating_mul(1u32 << retry.min(16));
-        let capped = exponential.min(self.max_delay);
+        // Capped below `max_delay` so that the jitter stays at the cap too:
+        // clients that failed together (a server restart) come back apart.
+        let capped = exponential.min(self.max_delay.mul_f64(0.8));
         // Up to 25 % jitter, from the clock: enough to keep clients apart.
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -249,6 +252,7 @@ impl ClientBuilder {
                 refresh_lock: tokio::sync::Mutex::new(()),
                 on_tokens: self.on_tokens,
                 retry: self.retry,
+                timeout: self.timeout,
             }),
         })
     }
@@ -305,6 +309,9 @@ pub(crate) struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     on_tokens: Option<TokenCallback>,
     retry: RetryPolicy,
+    /// The per-request time limit, kept for calls that replace it with a
+    /// longer one for their body (event streams) but not for their answer.
+    pub(crate) timeout: Duration,
 }
 
 struct AuthState {
@@ -334,6 +341,13 @@ pub(crate) struct Call {
     /// `If-None-Match: *`: a PUT that only creates.
     pub create_only: bool,
     pub auth: bool,
+    /// Further headers (`Accept`, `Last-Event-ID`, ...).
+    pub headers: Vec<(HeaderName, String)>,
+    /// Replaces the client's time limit for this request, body included.
+    pub timeout: Option<Duration>,
+    /// Whether an idempotent call is retried here; a caller with its own
+    /// reconnection loop turns this off.
+    pub retry: bool,
 }
 
 impl Call {
@@ -346,6 +360,9 @@ impl Call {
             if_match: None,
             create_only: false,
             auth: true,
+            headers: Vec::new(),
+            timeout: None,
+            retry: true,
         }
     }
 
@@ -368,6 +385,23 @@ impl Call {
 
     pub fn create_only(mut self) -> Self {
         self.create_only = true;
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// A time limit for the whole request, in place of the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// No retries: the caller handles failures itself.
+    pub fn no_retry(mut self) -> Self {
+        self.retry = false;
         self
     }
 
@@ -535,7 +569,7 @@ impl Client {
 
     async fn send_with_retries(&self, call: &Call, token: Option<&str>) -> Result<Response> {
         let policy = self.inner.retry;
-        let attempts = if call.idempotent() {
+        let attempts = if call.retry && call.idempotent() {
             policy.max_attempts.max(1)
         } else {
             1
@@ -587,6 +621,12 @@ impl Client {
         if call.create_only {
             request = request.header(IF_NONE_MATCH, "*");
         }
+        for (name, value) in &call.headers {
+            request = request.header(name, value.as_str());
+        }
+        if let Some(timeout) = call.timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(body) = &call.body {
             request = request
                 .header(CONTENT_TYPE, "application/json")
@@ -634,7 +674,7 @@ pub(crate) async fn error_from(response: Response) -> Error {
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -697,7 +737,10 @@ mod tests {
         let first = policy.backoff(0);
         assert!(first >= policy.base_delay && first <= policy.base_delay.mul_f64(1.25));
         assert!(policy.backoff(1) >= policy.base_delay * 2);
-        assert!(policy.backoff(30) <= policy.max_delay);
+        let longest = policy.backoff(30);
+        assert!(longest <= policy.max_delay);
+        // At the cap there is still room for the jitter.
+        assert!(longest >= policy.max_delay.mul_f64(0.8));
     }
 
     #[test]

@@ -93,6 +93,8 @@ impl fmt::Display for Problem {
 ///         Error::AlreadyExists => "created already (an earlier try got through)",
 ///         Error::Validation { .. } => "fix the fields",
 ///         Error::RateLimited { .. } => "slow down",
+///         Error::CursorExpired => "sync everything again",
+///         Error::TooManyStreams { .. } => "close another event stream first",
 ///         Error::Other { .. } | Error::InvalidResponse { .. } | Error::Config(_) => "something else",
 ///     }
 /// }
@@ -163,6 +165,22 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    /// 410 `cursor_expired`: a change-feed cursor older than the server's
+    /// tombstone retention. Deletions since then may be forgotten, so the
+    /// only way to be in step again is a full sync
+    /// ([`Client::changes`](crate::Client::changes) with `since: None`).
+    #[error("the change-feed cursor is too old: sync everything again")]
+    CursorExpired,
+
+    /// 429 `too_many_streams`: the user has as many open event streams as
+    /// the server allows (10). [`Client::events`](crate::Client::events)
+    /// waits and tries again by itself.
+    #[error("too many open event streams for this user{}", retry_after_text(.retry_after))]
+    TooManyStreams {
+        /// How long the server asked the client to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+
     /// Any other non-success status (400, 413, 415, 500, 503, ...).
     #[error("the server answered {status}: {}", problem_text(.problem.as_deref(), "no details"))]
     Other {
@@ -205,7 +223,10 @@ impl Error {
             Self::Conflict { .. } => Some(StatusCode::CONFLICT),
             Self::VersionMismatch | Self::AlreadyExists => Some(StatusCode::PRECONDITION_FAILED),
             Self::Validation { .. } => Some(StatusCode::UNPROCESSABLE_ENTITY),
-            Self::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
+            Self::RateLimited { .. } | Self::TooManyStreams { .. } => {
+                Some(StatusCode::TOO_MANY_REQUESTS)
+            }
+            Self::CursorExpired => Some(StatusCode::GONE),
             Self::Other { status, .. } | Self::InvalidResponse { status, .. } => Some(*status),
             Self::Config(_) => None,
         }
@@ -232,6 +253,8 @@ impl Error {
             Self::AlreadyExists => Some("already_exists"),
             Self::Validation { .. } => Some("validation_failed"),
             Self::RateLimited { .. } => Some("rate_limited"),
+            Self::CursorExpired => Some("cursor_expired"),
+            Self::TooManyStreams { .. } => Some("too_many_streams"),
             Self::Transport(_) | Self::InvalidResponse { .. } | Self::Config(_) => None,
         }
     }
@@ -271,7 +294,18 @@ impl Error {
             StatusCode::UNPROCESSABLE_ENTITY => Self::Validation {
                 errors: problem.map(|p| p.errors).unwrap_or_default(),
             },
-            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited { retry_after },
+            // Both 429s; the code tells a stream limit from a rate limit.
+            StatusCode::TOO_MANY_REQUESTS => {
+                match problem.as_ref().and_then(|p| p.code.as_deref()) {
+                    Some("too_many_streams") => Self::TooManyStreams { retry_after },
+                    _ => Self::RateLimited { retry_after },
+                }
+            }
+            StatusCode::GONE
+                if problem.as_ref().and_then(|p| p.code.as_deref()) == Some("cursor_expired") =>
+            {
+                Self::CursorExpired
+            }
             status => Self::Other {
                 status,
                 problem: problem.map(Box::new),
@@ -353,6 +387,22 @@ mod tests {
         assert!(matches!(
             Error::from_response(StatusCode::TOO_MANY_REQUESTS, wait, b""),
             Error::RateLimited { retry_after } if retry_after == wait
+        ));
+        let body = br#"{"status":429,"code":"too_many_streams"}"#;
+        let error = Error::from_response(StatusCode::TOO_MANY_REQUESTS, wait, body);
+        assert!(
+            matches!(error, Error::TooManyStreams { retry_after } if retry_after == wait),
+            "{error:?}"
+        );
+        assert_eq!(error.code(), Some("too_many_streams"));
+        let body = br#"{"status":410,"code":"cursor_expired"}"#;
+        let error = Error::from_response(StatusCode::GONE, None, body);
+        assert!(matches!(error, Error::CursorExpired), "{error:?}");
+        assert_eq!(error.status(), Some(StatusCode::GONE));
+        // A 410 without that code (a proxy's, say) is not a feed answer.
+        assert!(matches!(
+            Error::from_response(StatusCode::GONE, None, b""),
+            Error::Other { .. }
         ));
         assert!(matches!(
             Error::from_response(StatusCode::PRECONDITION_FAILED, None, b"garbage"),

@@ -13,6 +13,9 @@
 //!   the callback set with [`ClientBuilder::on_token_refresh`]. Concurrent
 //!   requests that find the token expired share a single refresh.
 //! - [`Client::all_tasks`] walks every page of a list.
+//! - [`Client::changes`] walks the change feed (a full sync, or what changed
+//!   since a cursor), and [`Client::events`] follows changes live, as a
+//!   stream that reconnects by itself and resumes where it stopped.
 //! - [`Client::create`] and [`Client::update`] build a write field by field;
 //!   an update answers [`Updated`]: the task, and the next task of its
 //!   recurring series when completing it created one (the response's
@@ -95,14 +98,17 @@
 mod api;
 mod client;
 mod error;
+mod feed;
 mod model;
 mod pagination;
 mod requests;
+mod sse;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, RetryPolicy,
 };
 pub use error::{Error, Problem, Result};
+pub use feed::LiveChange;
 pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
 pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].
@@ -111,8 +117,8 @@ pub use reqwest::StatusCode;
 /// no other crate: tasks and their fields, list queries, projects and
 /// recurrence rules, each validated when it is parsed.
 pub use taskcore::{
-    ByDay, Description, FieldError, Frequency, ListQuery, Page, Priority, Project, ProjectCount,
-    ProjectError, ProjectFilter, ProjectList, Recur, RecurError, Sort, SortField, StatusFilter,
-    Tags, Task, TaskDraft, TaskId, TaskPatch, TaskRef, TimeError, Timestamp, Title, User,
-    ValidationErrors,
+    ByDay, CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Change, ChangesResponse, Description,
+    FieldError, Frequency, ListQuery, Page, Priority, Project, ProjectCount, ProjectError,
+    ProjectFilter, ProjectList, Recur, RecurError, Sort, SortField, StatusFilter, Tags, Task,
+    TaskDraft, TaskId, TaskPatch, TaskRef, TimeError, Timestamp, Title, User, ValidationErrors,
 };

@@ -1,11 +1,11 @@
 //! The SDK against a real server started in-process on port 0.
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use taskclient::{Client, Error, StatusCode, TokenPair};
+use taskclient::{Change, ChangesResponse, Client, Error, LiveChange, StatusCode, TokenPair};
 use taskcore::{
     Description, ListQuery, Priority, Sort, SortField, StatusFilter, Tags, TaskDraft, TaskPatch,
     TaskRef, Timestamp, Title,
@@ -1055,5 +1055,325 @@ async fn creating_with_a_chosen_id_is_safe_to_retry() {
             .await,
         Err(Error::VersionMismatch)
     ));
+    server.stop().await;
+}
+
+/// One line per change, to compare what a reader saw with what was written.
+fn seen(change: &Change) -> String {
+    match change {
+        Change::Task { task } => format!(
+            "task #{} {} done={}",
+            task.number, task.title, task.completed
+        ),
+        Change::TaskDeleted { number, .. } => format!("deleted #{number}"),
+    }
+}
+
+/// Walks the feed from `since` in pages of `limit`: the pages' sizes and
+/// `more` flags, every change, and the last cursor.
+async fn walk(
+    client: &Client,
+    since: Option<&str>,
+    limit: usize,
+) -> (Vec<(usize, bool)>, Vec<String>, String) {
+    let pages: Vec<ChangesResponse> = client
+        .changes_with_limit(since, limit)
+        .try_collect()
+        .await
+        .expect("the feed walks");
+    let shape = pages.iter().map(|p| (p.changes.len(), p.more)).collect();
+    let changes = pages.iter().flat_map(|p| &p.changes).map(seen).collect();
+    let cursor = pages.last().expect("at least one page").cursor.clone();
+    (shape, changes, cursor)
+}
+
+/// The next change of an event stream, within 10 s.
+async fn next_live(
+    events: &mut (impl futures_util::Stream<Item = taskclient::Result<LiveChange>> + Unpin),
+) -> LiveChange {
+    tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .expect("a change within 10 s")
+        .expect("the stream goes on")
+        .expect("the stream has not ended")
+}
+
+#[tokio::test]
+async fn the_change_feed_walks_its_pages_then_continues_from_its_cursor() {
+    let server = TestServer::start().await;
+    let client = server.user("feed@example.com").await;
+    let mut tasks = Vec::new();
+    for title in ["one", "two", "three", "four", "five"] {
+        tasks.push(client.create_task(&draft(title)).await.expect("create"));
+    }
+
+    // A full sync in pages of two: it goes on while `more`, and stops after
+    // the first page without.
+    let (shape, changes, cursor) = walk(&client, None, 2).await;
+    assert_eq!(shape, [(2, true), (2, true), (1, false)]);
+    assert_eq!(
+        changes,
+        [
+            "task #1 one done=false",
+            "task #2 two done=false",
+            "task #3 three done=false",
+            "task #4 four done=false",
+            "task #5 five done=false",
+        ]
+    );
+
+    // Incremental: just what changed since, each task once, in its latest
+    // state, in the order of its latest change.
+    client
+        .update(TaskRef::Number(1))
+        .completed(true)
+        .send()
+        .await
+        .expect("complete");
+    client
+        .delete_task(TaskRef::Number(2), None)
+        .await
+        .expect("delete");
+    client.create_task(&draft("six")).await.expect("create");
+    client
+        .update(TaskRef::Number(1))
+        .title(Title::parse("one, done").expect("valid"))
+        .send()
+        .await
+        .expect("rename");
+    let (shape, changes, next) = walk(&client, Some(&cursor), 2).await;
+    assert_eq!(shape, [(2, true), (1, false)]);
+    assert_eq!(
+        changes,
+        [
+            "deleted #2",
+            "task #6 six done=false",
+            "task #1 one, done done=true"
+        ]
+    );
+    // Nothing since: one empty page, and the cursor still works.
+    let (shape, changes, _) = walk(&client, Some(&next), 2).await;
+    assert_eq!((shape, changes), (vec![(0, false)], Vec::<String>::new()));
+
+    // The one-call form, in the default page size through `changes`.
+    let page = client.changes_page(None, 3).await.expect("a page");
+    assert_eq!((page.changes.len(), page.more), (3, true));
+    let full: Vec<ChangesResponse> = client.changes(None).try_collect().await.expect("walks");
+    assert_eq!(full.len(), 1, "five live tasks fit a default page");
+    assert_eq!(full[0].changes.len(), 5, "a full sync shows no deletions");
+
+    // Another user's cursor is refused, and their feed is their own.
+    let other = server.user("other-feed@example.com").await;
+    let error = other
+        .changes_page(Some(&cursor), 10)
+        .await
+        .expect_err("not theirs");
+    assert_eq!(error.code(), Some("invalid_query"), "{error:?}");
+    let (_, changes, _) = walk(&other, None, 10).await;
+    assert!(changes.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn events_replay_from_a_cursor_then_go_live() {
+    let server = TestServer::start().await;
+    let client = server.user("live@example.com").await;
+    let (_, _, cursor) = walk(&client, None, 10).await;
+    client.create_task(&draft("before")).await.expect("create");
+
+    let mut events = std::pin::pin!(client.events(Some(cursor)));
+    let replayed = next_live(&mut events).await;
+    assert_eq!(seen(&replayed.change), "task #1 before done=false");
+
+    let writer = client.clone();
+    tokio::spawn(async move { writer.create_task(&draft("live")).await });
+    let live = next_live(&mut events).await;
+    assert_eq!(seen(&live.change), "task #2 live done=false");
+    // Its cursor is a feed cursor that continues right after it.
+    let page = client
+        .changes_page(Some(&live.cursor), 10)
+        .await
+        .expect("the event's cursor reads the feed");
+    assert!(page.changes.is_empty(), "{page:?}");
+    client
+        .delete_task(TaskRef::Number(1), None)
+        .await
+        .expect("delete");
+    let deleted = next_live(&mut events).await;
+    assert_eq!(seen(&deleted.change), "deleted #1");
+
+    // A client whose token is refused, with nothing to refresh it with: the
+    // stream ends with the 401.
+    let stranger = Client::builder()
+        .base_url(&server.url)
+        .access_token("not-a-token")
+        .build()
+        .expect("client");
+    let mut refused = std::pin::pin!(stranger.events(None));
+    let first = refused.next().await.expect("an item");
+    assert!(
+        matches!(first, Err(Error::Unauthorized { .. })),
+        "{first:?}"
+    );
+    assert!(refused.next().await.is_none(), "the stream has ended");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn events_reconnect_when_the_token_expires_with_no_gap_and_no_duplicate() {
+    // Tokens of one second: the server ends each stream a second after it
+    // opened, and the stream reconnects with a refreshed one.
+    let server = TestServer::with(|c| c.token_ttl = Duration::from_secs(1)).await;
+    server.user("expiry@example.com").await;
+    let (refreshed, mut refreshes) = tokio::sync::watch::channel(0u32);
+    let reader = Client::builder()
+        .base_url(&server.url)
+        .on_token_refresh(move |_| refreshed.send_modify(|n| *n += 1))
+        .build()
+        .expect("client");
+    reader
+        .login("expiry@example.com", PASSWORD)
+        .await
+        .expect("login");
+    let writer = server.client();
+    writer
+        .login("expiry@example.com", PASSWORD)
+        .await
+        .expect("login");
+
+    let (_, _, cursor) = walk(&reader, None, 10).await;
+    let events = reader.events(Some(cursor));
+    let (sent, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let reading = tokio::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(item) = events.next().await {
+            if sent.send(item).is_err() {
+                break;
+            }
+        }
+    });
+
+    // Three tasks at a time, and after each batch wait for the reader to
+    // refresh: its stream was cut at the token's expiry and is coming back,
+    // so later writes meet a stream that is down or just reconnecting.
+    let rounds = 4;
+    let mut written = Vec::new();
+    for round in 0..rounds {
+        for i in 0..3 {
+            let title = format!("round {round} task {i}");
+            let task = writer.create_task(&draft(&title)).await.expect("create");
+            written.push(format!("task #{} {title} done=false", task.number));
+        }
+        if round + 1 < rounds {
+            let before = *refreshes.borrow_and_update();
+            tokio::time::timeout(Duration::from_secs(10), refreshes.wait_for(|n| *n > before))
+                .await
+                .expect("the reader refreshes its token within 10 s")
+                .expect("the reader is alive");
+        }
+    }
+
+    let mut got = Vec::new();
+    while got.len() < written.len() {
+        let item = tokio::time::timeout(Duration::from_secs(10), received.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {got:?} within 10 s of the last write"))
+            .expect("the reader goes on");
+        got.push(seen(&item.expect("no error while reconnecting").change));
+    }
+    assert_eq!(
+        got, written,
+        "every change once, in order, across reconnects"
+    );
+    // And no duplicate trails behind the last one: the stream, caught up,
+    // stays quiet until the next change.
+    writer.create_task(&draft("last")).await.expect("create");
+    let last = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("the last change within 10 s")
+        .expect("the reader goes on")
+        .expect("no error");
+    assert_eq!(
+        seen(&last.change),
+        format!("task #{} last done=false", written.len() + 1)
+    );
+    assert!(
+        *refreshes.borrow() >= 3,
+        "the stream reconnected with fresh tokens"
+    );
+    reading.abort();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_cursor_is_cursor_expired_for_the_feed_and_the_stream() {
+    let server = TestServer::with(|c| c.tombstone_retention = Duration::from_secs(1)).await;
+    let client = server.user("expired@example.com").await;
+    let (_, _, cursor) = walk(&client, None, 10).await;
+    // The cursor must age past the retention (whole seconds on the server):
+    // only time does that.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let error = client
+        .changes_page(Some(&cursor), 10)
+        .await
+        .expect_err("too old");
+    assert!(matches!(error, Error::CursorExpired), "{error:?}");
+    assert_eq!(error.status(), Some(StatusCode::GONE));
+
+    let mut events = std::pin::pin!(client.events(Some(cursor)));
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an answer within 10 s")
+        .expect("an item");
+    assert!(matches!(first, Err(Error::CursorExpired)), "{first:?}");
+    assert!(
+        events.next().await.is_none(),
+        "the stream has ended: sync everything again"
+    );
+
+    // A full sync works, and its cursor is fresh.
+    let (_, _, fresh) = walk(&client, None, 10).await;
+    client.changes_page(Some(&fresh), 10).await.expect("fresh");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn events_wait_out_the_stream_limit() {
+    // Heartbeats every second, so the server soon notices a dropped stream.
+    let server = TestServer::with(|c| c.events_heartbeat = Duration::from_secs(1)).await;
+    let client = server.user("streams@example.com").await;
+    let (_, _, cursor) = walk(&client, None, 10).await;
+    client
+        .create_task(&draft("replayed"))
+        .await
+        .expect("create");
+
+    // Ten streams, each open (it has replayed the task).
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut events = Box::pin(client.events(Some(cursor.clone())));
+        assert_eq!(
+            seen(&next_live(&mut events).await.change),
+            "task #1 replayed done=false"
+        );
+        open.push(events);
+    }
+    // The eleventh is refused with 429 too_many_streams, which the stream
+    // waits out (Retry-After) instead of ending: while the ten stay open it
+    // yields nothing; once one of them is closed, it gets its turn.
+    let mut eleventh = Box::pin(client.events(Some(cursor)));
+    let early = tokio::time::timeout(Duration::from_millis(1500), eleventh.try_next()).await;
+    assert!(
+        early.is_err(),
+        "the eleventh stream waits while ten are open: {early:?}"
+    );
+    open.truncate(9);
+    let live = tokio::time::timeout(Duration::from_secs(20), eleventh.try_next())
+        .await
+        .expect("the eleventh stream gets a place within 20 s")
+        .expect("no error: the limit is waited out")
+        .expect("a change");
+    assert_eq!(seen(&live.change), "task #1 replayed done=false");
     server.stop().await;
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use taskcore::store::NewSession;
-use taskcore::store::postgres::testing::{execute, explain_changes, listening};
+use taskcore::store::postgres::testing::{execute, explain_changes, listening, query_i64};
 use taskcore::{
     Change, FeedPosition, ListQuery, PgConfig, PgStore, Position, Precondition, Recur, SessionId,
     StoreError, Task, TaskDraft, TaskId, TaskPatch, TaskRef, TaskStore, Timestamp, Title, UserId,
@@ -495,4 +495,74 @@ async fn pruned_deletions_leave_the_feed_but_their_ids_stay_refused() {
         vec![Change::Task { task: fresh }],
         "the next write is the next change"
     );
+}
+
+/// A listener whose connection is cut connects again, wakes every stream
+/// (they may have missed signals meanwhile), and hears changes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_lost_its_connection_listens_again_and_wakes_every_stream() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let url = f.pg_url.clone().expect("a PostgreSQL fixture");
+    let a = f.pg.clone().expect("a PostgreSQL fixture");
+    let b = replica(&f).await;
+    assert!(listening(&a, Duration::from_secs(10)).await);
+    assert!(listening(&b, Duration::from_secs(10)).await);
+    let ada = user(&a, "ada").await;
+    let mut ada_on_b = b.signals().subscribe(ada.id);
+    // Both replicas' listeners, as a restarted server or a network cut ends them.
+    let cut = query_i64(
+        &url,
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE datname = current_database() AND query = 'LISTEN taskserver_changes'",
+    )
+    .await
+    .expect("terminates");
+    assert_eq!(cut, [2], "one listener per replica");
+    tokio::time::timeout(Duration::from_secs(10), ada_on_b.changed())
+        .await
+        .expect("the stream is woken once the listener is back");
+    a.create_task(ada.id, TaskDraft::new("after").expect("valid"), 100)
+        .await
+        .expect("creates");
+    woken(&mut ada_on_b, "a create after the reconnection").await;
+}
+
+/// How many connections of the database listen for changes now.
+async fn listeners(url: &str) -> i64 {
+    query_i64(
+        url,
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND query = 'LISTEN taskserver_changes'",
+    )
+    .await
+    .expect("counts")[0]
+}
+
+/// A store's listener goes with the store: opening and dropping replicas
+/// leaves no connection behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_leaves_no_listening_connection() {
+    let Some(f) = Fixture::postgres().await else {
+        return;
+    };
+    let url = f.pg_url.clone().expect("a PostgreSQL fixture");
+    let a = f.pg.clone().expect("a PostgreSQL fixture");
+    assert!(listening(&a, Duration::from_secs(10)).await);
+    for _ in 0..3 {
+        let b = replica(&f).await;
+        assert!(listening(&b, Duration::from_secs(10)).await);
+        assert_eq!(listeners(&url).await, 2);
+        drop(b);
+        // The server notices a closed connection at once; give it a moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while listeners(&url).await != 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the dropped replica's listener still has its connection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -292,3 +292,89 @@ async fn a_store_from_before_projects_and_recurrence_upgrades_whole() {
     bin.signal("TERM");
     assert!(bin.wait(30).success());
 }
+
+const FIXTURE_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sled-format-3");
+
+/// The ids of a whole walk of the change feed from `since` (a full sync
+/// without), and the cursor it ends at.
+async fn feed(app: &App, user: &User, since: Option<&str>) -> (Vec<serde_json::Value>, String) {
+    let mut changes = Vec::new();
+    let mut cursor = since.map(str::to_string);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/changes?limit=2&since={c}"),
+            None => "/api/changes?limit=2".to_string(),
+        };
+        let page = app.get(user, &path).await.expect(200).json();
+        changes.extend(page["changes"].as_array().expect("changes").iter().cloned());
+        cursor = Some(s(&page["cursor"]).to_string());
+        if page["more"] != true {
+            return (changes, cursor.unwrap_or_default());
+        }
+    }
+}
+
+/// A data directory of the release before the change feed (projects, a
+/// completed recurring task with its successor, a chosen id, a deletion;
+/// see `tests/fixtures/make-release-v4.sh`): its tasks join the feed in
+/// creation order, a full sync returns them as the lists do, later writes
+/// come incrementally, and ids and successors the old release issued stay
+/// issued once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_before_the_change_feed_upgrades_and_syncs() {
+    let (cwd, data) = dirs();
+    copy_dir(Path::new(FIXTURE_V4), &data);
+    let bin = Bin::start(command(cwd.path(), &data));
+    let app = bin.app();
+    let (ada, tasks) = tasks_of_fixture_user(&app).await;
+    let numbers: Vec<u64> = tasks.iter().filter_map(|t| t["number"].as_u64()).collect();
+    // By id: the chosen id (5) is an early UUIDv7, and the successor (6)
+    // sorts right after the task it follows (2); 3 was deleted.
+    assert_eq!(numbers, [5, 1, 2, 6, 4]);
+    assert_eq!(tasks[3]["series"], tasks[2]["id"]);
+
+    let (full, cursor) = feed(&app, &ada, None).await;
+    assert!(full.iter().all(|c| c["type"] == "task"), "live tasks only: {full:?}");
+    let synced: Vec<serde_json::Value> = full.iter().map(|c| c["task"].clone()).collect();
+    assert_eq!(synced, tasks, "a full sync is every task, in creation order");
+
+    // Later writes come incrementally, each once, in order.
+    app.patch(&ada, "/api/tasks/1", json!({"title": "Water the roses"}))
+        .await
+        .expect(200);
+    app.delete(&ada, "/api/tasks/4").await.expect(204);
+    let (later, _) = feed(&app, &ada, Some(&cursor)).await;
+    let kinds: Vec<(&str, u64)> = later
+        .iter()
+        .map(|c| match c["type"].as_str() {
+            Some("task") => ("task", c["task"]["number"].as_u64().unwrap_or(0)),
+            _ => ("task_deleted", c["number"].as_u64().unwrap_or(0)),
+        })
+        .collect();
+    assert_eq!(kinds, [("task", 1), ("task_deleted", 4)]);
+    assert_eq!(later[0]["task"]["title"], "Water the roses");
+
+    // The id the old release was given stays taken.
+    let chosen = &tasks[0]["id"];
+    assert_eq!(chosen, "01937a2e-0000-7000-8000-000000000005");
+    let retry = app
+        .authed(Method::PUT, &format!("/api/tasks/{}", s(chosen)), &ada.token)
+        .header("If-None-Match", "*")
+        .json(&json!({"title": "again"}));
+    assert_eq!(send(retry).await.status, 412);
+    // Completing the old occurrence again makes no second successor.
+    app.patch(&ada, "/api/tasks/2", json!({"completed": false}))
+        .await
+        .expect(200);
+    app.patch(&ada, "/api/tasks/2", json!({"completed": true}))
+        .await
+        .expect(200);
+    assert_eq!(app.list_all(&ada, "limit=200").await.len(), 4);
+    assert_eq!(
+        bin.output().matches("brought to data format 4").count(),
+        1,
+        "the upgrade is logged once"
+    );
+    bin.signal("TERM");
+    assert!(bin.wait(30).success());
+}

@@ -30,6 +30,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
 ];
 
+/// Grants the application role every table, after a run that applied a
+/// migration (see the file).
+const GRANTS: &str = include_str!("migrations/grants.sql");
+
+/// The first migration after which [`GRANTS`] runs (the earlier ones grant
+/// themselves, and a schema of an earlier release may lack its tables).
+const GRANTS_AFTER: i32 = 5;
+
 /// The advisory lock key that serializes migrations ("taskmigr").
 const LOCK_KEY: i64 = 0x7461_736b_6d69_6772;
 
@@ -74,6 +82,7 @@ pub(super) async fn apply_through(
         )));
     }
     let mut count = 0;
+    let mut regrant = false;
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= last) {
         if applied.contains(version) {
             continue;
@@ -91,6 +100,10 @@ pub(super) async fn apply_through(
         .await
         .map_err(db)?;
         count += 1;
+        regrant |= *version >= GRANTS_AFTER;
+    }
+    if regrant {
+        tx.batch_execute(GRANTS).await.map_err(db)?;
     }
     tx.commit().await.map_err(db)?;
     if count > 0 {

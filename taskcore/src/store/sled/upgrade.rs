@@ -32,7 +32,10 @@ pub(super) fn upgrade(trees: &Trees, from: u32) -> Result<(), StoreError> {
     }
     if from < 4 {
         let numbered = trees.number_changes()?;
-        tracing::info!(numbered, "gave every task its place in the change feed");
+        tracing::info!(
+            numbered,
+            "task records brought to data format 4 (the change feed)"
+        );
     }
     Ok(())
 }

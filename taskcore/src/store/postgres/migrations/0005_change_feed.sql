@@ -47,4 +47,5 @@ CREATE POLICY task_tombstones_pruned ON task_tombstones FOR UPDATE
     USING (deleted_at < nullif(current_setting('taskserver.prune_before', true), '')::bigint)
     WITH CHECK (change_seq IS NULL);
 
--- No new table: the grants of 0004 cover the new columns.
+-- The grants are restored after it by `grants.sql`, as after every
+-- migration from this one on.
