@@ -131,16 +131,27 @@ async fn concurrent_writes_during_the_replay_are_each_sent_once_in_feed_order() 
 }
 
 #[tokio::test]
-async fn a_quiet_stream_gets_heartbeats() {
-    let app = spawn_with(|c| c.events_heartbeat = Duration::from_millis(200)).await;
+async fn a_quiet_stream_gets_heartbeats_and_lives_past_the_write_stall_limit() {
+    const HEARTBEAT: Duration = Duration::from_millis(100);
+    const STALL: Duration = Duration::from_millis(300);
+    let app = spawn_with(|c| {
+        c.events_heartbeat = HEARTBEAT;
+        c.write_stall_timeout = STALL;
+    })
+    .await;
     let u = app.register().await;
     let mut events = app.events(&u.token, "", &[]).await;
-    for _ in 0..3 {
+    let opened = tokio::time::Instant::now();
+    // Many stall limits long: a client that reads is never cut off.
+    while opened.elapsed() < STALL * 4 {
         assert!(
             matches!(events.next_within(WAIT).await, Some(Frame::Comment(_))),
             "comments keep coming"
         );
     }
+    let task = app.task(&u, "still there").await;
+    let (_, _, data) = events.event_within(WAIT).await;
+    assert_eq!(data["task"], task);
 }
 
 #[tokio::test]
@@ -157,7 +168,7 @@ async fn a_stream_ends_when_its_token_expires() {
 }
 
 #[tokio::test]
-async fn a_stream_ends_when_its_session_or_api_token_is_revoked() {
+async fn a_stream_ends_when_its_session_or_api_token_is_revoked_or_the_account_deleted() {
     let app = spawn_app().await;
     let u = app.register().await;
     let mut events = app.events(&u.token, "", &[]).await;
@@ -176,6 +187,20 @@ async fn a_stream_ends_when_its_session_or_api_token_is_revoked() {
     app.delete(&v, &format!("/api/auth/tokens/{}", s(&created["id"])))
         .await
         .expect(204);
+    events.end_within(WAIT).await;
+
+    // A stream opened with one session ends when the account goes.
+    let w = app.register().await;
+    let other_session = User::from_session(&app.login(&w.email, PASSWORD).await.expect(200).json());
+    let mut events = app.events(&other_session.token, "", &[]).await;
+    app.call(
+        Method::DELETE,
+        "/api/auth/me",
+        Some(&w.token),
+        Some(&json!({"password": PASSWORD})),
+    )
+    .await
+    .expect(204);
     events.end_within(WAIT).await;
 }
 
