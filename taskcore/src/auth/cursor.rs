@@ -101,12 +101,14 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    /// The label in the associated data, ended by a NUL that no
-    /// fingerprint's text needs, so labels and fingerprints cannot run together.
+    /// The label in the associated data, between the owner and the
+    /// fingerprint. Lists have none, so list cursors issued before feed
+    /// cursors existed still open; the feed's starts with a NUL, which
+    /// begins no list fingerprint (`status=...`), so the two cannot meet.
     fn label(self) -> &'static [u8] {
         match self {
-            Self::List => b"list\0",
-            Self::Feed => b"feed\0",
+            Self::List => b"",
+            Self::Feed => b"\0feed",
         }
     }
 }
@@ -162,6 +164,23 @@ mod tests {
         assert_eq!(
             codec.open_for(Purpose::Feed, owner, "", &feed),
             Some(position)
+        );
+    }
+
+    /// List cursors that a release before the feed issued still open: their
+    /// associated data is the owner and the query's fingerprint, as then.
+    #[test]
+    fn list_cursors_keep_the_associated_data_of_earlier_releases() {
+        let owner = UserId::generate();
+        let mut before = owner.as_bytes().to_vec();
+        before.extend_from_slice(b"status=all&q=&tag=&priority=&sort=created&project=");
+        assert_eq!(
+            associated_data(
+                Purpose::List,
+                owner,
+                "status=all&q=&tag=&priority=&sort=created&project="
+            ),
+            before
         );
     }
 }

@@ -407,3 +407,33 @@ async fn a_stream_gives_its_starting_cursor_before_any_event() {
     let (_, _, data) = resumed.event_within(WAIT).await;
     assert_eq!(data["task"], missed, "the change made while away comes first");
 }
+
+/// A replay longer than one store read: every change comes once, in order,
+/// and the id of any event, even one in the middle of a read, resumes
+/// right after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_replay_gives_each_event_the_cursor_right_after_it() {
+    const BACKLOG: usize = 230;
+    let app = spawn_app().await;
+    let u = app.register().await;
+    let start = app.feed_cursor(&u).await;
+    let mut titles = Vec::new();
+    for i in 0..BACKLOG {
+        let title = format!("backlog {i}");
+        app.task(&u, &title).await;
+        titles.push(title);
+    }
+    let mut events = app.events(&u.token, &format!("since={start}"), &[]).await;
+    let mut ids = Vec::new();
+    for title in &titles {
+        let (id, _, data) = events.event_within(WAIT).await;
+        assert_eq!(&data["task"]["title"], title.as_str());
+        ids.push(id);
+    }
+    drop(events);
+    for at in [0, 99, 100, 150, BACKLOG - 2] {
+        let mut resumed = app.events(&u.token, "", &[("last-event-id", &ids[at])]).await;
+        let (_, _, data) = resumed.event_within(WAIT).await;
+        assert_eq!(data["task"]["title"], titles[at + 1].as_str(), "after event {at}");
+    }
+}
