@@ -47,6 +47,30 @@ fn retitle(title: &str) -> TaskPatch {
     }
 }
 
+/// Changes the title of one of `owner`'s tasks.
+async fn retitled(store: &dyn TaskStore, owner: UserId, id: TaskId, title: &str) {
+    store
+        .update_task(owner, TaskRef::Id(id), retitle(title), &Precondition::None)
+        .await
+        .expect("updates");
+}
+
+/// Deletes one of `owner`'s tasks.
+async fn deleted(store: &dyn TaskStore, owner: UserId, task: TaskRef) {
+    store
+        .delete_task(owner, task, &Precondition::None)
+        .await
+        .expect("deletes");
+}
+
+/// Creates a task of `owner` with this title.
+async fn created(store: &dyn TaskStore, owner: UserId, title: &str) -> Task {
+    store
+        .create_task(owner, draft(title), 100)
+        .await
+        .expect("creates")
+}
+
 /// What a change says, in brief: the task's title and version, or "deleted".
 fn brief(change: &Change) -> (TaskId, String) {
     match change {
@@ -63,14 +87,8 @@ pub async fn the_feed_shows_every_kind_of_write_in_order(f: Fixture) {
     assert!(empty.is_empty());
     assert_eq!(start, FeedPosition::after(0));
 
-    let milk = store
-        .create_task(ada.id, draft("milk"), 100)
-        .await
-        .expect("creates");
-    let eggs = store
-        .create_task(ada.id, draft("eggs"), 100)
-        .await
-        .expect("creates");
+    let milk = created(store, ada.id, "milk").await;
+    let eggs = created(store, ada.id, "eggs").await;
     let chosen = TaskId::generate();
     store
         .create_task_with_id(ada.id, chosen, draft("chosen"), 100)
@@ -98,19 +116,8 @@ pub async fn the_feed_shows_every_kind_of_write_in_order(f: Fixture) {
     assert_eq!(cursor, FeedPosition::after(4));
 
     // An update, a deletion, a completion that makes a successor.
-    store
-        .update_task(
-            ada.id,
-            TaskRef::Id(milk.id),
-            retitle("oat milk"),
-            &Precondition::None,
-        )
-        .await
-        .expect("updates");
-    store
-        .delete_task(ada.id, TaskRef::Id(eggs.id), &Precondition::None)
-        .await
-        .expect("deletes");
+    retitled(store, ada.id, milk.id, "oat milk").await;
+    deleted(store, ada.id, TaskRef::Id(eggs.id)).await;
     store
         .update_task(
             ada.id,
@@ -155,68 +162,24 @@ pub async fn the_feed_shows_every_kind_of_write_in_order(f: Fixture) {
     assert!(none.is_empty(), "{none:?}");
     assert_eq!(again, cursor);
     // A change that changes nothing is not a change.
-    store
-        .update_task(
-            ada.id,
-            TaskRef::Id(milk.id),
-            retitle("oat milk"),
-            &Precondition::None,
-        )
-        .await
-        .expect("updates");
+    retitled(store, ada.id, milk.id, "oat milk").await;
     assert!(read_all(store, ada.id, Some(cursor), 10).await.0.is_empty());
 }
 
 pub async fn each_task_shows_once_at_its_latest_change(f: Fixture) {
     let store = &*f.store;
     let ada = user(store, "ada").await;
-    let a = store
-        .create_task(ada.id, draft("a"), 100)
-        .await
-        .expect("creates");
-    let b = store
-        .create_task(ada.id, draft("b"), 100)
-        .await
-        .expect("creates");
+    let a = created(store, ada.id, "a").await;
+    let b = created(store, ada.id, "b").await;
     let cursor = read_all(store, ada.id, None, 10).await.1;
     // a changes three times, b once in between; c is created and deleted.
     for title in ["a2", "a3"] {
-        store
-            .update_task(
-                ada.id,
-                TaskRef::Id(a.id),
-                retitle(title),
-                &Precondition::None,
-            )
-            .await
-            .expect("updates");
+        retitled(store, ada.id, a.id, title).await;
     }
-    store
-        .update_task(
-            ada.id,
-            TaskRef::Id(b.id),
-            retitle("b2"),
-            &Precondition::None,
-        )
-        .await
-        .expect("updates");
-    let c = store
-        .create_task(ada.id, draft("c"), 100)
-        .await
-        .expect("creates");
-    store
-        .update_task(
-            ada.id,
-            TaskRef::Id(a.id),
-            retitle("a4"),
-            &Precondition::None,
-        )
-        .await
-        .expect("updates");
-    store
-        .delete_task(ada.id, TaskRef::Id(c.id), &Precondition::None)
-        .await
-        .expect("deletes");
+    retitled(store, ada.id, b.id, "b2").await;
+    let c = created(store, ada.id, "c").await;
+    retitled(store, ada.id, a.id, "a4").await;
+    deleted(store, ada.id, TaskRef::Id(c.id)).await;
     let (changes, _) = read_all(store, ada.id, Some(cursor), 10).await;
     assert_eq!(
         changes.iter().map(brief).collect::<Vec<_>>(),
@@ -233,17 +196,11 @@ pub async fn a_full_sync_pages_through_live_tasks_only(f: Fixture) {
     let ada = user(store, "ada").await;
     let mut live = BTreeMap::new();
     for i in 0..9 {
-        let task = store
-            .create_task(ada.id, draft(&format!("task {i}")), 100)
-            .await
-            .expect("creates");
+        let task = created(store, ada.id, &format!("task {i}")).await;
         live.insert(task.id, task);
     }
     for number in [2, 5] {
-        store
-            .delete_task(ada.id, TaskRef::Number(number), &Precondition::None)
-            .await
-            .expect("deletes");
+        deleted(store, ada.id, TaskRef::Number(number)).await;
     }
     live.retain(|_, task| task.number != 2 && task.number != 5);
     let mut pages = 0;
@@ -272,10 +229,7 @@ pub async fn a_full_sync_pages_through_live_tasks_only(f: Fixture) {
         "9 creates and 2 deletions: the end of a full sync is the latest change"
     );
     // A deletion after the full sync is shown.
-    store
-        .delete_task(ada.id, TaskRef::Number(1), &Precondition::None)
-        .await
-        .expect("deletes");
+    deleted(store, ada.id, TaskRef::Number(1)).await;
     let (after, _) = read_all(store, ada.id, from, 10).await;
     assert!(
         matches!(after.as_slice(), [Change::TaskDeleted { number: 1, .. }]),
@@ -324,19 +278,10 @@ pub async fn feeds_are_per_owner(f: Fixture) {
 pub async fn pruned_deletions_leave_the_feed_and_their_ids_stay_refused(f: Fixture) {
     let store = &*f.store;
     let ada = user(store, "ada").await;
-    let old = store
-        .create_task(ada.id, draft("old"), 100)
-        .await
-        .expect("creates");
-    let kept = store
-        .create_task(ada.id, draft("kept"), 100)
-        .await
-        .expect("creates");
+    let old = created(store, ada.id, "old").await;
+    let kept = created(store, ada.id, "kept").await;
     let cursor = read_all(store, ada.id, None, 10).await.1;
-    store
-        .delete_task(ada.id, TaskRef::Id(old.id), &Precondition::None)
-        .await
-        .expect("deletes");
+    deleted(store, ada.id, TaskRef::Id(old.id)).await;
     let before_prune = store.latest_change(ada.id).await.expect("reads");
     assert_eq!(before_prune, 3);
     // Nothing is that old yet.
@@ -359,15 +304,7 @@ pub async fn pruned_deletions_leave_the_feed_and_their_ids_stay_refused(f: Fixtu
         store.latest_change(ada.id).await.expect("reads"),
         before_prune
     );
-    store
-        .update_task(
-            ada.id,
-            TaskRef::Id(kept.id),
-            retitle("kept2"),
-            &Precondition::None,
-        )
-        .await
-        .expect("updates");
+    retitled(store, ada.id, kept.id, "kept2").await;
     let (after, _) = read_all(store, ada.id, Some(FeedPosition::after(before_prune)), 10).await;
     assert_eq!(
         after.iter().map(brief).collect::<Vec<_>>(),
@@ -417,10 +354,7 @@ pub async fn a_reader_following_concurrent_writers_misses_nothing(f: Fixture) {
                     }
                     _ => {
                         let id = mine.remove(0);
-                        store
-                            .delete_task(ada.id, TaskRef::Id(id), &Precondition::None)
-                            .await
-                            .expect("deletes");
+                        deleted(&*store, ada.id, TaskRef::Id(id)).await;
                     }
                 }
             }

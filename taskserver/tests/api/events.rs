@@ -298,7 +298,6 @@ async fn stopping_the_server_ends_its_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_its_stream_is_cut_off_and_frees_its_place() {
-    use std::io::{ErrorKind, Read};
     use tokio::io::AsyncWriteExt;
     const STALL: Duration = Duration::from_secs(1);
     const WRITES: usize = 1300;
@@ -343,27 +342,7 @@ async fn a_client_that_never_reads_its_stream_is_cut_off_and_frees_its_place() {
     }
     tokio::time::sleep(STALL * 2).await;
     // Now read: what was in flight arrives, then the end of the connection.
-    let mut stream = stream.into_std().expect("std stream");
-    let (received, ended) = tokio::task::spawn_blocking(move || {
-        stream.set_nonblocking(false).expect("blocking");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let mut received = 0usize;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => return (received, true),
-                Ok(n) => received += n,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return (received, false);
-                }
-                Err(_) => return (received, true),
-            }
-        }
-    })
-    .await
-    .expect("read");
+    let (received, ended) = read_until_closed(stream).await;
     assert!(
         ended,
         "the stream is still open after {received} bytes, {:?} past its stall",

@@ -953,3 +953,30 @@ fn parse_frame(frame: &[u8]) -> Frame {
         data: data.unwrap_or_else(|| panic!("an event without data: {text}")),
     }
 }
+
+/// Reads a raw connection until the server closes it: how many bytes came,
+/// and whether it was closed (false: still open after 5 s of silence).
+pub async fn read_until_closed(stream: tokio::net::TcpStream) -> (usize, bool) {
+    use std::io::{ErrorKind, Read};
+    let mut stream = stream.into_std().expect("std stream");
+    tokio::task::spawn_blocking(move || {
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return (received, true),
+                Ok(n) => received += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return (received, false);
+                }
+                Err(_) => return (received, true),
+            }
+        }
+    })
+    .await
+    .expect("read")
+}
