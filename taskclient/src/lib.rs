@@ -16,6 +16,10 @@
 //! - [`Client::changes`] walks the change feed (a full sync, or what changed
 //!   since a cursor), and [`Client::events`] follows changes live, as a
 //!   stream that reconnects by itself and resumes where it stopped.
+//! - With the feature `replica`, `Replica` is a local copy of one user's
+//!   tasks on sled that works offline: reads at local speed, writes applied
+//!   at once and queued, and `Replica::sync` pushing the queue by the merge
+//!   rules, then pulling the change feed.
 //! - [`Client::create`] and [`Client::update`] build a write field by field;
 //!   an update answers [`Updated`]: the task, and the next task of its
 //!   recurring series when completing it created one (the response's
@@ -101,6 +105,8 @@ mod error;
 mod feed;
 mod model;
 mod pagination;
+#[cfg(feature = "replica")]
+mod replica;
 mod requests;
 mod sse;
 
@@ -110,6 +116,11 @@ pub use client::{
 pub use error::{Error, Problem, Result};
 pub use feed::LiveChange;
 pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
+#[cfg(feature = "replica")]
+pub use replica::{
+    ChangeKind, DropReason, Dropped, Identity, LocalRef, LocalTask, Numbered, Replica,
+    ReplicaError, SyncReport,
+};
 pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].
 pub use reqwest::StatusCode;
@@ -120,5 +131,6 @@ pub use taskcore::{
     ByDay, CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, Change, ChangesResponse, Description,
     FieldError, Frequency, ListQuery, Page, Priority, Project, ProjectCount, ProjectError,
     ProjectFilter, ProjectList, Recur, RecurError, Sort, SortField, StatusFilter, Tags, Task,
-    TaskDraft, TaskId, TaskPatch, TaskRef, TimeError, Timestamp, Title, User, ValidationErrors,
+    TaskDraft, TaskId, TaskPatch, TaskRef, TimeError, Timestamp, Title, User, UserId,
+    ValidationErrors,
 };

@@ -1,0 +1,469 @@
+//! [`Replica`]: a local copy of one user's tasks that works offline and
+//! syncs with the server. The merge rules are in [`Replica`]'s
+//! documentation; one module per concept: the files on disk (`store`), the
+//! queue of local changes (`queue`), the merge rules (`merge`) and the sync
+//! (`sync`).
+
+mod error;
+mod merge;
+mod queue;
+mod store;
+mod sync;
+
+pub use error::ReplicaError;
+pub use queue::ChangeKind;
+pub use sync::{DropReason, Dropped, Numbered, SyncReport};
+
+use crate::Client;
+use queue::Queued;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use store::{Durability, Store, Stored, Writes};
+use taskcore::{
+    ListQuery, ProjectCount, Task, TaskDraft, TaskId, TaskPatch, TaskRef, Timestamp, UserId,
+    project_counts,
+};
+
+/// Who a replica belongs to: one user of one server. A replica is opened
+/// for an identity and refuses any other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The server's base URL, as the [`Client`] has it (a trailing `/` is
+    /// dropped).
+    pub server: String,
+    /// The user's id.
+    pub user: UserId,
+}
+
+impl Identity {
+    /// The identity of `user` on the server at `server`.
+    ///
+    /// ```
+    /// use taskclient::Identity;
+    /// use taskcore::UserId;
+    ///
+    /// let user = UserId::generate();
+    /// let identity = Identity::new("https://tasks.example.com/", user);
+    /// assert_eq!(identity.server, "https://tasks.example.com");
+    /// ```
+    pub fn new(server: impl Into<String>, user: UserId) -> Self {
+        let server: String = server.into();
+        Self {
+            server: server.trim_end_matches('/').to_string(),
+            user,
+        }
+    }
+
+    /// The identity of the user `client` is logged in as (asks the server:
+    /// `GET /api/auth/me`).
+    pub async fn of(client: &Client) -> crate::Result<Self> {
+        let me = client.me().await?;
+        Ok(Self::new(client.base_url(), me.id))
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user {} of {}", self.user, self.server)
+    }
+}
+
+/// How a program names a task of a replica: by the server's number, by
+/// the local handle of a task created here and not yet numbered (`~1`), or
+/// by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LocalRef {
+    /// The server's number (`12`).
+    Number(u64),
+    /// The local handle (`~1`).
+    Handle(u64),
+    /// The task's id.
+    Id(TaskId),
+}
+
+impl LocalRef {
+    /// Parses `12`, `~1` or a hyphenated UUID; `None` for anything else.
+    ///
+    /// ```
+    /// use taskclient::LocalRef;
+    ///
+    /// assert_eq!(LocalRef::parse("~1"), Some(LocalRef::Handle(1)));
+    /// assert_eq!(LocalRef::parse("12"), Some(LocalRef::Number(12)));
+    /// assert_eq!(LocalRef::parse("~0"), None);
+    /// assert_eq!(LocalRef::parse("~x"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        if let Some(handle) = text.strip_prefix('~') {
+            return taskcore::parse_decimal(handle)
+                .filter(|&h| h > 0)
+                .map(Self::Handle);
+        }
+        match TaskRef::parse(text)? {
+            TaskRef::Id(id) => Some(Self::Id(id)),
+            TaskRef::Number(n) => Some(Self::Number(n)),
+        }
+    }
+}
+
+impl fmt::Display for LocalRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Handle(h) => write!(f, "~{h}"),
+            Self::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl From<TaskId> for LocalRef {
+    fn from(id: TaskId) -> Self {
+        Self::Id(id)
+    }
+}
+
+/// A task as the replica shows it: the server's state with the changes
+/// still queued here applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalTask {
+    /// The task. Its `number` is 0 until the server has numbered it (no
+    /// server task has 0): use [`LocalTask::number`]. Its `version` and
+    /// `updated_at` are the replica's until the next sync brings the
+    /// server's.
+    pub task: Task,
+    /// The local handle (`~1`) of a task created here that the server has
+    /// not numbered yet; `None` once it has.
+    pub handle: Option<u64>,
+}
+
+impl LocalTask {
+    /// The server's number, once the task has one.
+    pub fn number(&self) -> Option<u64> {
+        (self.task.number != 0).then_some(self.task.number)
+    }
+
+    /// The shortest way to name it: its number, else its handle.
+    pub fn reference(&self) -> LocalRef {
+        match (self.number(), self.handle) {
+            (Some(n), _) => LocalRef::Number(n),
+            (None, Some(h)) => LocalRef::Handle(h),
+            (None, None) => LocalRef::Id(self.task.id),
+        }
+    }
+
+    /// [`LocalTask::reference`] as text: `12`, or `~1`.
+    pub fn label(&self) -> String {
+        self.reference().to_string()
+    }
+}
+
+impl From<Stored> for LocalTask {
+    fn from(stored: Stored) -> Self {
+        Self {
+            task: stored.task,
+            handle: stored.handle,
+        }
+    }
+}
+
+/// A local copy of one user's tasks on one server that works offline and
+/// syncs (feature `replica`), on sled: the tasks, the queue of local
+/// changes, the change-feed cursor, and the local handles of tasks not yet
+/// numbered.
+///
+/// Reads come from the local copy, at local speed, with or without a
+/// network. Writes apply to it at once, are queued, and are on disk before
+/// they return. [`Replica::sync`] sends the queue in order, then pulls the
+/// change feed, and reports what it sent, received and dropped.
+///
+/// The merge rules, the same for every program that embeds a replica: the
+/// server's state is the truth, and a queued change carries only what the
+/// user changed.
+/// - A create is `PUT /api/tasks/{id}` with `If-None-Match: *` and the
+///   UUIDv7 chosen here: sent twice (a sync cut off after the server got
+///   it), it is `412 already_exists`, which counts as done.
+/// - An edit is a `PATCH` of just the edited fields, without `If-Match`,
+///   tags as `add_tags`/`remove_tags`: two devices that changed different
+///   fields or different tags of one task both keep their change; for the
+///   same field, the change that reaches the server last wins.
+/// - A delete is a `DELETE` (404 counts as done); an edit of a task deleted
+///   elsewhere is dropped and reported, and so is a change the server
+///   refuses (422, with its message): the rest of the queue goes on.
+/// - Completing a recurring task is an edit like any other; the server
+///   makes the successor, once, and the next pull brings it.
+///
+/// A task created here has no number until the server gives it one: until
+/// then [`LocalTask::number`] is `None` (its `task.number` is 0, which no
+/// server task has) and it answers to its local handle, `~1`, `~2`, ...
+/// ([`LocalRef::Handle`]). Handles are given from 1 up, and freed when the
+/// task is numbered.
+///
+/// ```no_run
+/// use taskclient::{Client, Identity, LocalRef, Replica};
+/// use taskcore::{ListQuery, TaskDraft, TaskPatch};
+///
+/// # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+/// // Once, online: who the replica belongs to (or keep it from the login).
+/// let identity = Identity::of(&client).await?;
+/// let replica = Replica::open("replica-dir", &identity)?;
+///
+/// // Offline or not: at once, and durable.
+/// let added = replica.create(TaskDraft::new("Buy oat milk")?)?;
+/// println!("added task {}", added.label()); // ~1
+/// let done = TaskPatch { completed: Some(true), ..TaskPatch::default() };
+/// replica.update(&LocalRef::parse("~1").ok_or("a handle")?, done)?;
+/// for local in replica.list(&ListQuery::default())? {
+///     println!("{} {}", local.label(), local.task.title);
+/// }
+///
+/// // When the server can be reached.
+/// let report = replica.sync(&client).await?;
+/// println!("sent {}, received {}, dropped {}", report.sent, report.received, report.dropped.len());
+/// for dropped in &report.dropped {
+///     eprintln!("{dropped}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// One process at a time has a replica open (a second [`Replica::open`]
+/// of the same directory is [`ReplicaError::Busy`]); within the process,
+/// share it (it is `Send + Sync`): writes and syncs take turns.
+pub struct Replica {
+    store: Store,
+    identity: Identity,
+    /// One local write (or one step of a sync) at a time: each reads, then
+    /// writes what it read.
+    writing: Mutex<()>,
+    /// One sync at a time.
+    syncing: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Replica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica")
+            .field("path", &self.store.path())
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens the replica in `dir` for `identity`, creating it (and the
+    /// directory, mode 0700) if there is none.
+    ///
+    /// - A replica of another user or server is [`ReplicaError::Foreign`],
+    ///   and nothing of it is read.
+    /// - One from a newer version is [`ReplicaError::FutureFormat`], a
+    ///   damaged one (or another sled database) [`ReplicaError::Unreadable`]:
+    ///   move it aside ([`ReplicaError::is_unreadable`]) and open a new one;
+    ///   its first sync fills it.
+    /// - One open in another process is [`ReplicaError::Busy`].
+    pub fn open(dir: impl AsRef<Path>, identity: &Identity) -> Result<Self, ReplicaError> {
+        let dir = dir.as_ref();
+        let identity = Identity::new(identity.server.clone(), identity.user);
+        let (store, empty) = Store::open(dir)?;
+        if empty {
+            let mut writes = Writes::default();
+            writes.set_meta(store::META_FORMAT, &store::FORMAT);
+            writes.set_meta(store::META_SERVER, &identity.server);
+            writes.set_meta(store::META_USER, &identity.user);
+            store.write(writes, Durability::Durable)?;
+        } else {
+            check_owner(&store, &identity)?;
+        }
+        Ok(Self {
+            store,
+            identity,
+            writing: Mutex::new(()),
+            syncing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Who the replica belongs to.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The replica's directory.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The task named by `task`, as the replica shows it; `None` if it has
+    /// no such task.
+    pub fn get(&self, task: &LocalRef) -> Result<Option<LocalTask>, ReplicaError> {
+        Ok(self.find(task)?.map(LocalTask::from))
+    }
+
+    /// Every task that passes the filters of `query`, in its order: the
+    /// same filters and order as the server's `GET /api/tasks`
+    /// (`ListQuery::matches`, `ListQuery::compare`). A local read has no
+    /// pages: `limit` and `cursor` are not used.
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<LocalTask>, ReplicaError> {
+        let mut found: Vec<_> = self
+            .store
+            .tasks()?
+            .into_iter()
+            .filter(|stored| query.matches(&stored.task))
+            .map(|stored| (query.position_of(&stored.task), stored))
+            .collect();
+        found.sort_by(|a, b| query.compare(&a.0, &b.0));
+        Ok(found.into_iter().map(|(_, stored)| stored.into()).collect())
+    }
+
+    /// Every project the replica's tasks name, and every parent of one,
+    /// with their counts: what `GET /api/projects` answers.
+    pub fn projects(&self) -> Result<Vec<ProjectCount>, ReplicaError> {
+        let tasks = self.store.tasks()?;
+        Ok(project_counts(tasks.iter().filter_map(|stored| {
+            let task = &stored.task;
+            task.project.as_ref().map(|p| (p, task.completed, 1))
+        })))
+    }
+
+    /// How many local changes wait to be sent.
+    pub fn queued(&self) -> usize {
+        self.store.queue_len()
+    }
+
+    /// When the last sync ended (the server's changes pulled), if ever.
+    pub fn last_sync(&self) -> Result<Option<Timestamp>, ReplicaError> {
+        self.store.meta(store::META_LAST_SYNC)
+    }
+
+    /// Creates a task here: a UUIDv7 chosen now, the next local handle, no
+    /// number until the server gives one; queued as a create. On disk when
+    /// this returns.
+    ///
+    /// [`ReplicaError::Invalid`] if the draft breaks a rule (a rule
+    /// without a due date).
+    pub fn create(&self, draft: TaskDraft) -> Result<LocalTask, ReplicaError> {
+        draft.check_rule().map_err(ReplicaError::Invalid)?;
+        let _writing = self.write_lock();
+        let id = TaskId::generate();
+        let now = Timestamp::now();
+        let handle = self.store.last_handle()?.saturating_add(1);
+        let queued = Queued::create(id, &draft, handle, now);
+        let stored = Stored {
+            task: Task::new(id, 0, draft, now),
+            handle: Some(handle),
+        };
+        let mut writes = Writes::default();
+        writes.push_queue(self.store.next_seq()?, &queued);
+        writes.put_task(id, None, Some(&stored));
+        self.store.write(writes, Durability::Durable)?;
+        Ok(stored.into())
+    }
+
+    /// Changes the fields `patch` sets (`tags` replaces the set; or
+    /// `add_tags`/`remove_tags`), here at once, and queues an edit of just
+    /// the fields that changed, tags as additions and removals. A patch
+    /// that changes nothing queues nothing. On disk when this returns.
+    ///
+    /// [`ReplicaError::NotFound`] if the replica has no such task;
+    /// [`ReplicaError::Invalid`] if the result breaks a rule (nothing
+    /// changes).
+    pub fn update(&self, task: &LocalRef, patch: TaskPatch) -> Result<LocalTask, ReplicaError> {
+        let _writing = self.write_lock();
+        let current = self
+            .find(task)?
+            .ok_or_else(|| ReplicaError::NotFound(task.to_string()))?;
+        let now = Timestamp::now();
+        let mut edited = current.task.clone();
+        edited
+            .apply(patch, &mut None, now)
+            .map_err(ReplicaError::Invalid)?;
+        let edit = merge::edit_between(&current.task, &edited);
+        if merge::is_empty(&edit) {
+            return Ok(current.into());
+        }
+        let queued = Queued::edit(current.task.id, &edit, now);
+        // What the replica shows is what replaying the queue gives.
+        let shown = merge::replay(Some(current.task.clone()), [&queued]).map(|s| Stored {
+            handle: current.handle,
+            ..s
+        });
+        let mut writes = Writes::default();
+        writes.push_queue(self.store.next_seq()?, &queued);
+        writes.put_task(current.task.id, Some(&current), shown.as_ref());
+        self.store.write(writes, Durability::Durable)?;
+        shown
+            .map(LocalTask::from)
+            .ok_or_else(|| ReplicaError::NotFound(task.to_string()))
+    }
+
+    /// Deletes a task here and queues the deletion. On disk when this
+    /// returns. [`ReplicaError::NotFound`] if the replica has no such task.
+    pub fn delete(&self, task: &LocalRef) -> Result<(), ReplicaError> {
+        let _writing = self.write_lock();
+        let current = self
+            .find(task)?
+            .ok_or_else(|| ReplicaError::NotFound(task.to_string()))?;
+        let id = current.task.id;
+        let mut writes = Writes::default();
+        writes.push_queue(
+            self.store.next_seq()?,
+            &Queued::delete(id, Timestamp::now()),
+        );
+        writes.put_task(id, Some(&current), None);
+        self.store.write(writes, Durability::Durable)
+    }
+
+    fn find(&self, task: &LocalRef) -> Result<Option<Stored>, ReplicaError> {
+        let id = match *task {
+            LocalRef::Id(id) => Some(id),
+            LocalRef::Number(n) => self.store.by_number(n)?,
+            LocalRef::Handle(h) => self.store.by_handle(h)?,
+        };
+        match id {
+            Some(id) => self.store.task(id),
+            None => Ok(None),
+        }
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`: a panic elsewhere leaves nothing broken.
+        self.writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Refuses a replica that is not `identity`'s, or not readable by this
+/// version, before anything else of it is read.
+fn check_owner(store: &Store, identity: &Identity) -> Result<(), ReplicaError> {
+    let unreadable = |reason: &str| ReplicaError::Unreadable {
+        path: store.path().to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let format: u32 = store
+        .meta(store::META_FORMAT)?
+        .ok_or_else(|| unreadable("it is not a replica (no format marker)"))?;
+    if format > store::FORMAT {
+        return Err(ReplicaError::FutureFormat {
+            path: store.path().to_path_buf(),
+            found: format,
+            supported: store::FORMAT,
+        });
+    }
+    if format < store::FORMAT {
+        return Err(unreadable(&format!("unknown format {format}")));
+    }
+    let server: String = store
+        .meta(store::META_SERVER)?
+        .ok_or_else(|| unreadable("its server is not recorded"))?;
+    let user: UserId = store
+        .meta(store::META_USER)?
+        .ok_or_else(|| unreadable("its user is not recorded"))?;
+    if server != identity.server || user != identity.user {
+        return Err(ReplicaError::Foreign {
+            path: store.path().to_path_buf(),
+            server: identity.server.clone(),
+            user: identity.user,
+            found_server: server,
+            found_user: user,
+        });
+    }
+    Ok(())
+}
