@@ -1,6 +1,8 @@
 //! `Replica` against a real server started in-process on port 0: offline
 //! writes, sync, and the merge rules between replicas of one user.
 
+#![cfg(feature = "replica")]
+
 use std::path::Path;
 use std::time::Instant;
 use taskclient::{
@@ -699,4 +701,219 @@ async fn a_replica_opens_for_its_own_user_and_server_only() {
     }
     let error = Replica::open(&other, &ada).expect_err("not a replica");
     assert!(error.is_unreadable(), "{error:?}");
+}
+
+/// One step of the property test: a local change on replica `r`, or a sync
+/// of it. `pick` chooses among the tasks the replica shows.
+#[derive(Clone, Debug)]
+enum Step {
+    Create { r: usize },
+    Retitle { r: usize, pick: usize },
+    Toggle { r: usize, pick: usize },
+    AddTag { r: usize, pick: usize },
+    RemoveTag { r: usize, pick: usize },
+    Delete { r: usize, pick: usize },
+    Sync { r: usize },
+}
+
+const REPLICAS: usize = 3;
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let r = 0..REPLICAS;
+    let pick = 0..4usize;
+    prop_oneof![
+        3 => r.clone().prop_map(|r| Step::Create { r }),
+        2 => (r.clone(), pick.clone()).prop_map(|(r, pick)| Step::Retitle { r, pick }),
+        2 => (r.clone(), pick.clone()).prop_map(|(r, pick)| Step::Toggle { r, pick }),
+        2 => (r.clone(), pick.clone()).prop_map(|(r, pick)| Step::AddTag { r, pick }),
+        1 => (r.clone(), pick.clone()).prop_map(|(r, pick)| Step::RemoveTag { r, pick }),
+        1 => (r.clone(), pick).prop_map(|(r, pick)| Step::Delete { r, pick }),
+        2 => r.prop_map(|r| Step::Sync { r }),
+    ]
+}
+
+/// A change as the model of the server gets it when its replica syncs.
+enum Sent {
+    Create(taskcore::TaskId, TaskDraft),
+    Edit(taskcore::TaskId, TaskPatch),
+    Delete(taskcore::TaskId),
+}
+
+/// The merge rules as a model: the server applies each replica's changes
+/// in the order that replica made them, replicas in the order they sync;
+/// an edit of a task it no longer has, or one it refuses, changes nothing.
+#[derive(Default)]
+struct Model {
+    tasks: std::collections::BTreeMap<taskcore::TaskId, Task>,
+    numbers: u64,
+}
+
+impl Model {
+    fn receive(&mut self, sent: Sent) {
+        let now = Timestamp::now();
+        match sent {
+            Sent::Create(id, draft) => {
+                self.numbers += 1;
+                self.tasks
+                    .insert(id, Task::new(id, self.numbers, draft, now));
+            }
+            Sent::Edit(id, patch) => {
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    let _refused = task.apply(patch, &mut None, now);
+                }
+            }
+            Sent::Delete(id) => {
+                self.tasks.remove(&id);
+            }
+        }
+    }
+}
+
+/// What the property compares of a task: what the merge rules decide.
+fn essence(task: &Task) -> (taskcore::TaskId, u64, String, bool, Vec<String>) {
+    (
+        task.id,
+        task.number,
+        task.title.clone(),
+        task.completed,
+        task.tags.clone(),
+    )
+}
+
+async fn run_steps(steps: Vec<Step>) {
+    let server = TestServer::start().await;
+    let first = server.user("property@example.com").await;
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let mut clients = vec![first];
+    for _ in 1..REPLICAS {
+        clients.push(server.device("property@example.com").await);
+    }
+    let mut replicas = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        replicas.push(replica(client, &dirs, &format!("r{i}")).await);
+    }
+    let mut queues: Vec<Vec<Sent>> = (0..REPLICAS).map(|_| Vec::new()).collect();
+    let mut model = Model::default();
+    let mut fresh = 0u32;
+    let mut fresh_name = |prefix: &str| {
+        fresh += 1;
+        format!("{prefix}{fresh}")
+    };
+    let target = |replica: &Replica, pick: usize| -> Option<LocalTask> {
+        let shown = replica.list(&ListQuery::default()).expect("lists");
+        (!shown.is_empty()).then(|| shown[pick % shown.len()].clone())
+    };
+    // Two tasks every replica has, so that their edits meet.
+    for title in ["shared 1", "shared 2"] {
+        let created = replicas[0].create(draft(title)).expect("creates");
+        queues[0].push(Sent::Create(created.task.id, draft(title)));
+    }
+    for r in 0..REPLICAS {
+        replicas[r].sync(&clients[r]).await.expect("syncs");
+        for sent in queues[r].drain(..) {
+            model.receive(sent);
+        }
+    }
+    for step in steps {
+        match step {
+            Step::Create { r } => {
+                let draft = draft(&fresh_name("task "));
+                let created = replicas[r].create(draft.clone()).expect("creates");
+                queues[r].push(Sent::Create(created.task.id, draft));
+            }
+            Step::Sync { r } => {
+                replicas[r].sync(&clients[r]).await.expect("syncs");
+                for sent in queues[r].drain(..) {
+                    model.receive(sent);
+                }
+            }
+            Step::Retitle { r, pick }
+            | Step::Toggle { r, pick }
+            | Step::AddTag { r, pick }
+            | Step::RemoveTag { r, pick }
+            | Step::Delete { r, pick } => {
+                let Some(local) = target(&replicas[r], pick) else {
+                    continue;
+                };
+                let id = local.task.id;
+                // Each edit changes its field, so the queue carries exactly it.
+                let patch = match step {
+                    Step::Retitle { .. } => TaskPatch {
+                        title: Title::parse(&fresh_name("title ")).ok(),
+                        ..TaskPatch::default()
+                    },
+                    Step::Toggle { .. } => TaskPatch {
+                        completed: Some(!local.task.completed),
+                        ..TaskPatch::default()
+                    },
+                    Step::AddTag { .. } => TaskPatch {
+                        add_tags: Some(tags(&[&fresh_name("tag")])),
+                        ..TaskPatch::default()
+                    },
+                    Step::RemoveTag { .. } => match local.task.tags.first() {
+                        Some(tag) => TaskPatch {
+                            remove_tags: Some(tags(&[tag])),
+                            ..TaskPatch::default()
+                        },
+                        None => continue,
+                    },
+                    _ => {
+                        replicas[r].delete(&LocalRef::Id(id)).expect("deletes");
+                        queues[r].push(Sent::Delete(id));
+                        continue;
+                    }
+                };
+                match replicas[r].update(&LocalRef::Id(id), patch.clone()) {
+                    Ok(_) => queues[r].push(Sent::Edit(id, patch)),
+                    // More tags than a task may have: refused here, as there.
+                    Err(ReplicaError::Invalid(_)) => {}
+                    Err(other) => panic!("edit failed: {other}"),
+                }
+            }
+        }
+    }
+    // Everyone sends, then everyone receives.
+    for round in 0..2 {
+        for r in 0..REPLICAS {
+            replicas[r].sync(&clients[r]).await.expect("syncs");
+            if round == 0 {
+                for sent in queues[r].drain(..) {
+                    model.receive(sent);
+                }
+            }
+        }
+    }
+    let on_server = server_tasks(&clients[0]).await;
+    let expected: Vec<_> = model.tasks.values().map(essence).collect();
+    assert_eq!(
+        on_server.iter().map(essence).collect::<Vec<_>>(),
+        expected,
+        "the server follows the merge rules"
+    );
+    for (replica, client) in replicas.iter().zip(&clients) {
+        assert_eq!(replica.queued(), 0);
+        assert_same_as_server(replica, client).await;
+    }
+    server.stop().await;
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 10,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn replicas_synced_in_any_order_agree_with_the_server_and_the_model(
+        steps in proptest::collection::vec(step(), 1..40)
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(run_steps(steps));
+    }
 }

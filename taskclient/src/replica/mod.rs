@@ -258,7 +258,10 @@ impl Replica {
     ///   damaged one (or another sled database) [`ReplicaError::Unreadable`]:
     ///   move it aside ([`ReplicaError::is_unreadable`]) and open a new one;
     ///   its first sync fills it.
-    /// - One open in another process is [`ReplicaError::Busy`].
+    /// - One open in another process is waited for, up to 3 s (one
+    ///   writer at a time), then [`ReplicaError::Busy`]. So is one that a
+    ///   handle of this process has just closed: sled lets go of its files
+    ///   a moment after the last handle is dropped.
     pub fn open(dir: impl AsRef<Path>, identity: &Identity) -> Result<Self, ReplicaError> {
         let dir = dir.as_ref();
         let identity = Identity::new(identity.server.clone(), identity.user);

@@ -16,11 +16,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use taskcore::{Task, TaskId};
 
 /// The format this code writes and reads. A replica with a higher one was
 /// written by a newer version: refused as [`ReplicaError::FutureFormat`].
 pub(super) const FORMAT: u32 = 1;
+
+/// How long opening waits for a replica that is in use: by another
+/// process (one writer at a time), or by a handle this process just
+/// dropped (sled's background threads let go of the files a moment later).
+const OPEN_WAIT: Duration = Duration::from_secs(3);
+const OPEN_RETRY: Duration = Duration::from_millis(10);
 
 /// sled's page cache: a replica is one user's tasks, a few MiB at most.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -75,11 +82,16 @@ impl Store {
             path: path.clone(),
             reason: format!("cannot create the directory: {e}"),
         })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| open_error(&path, e))?;
+        let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+        let started = Instant::now();
+        let db = loop {
+            match config.open().map_err(|e| open_error(&path, e)) {
+                Err(ReplicaError::Busy { .. }) if started.elapsed() < OPEN_WAIT => {
+                    std::thread::sleep(OPEN_RETRY);
+                }
+                other => break other?,
+            }
+        };
         restrict_permissions(dir);
         let file = File::open(dir.join("db")).map_err(|e| ReplicaError::Storage {
             path: path.clone(),
