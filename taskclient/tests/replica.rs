@@ -334,6 +334,74 @@ async fn an_edit_of_a_task_deleted_elsewhere_is_dropped_and_reported() {
 }
 
 #[tokio::test]
+async fn a_change_the_server_refuses_is_dropped_with_its_message_and_the_rest_goes_on() {
+    let server = TestServer::start().await;
+    let client = server.user("refused@example.com").await;
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let replica = replica(&client, &dirs, "r").await;
+    // A series of two: its second task cannot move past the series' end,
+    // which only the server can tell (it keeps the series' first date).
+    let first = client
+        .create(Title::parse("Twice").expect("a title"))
+        .due(at("2026-12-07T09:00:00Z"))
+        .recur(Recur::parse("FREQ=WEEKLY;COUNT=2").expect("a rule"))
+        .send()
+        .await
+        .expect("creates");
+    client
+        .update(TaskRef::Id(first.id))
+        .completed(true)
+        .send()
+        .await
+        .expect("completes");
+    synced(&replica, &client).await;
+    let second = get(&replica, LocalRef::Number(2));
+    assert_eq!(second.task.due, Some(at("2026-12-14T09:00:00Z")));
+
+    let later = TaskPatch {
+        due: Some(Some(at("2026-12-16T09:00:00Z"))),
+        ..TaskPatch::default()
+    };
+    let moved = replica
+        .update(&LocalRef::Number(2), later)
+        .expect("accepted here");
+    assert_eq!(moved.task.due, Some(at("2026-12-16T09:00:00Z")));
+    let rename = TaskPatch {
+        title: Title::parse("Twice, renamed").ok(),
+        ..TaskPatch::default()
+    };
+    replica.update(&LocalRef::Number(1), rename).expect("edits");
+
+    let report = synced(&replica, &client).await;
+    assert_eq!(report.sent, 1, "the edit after the refused one went on");
+    assert_eq!(report.dropped.len(), 1, "{:?}", report.dropped);
+    let dropped = &report.dropped[0];
+    assert_eq!(
+        (dropped.change, dropped.label.as_str()),
+        (ChangeKind::Edit, "2")
+    );
+    match &dropped.reason {
+        DropReason::Refused(message) => {
+            assert!(message.starts_with("due: "), "{message}");
+            assert!(message.contains("COUNT"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        get(&replica, LocalRef::Number(2)).task.due,
+        Some(at("2026-12-14T09:00:00Z")),
+        "the replica shows the server's date again"
+    );
+    assert_eq!(
+        get(&replica, LocalRef::Number(1)).task.title,
+        "Twice, renamed"
+    );
+    assert_eq!(replica.queued(), 0);
+    assert_same_as_server(&replica, &client).await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_recurring_task_completed_on_two_replicas_has_one_successor() {
     let server = TestServer::start().await;
     let laptop = server.user("recur@example.com").await;
