@@ -78,6 +78,7 @@ prepare() {
   echo "# $name: import of $tasks tasks took $(python3 -c "print(f'{$t1-$t0:.1f} s')")"
   TOKEN[$name]="$(cat "$dir/token")"
   t0=$(date +%s.%N)
+  : >"$dir/server.log"  # read below before the server may have opened it
   taskset -c 1 "$BIN" --listen 127.0.0.1:0 --data-dir "$dir/data" --auth-rate-limit off \
     --max-tasks-per-user 10000000 >"$dir/server.log" 2>"$dir/server.err" &
   PID[$name]=$!

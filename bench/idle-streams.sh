@@ -104,6 +104,7 @@ echo
 echo "## 2. $USERS users with an API token each, imported"
 python3 "$HERE/make_export.py" "$WORK/export.jsonl" --users "$USERS" --tokens-out "$WORK/tokens"
 "$BIN" import --data-dir "$WORK/data" --in "$WORK/export.jsonl" | grep -v 'created a new store' | sed 's/^/# /'
+: >"$WORK/server.log"  # read below before the server may have opened it
 taskset -c 1 "$BIN" --listen 127.0.0.1:0 --data-dir "$WORK/data" --auth-rate-limit off \
   --max-tasks-per-user 10000000 --max-connections $((STREAMS + 1000)) >"$WORK/server.log" 2>"$WORK/server.err" &
 PID=$!
