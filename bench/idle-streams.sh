@@ -172,8 +172,11 @@ list_run() {
 
 echo
 echo "## 5. list with the $STREAMS streams open (run.sh, $DURATION)"
+H0=$(awk '{ print $14 + $15 }' "/proc/$HOLDER/stat")
 list_run
 WITH=$RPS WITH_CPU=$CPU_US
+H1=$(awk '{ print $14 + $15 }' "/proc/$HOLDER/stat")
+echo "# the stream holder's CPU time meanwhile (on wrk's CPU 0): $(python3 -c "print(f'{($H1 - $H0) / $CLK_TCK:.2f} s')")"
 RSS2=$(rss_kib)
 kill -TERM "$HOLDER"
 wait "$HOLDER" || true
