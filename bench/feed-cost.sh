@@ -20,7 +20,13 @@
 # Both servers stay up; the wrk runs alternate big, empty, for --rounds
 # rounds, so both see the same load of the machine. On the big store it
 # also times the first page of a full sync (GET /api/changes?limit=500).
-# Prints one line per wrk run and a table with the big/empty ratio.
+# Then the big store's server is restarted and the rounds run again: the
+# first set measures a process that has just carried a full sync of every
+# task (as a server does that clients sync from), the second one a process
+# that has not, so a cost of the store's size can be told from a cost of
+# the process's state. Each run also gives the server's CPU time per
+# request (/proc and its /metrics), steadier than req/s on a machine that
+# others load. Prints one line per wrk run and a table with the ratios.
 #
 # Needs wrk, taskset, curl and python3 (apt-get install -y wrk util-linux
 # curl python3). Loopback only. Temporary stores go under $TMPDIR and are
@@ -35,7 +41,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift 2;;
     --connections) CONNS="$2"; shift 2;;
     --rounds) ROUNDS="$2"; shift 2;;
-    -h|--help) sed -n 2,26p "$0"; exit 0;;
+    -h|--help) sed -n 2,32p "$0"; exit 0;;
     *) echo "feed-cost.sh: unknown argument $1" >&2; exit 2;;
   esac
 done
@@ -65,18 +71,9 @@ echo "# pinning: servers on CPU 1, wrk on CPU 0 (1 thread); wrk -t1 -c$CONNS -d$
 
 rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
-# Loads a store of one user with $2 tasks and starts a server on it.
-prepare() {
-  local name="$1" tasks="$2" dir="$WORK/$1"
-  mkdir -p "$dir"
-  python3 "$HERE/make_export.py" "$dir/export.jsonl" --users 1 --tasks-per-user "$tasks" --tokens-out "$dir/token"
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$BIN" import --data-dir "$dir/data" --in "$dir/export.jsonl" | sed 's/^/# /' | grep -v 'created a new store'
-  t1=$(date +%s.%N)
-  rm -f "$dir/export.jsonl"
-  echo "# $name: import of $tasks tasks took $(python3 -c "print(f'{$t1-$t0:.1f} s')")"
-  TOKEN[$name]="$(cat "$dir/token")"
+# Starts the server on the store of $1 (pinned to CPU 1); sets PID and URL.
+launch() {
+  local name="$1" dir="$WORK/$1" t0 t1
   t0=$(date +%s.%N)
   : >"$dir/server.log"  # read below before the server may have opened it
   taskset -c 1 "$BIN" --listen 127.0.0.1:0 --data-dir "$dir/data" --auth-rate-limit off \
@@ -94,6 +91,22 @@ prepare() {
   t1=$(date +%s.%N)
   URL[$name]="$url"
   echo "# $name: start to ready $(python3 -c "print(f'{($t1-$t0)*1000:.0f} ms')"), RSS $(rss_mib "${PID[$name]}") MiB"
+}
+
+# Loads a store of one user with $2 tasks and starts a server on it.
+prepare() {
+  local name="$1" tasks="$2" dir="$WORK/$1"
+  mkdir -p "$dir"
+  python3 "$HERE/make_export.py" "$dir/export.jsonl" --users 1 --tasks-per-user "$tasks" --tokens-out "$dir/token"
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$BIN" import --data-dir "$dir/data" --in "$dir/export.jsonl" | sed 's/^/# /' | grep -v 'created a new store'
+  t1=$(date +%s.%N)
+  rm -f "$dir/export.jsonl"
+  echo "# $name: import of $tasks tasks took $(python3 -c "print(f'{$t1-$t0:.1f} s')")"
+  TOKEN[$name]="$(cat "$dir/token")"
+  launch "$name"
+  local url="${URL[$name]}"
   # The full sync, then the 10 writes; prints the cursor after the seed.
   CURSOR[$name]="$(python3 - "$url" "${TOKEN[$name]}" "$tasks" "$name" <<'PY'
 import json, sys, time, urllib.request
@@ -135,23 +148,46 @@ prepare big "$TASKS"
 prepare empty 0
 echo "# after the 10 writes on each, GET /api/changes?since=<cursor after the seed> answers 8 changes (7 tasks, 1 deletion)"
 
-# One wrk run; prints its RESULT line as NAME LABEL req/s=...
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+answered() { curl -sf "$1/metrics" | awk '/^taskserver_requests_total/ { n += $2 } END { print n + 0 }'; }
+
+# One wrk run (after its warm-up) against the server of $1; prints its
+# RESULT line under LABEL, with the server's CPU time per request answered
+# over warm-up and run: on a machine others load, CPU per request moves
+# less than req/s.
 measure() {
-  local name="$1" label="$2" query="$3" res
+  local name="$1" label="$2" query="$3" res t0 t1 n0 n1
   export BENCH_TOKEN="${TOKEN[$name]}" BENCH_QUERY="$query"
+  t0=$(ticks "${PID[$name]}"); n0=$(answered "${URL[$name]}")
   taskset -c 0 wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$HERE/lua/changes.lua" "${URL[$name]}" >/dev/null 2>&1 || true
   res="$(taskset -c 0 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$HERE/lua/changes.lua" "${URL[$name]}" 2>&1 | sed -n 's/^RESULT //p')"
   [ -n "$res" ] || res="req/s=0 p50_ms=NaN p99_ms=NaN non2xx=NaN (wrk failed)"
+  t1=$(ticks "${PID[$name]}"); n1=$(answered "${URL[$name]}")
+  res="$res cpu_us/req=$(python3 -c "print(f'{($t1 - $t0) / $CLK_TCK * 1e6 / max(1, $n1 - $n0 - 1):.1f}')")"
   echo "$label $res" | tee -a "$WORK/results"
 }
+CLK_TCK="$(getconf CLK_TCK)"
 
 echo
+echo "## the big store's server after its full sync of $TASKS tasks (the process has carried the whole feed)"
 for round in $(seq "$ROUNDS"); do
-  measure big "since-big-$round" "since=${CURSOR[big]}"
-  measure empty "since-empty-$round" "since=${CURSOR[empty]}"
+  measure big "since-synced-$round" "since=${CURSOR[big]}"
+  measure empty "since-empty-a-$round" "since=${CURSOR[empty]}"
 done
-measure big "fullpage-big" "limit=500"
-echo "# RSS after the runs: big $(rss_mib "${PID[big]}") MiB, empty $(rss_mib "${PID[empty]}") MiB"
+measure big "fullpage-synced" "limit=500"
+echo "# RSS after these runs: big $(rss_mib "${PID[big]}") MiB, empty $(rss_mib "${PID[empty]}") MiB"
+
+echo
+echo "## the big store's server restarted (the same store and cursor; the process has served no full sync)"
+kill -TERM "${PID[big]}"
+wait "${PID[big]}" || true
+launch big
+for round in $(seq "$ROUNDS"); do
+  measure big "since-restarted-$round" "since=${CURSOR[big]}"
+  measure empty "since-empty-b-$round" "since=${CURSOR[empty]}"
+done
+measure big "fullpage-restarted" "limit=500"
+echo "# RSS after these runs: big $(rss_mib "${PID[big]}") MiB, empty $(rss_mib "${PID[empty]}") MiB"
 
 python3 - "$WORK/results" "$TASKS" <<'PY'
 import statistics, sys
@@ -160,20 +196,27 @@ for line in open(sys.argv[1]):
     label, *fields = line.split()
     rows[label] = dict(f.split("=", 1) for f in fields if "=" in f)
 tasks = int(sys.argv[2])
+KEYS = ("req/s", "p50_ms", "p99_ms", "cpu_us/req", "bytes/req")
 def pick(prefix):
     runs = [v for k, v in rows.items() if k.startswith(prefix)]
-    return {key: statistics.median(float(r[key]) for r in runs) for key in ("req/s", "p50_ms", "p99_ms", "bytes/req")}, runs
-big, big_runs = pick("since-big-")
-empty, empty_runs = pick("since-empty-")
-full, _ = pick("fullpage-big")
+    return {key: statistics.median(float(r[key]) for r in runs) for key in KEYS}, len(runs)
 print()
-print(f"{'call':<52} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'bytes/req':>9}")
-for label, r in ((f"changes?since, {tasks:,} tasks stored (median of {len(big_runs)})", big),
-                 (f"changes?since, empty store (median of {len(empty_runs)})", empty),
-                 (f"changes?limit=500 (full sync page), {tasks:,} tasks", full)):
-    print(f"{label:<52} {r['req/s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['bytes/req']:>9.0f}")
-print(f"incremental read, big/empty: req/s {big['req/s'] / empty['req/s']:.3f}, "
-      f"p50 {big['p50_ms'] / empty['p50_ms']:.2f}x, p99 {big['p99_ms'] / empty['p99_ms']:.2f}x")
+print(f"{'GET /api/changes, median of the runs':<58} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10} {'bytes/req':>9}")
+results = {}
+for prefix, label in (("since-synced-", f"?since, {tasks:,} tasks, after a full sync"),
+                      ("since-empty-a-", "?since, empty store (same rounds)"),
+                      ("since-restarted-", f"?since, {tasks:,} tasks, server restarted"),
+                      ("since-empty-b-", "?since, empty store (same rounds)"),
+                      ("fullpage-synced", f"?limit=500, {tasks:,} tasks, after a full sync"),
+                      ("fullpage-restarted", f"?limit=500, {tasks:,} tasks, server restarted")):
+    r, n = pick(prefix)
+    results[prefix] = r
+    print(f"{label + f' ({n})':<58} {r['req/s']:>8.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['cpu_us/req']:>10.1f} {r['bytes/req']:>9.0f}")
+for big, empty, what in (("since-synced-", "since-empty-a-", "after a full sync"),
+                         ("since-restarted-", "since-empty-b-", "restarted")):
+    b, e = results[big], results[empty]
+    print(f"incremental read, {tasks:,} tasks ({what}) / empty: req/s {b['req/s'] / e['req/s']:.3f}, "
+          f"CPU per request {b['cpu_us/req'] / e['cpu_us/req']:.2f}x, p50 {b['p50_ms'] / e['p50_ms']:.2f}x")
 errors = [k for k, v in rows.items() if v.get("non2xx") != "0" or v.get("sock_errors") != "0"]
 if errors:
     print("errors in: " + ", ".join(errors))
