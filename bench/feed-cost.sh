@@ -153,13 +153,12 @@ answered() { curl -sf "$1/metrics" | awk '/^taskserver_requests_total/ { n += $2
 
 # One wrk run (after its warm-up) against the server of $1; prints its
 # RESULT line under LABEL, with the server's CPU time per request answered
-# over warm-up and run: on a machine others load, CPU per request moves
-# less than req/s.
+# during the run: on a machine others load, it moves less than req/s.
 measure() {
   local name="$1" label="$2" query="$3" res t0 t1 n0 n1
   export BENCH_TOKEN="${TOKEN[$name]}" BENCH_QUERY="$query"
-  t0=$(ticks "${PID[$name]}"); n0=$(answered "${URL[$name]}")
   taskset -c 0 wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$HERE/lua/changes.lua" "${URL[$name]}" >/dev/null 2>&1 || true
+  t0=$(ticks "${PID[$name]}"); n0=$(answered "${URL[$name]}")
   res="$(taskset -c 0 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$HERE/lua/changes.lua" "${URL[$name]}" 2>&1 | sed -n 's/^RESULT //p')"
   [ -n "$res" ] || res="req/s=0 p50_ms=NaN p99_ms=NaN non2xx=NaN (wrk failed)"
   t1=$(ticks "${PID[$name]}"); n1=$(answered "${URL[$name]}")
