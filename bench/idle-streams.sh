@@ -186,7 +186,15 @@ echo "# RSS after the list run with the streams: $((RSS2 / 1024)) MiB"
 
 echo
 echo "## 6. list on the same server once the streams are closed (run.sh, $DURATION)"
-sleep 2
+# The server lets go of a stream whose client left when it next writes to
+# it (at the latest its heartbeat): wait until its descriptors are gone.
+t0=$(date +%s.%N)
+for _ in $(seq 600); do
+  [ "$(ls "/proc/$PID/fd" | wc -l)" -lt 200 ] && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+echo "# the server held $(ls "/proc/$PID/fd" | wc -l) descriptors $(python3 -c "print(f'{$t1 - $t0:.1f}')") s after the streams were closed"
 list_run
 AFTER=$RPS AFTER_CPU=$CPU_US
 
