@@ -10,56 +10,10 @@ use taskcore::{
     Description, ListQuery, Priority, Sort, SortField, StatusFilter, Tags, TaskDraft, TaskPatch,
     TaskRef, Timestamp, Title,
 };
+
+mod common;
+use common::{PASSWORD, TestServer};
 use taskserver::config::Switch;
-
-const PASSWORD: &str = "correct horse battery";
-
-struct TestServer {
-    server: Option<taskserver::RunningServer>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        Self::with(|_| {}).await
-    }
-
-    async fn with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = taskserver::Config::new(dir.path().join("data"))
-            .listen(([127, 0, 0, 1], 0))
-            .auth_rate_limit(Switch::Off);
-        configure(&mut config);
-        let server = taskserver::start(config).await.expect("server starts");
-        let url = server.url();
-        Self {
-            server: Some(server),
-            url,
-            _dir: dir,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.url).expect("client")
-    }
-
-    /// A new client logged in as a fresh user.
-    async fn user(&self, email: &str) -> Client {
-        let client = self.client();
-        client.register(email, PASSWORD).await.expect("register");
-        client
-    }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server
-                .shutdown()
-                .await
-                .expect("the store flushes at shutdown");
-        }
-    }
-}
 
 fn draft(title: &str) -> TaskDraft {
     TaskDraft::new(title).expect("valid title")

@@ -10,56 +10,9 @@ use taskclient::{
     Recur, Replica, ReplicaError, Sort, SortField, StatusFilter, Tags, Task, TaskDraft, TaskPatch,
     TaskRef, Timestamp, Title, UserId,
 };
-use taskserver::config::Switch;
 
-const PASSWORD: &str = "correct horse battery";
-
-struct TestServer {
-    server: Option<taskserver::RunningServer>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        Self::with(|_| {}).await
-    }
-
-    async fn with(configure: impl FnOnce(&mut taskserver::Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = taskserver::Config::new(dir.path().join("data"))
-            .listen(([127, 0, 0, 1], 0))
-            .auth_rate_limit(Switch::Off);
-        configure(&mut config);
-        let server = taskserver::start(config).await.expect("server starts");
-        let url = server.url();
-        Self {
-            server: Some(server),
-            url,
-            _dir: dir,
-        }
-    }
-
-    /// A client logged in as a new user.
-    async fn user(&self, email: &str) -> Client {
-        let client = Client::new(&self.url).expect("client");
-        client.register(email, PASSWORD).await.expect("register");
-        client
-    }
-
-    /// Another device of an existing user: a client with its own session.
-    async fn device(&self, email: &str) -> Client {
-        let client = Client::new(&self.url).expect("client");
-        client.login(email, PASSWORD).await.expect("login");
-        client
-    }
-
-    async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.expect("the store flushes");
-        }
-    }
-}
+mod common;
+use common::TestServer;
 
 /// A replica of `client`'s user, in a new directory under `dirs`.
 async fn replica(client: &Client, dirs: &tempfile::TempDir, name: &str) -> Replica {
