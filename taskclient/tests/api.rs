@@ -7,17 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskclient::{Change, ChangesResponse, Client, Error, LiveChange, StatusCode, TokenPair};
 use taskcore::{
-    Description, ListQuery, Priority, Sort, SortField, StatusFilter, Tags, TaskDraft, TaskPatch,
-    TaskRef, Timestamp, Title,
+    Description, ListQuery, Priority, Sort, SortField, StatusFilter, Tags, TaskPatch, TaskRef,
+    Timestamp, Title,
 };
 
 mod common;
-use common::{PASSWORD, TestServer};
+use common::{PASSWORD, TestServer, at, draft};
 use taskserver::config::Switch;
-
-fn draft(title: &str) -> TaskDraft {
-    TaskDraft::new(title).expect("valid title")
-}
 
 #[tokio::test]
 async fn accounts_sessions_and_me() {
@@ -647,10 +643,6 @@ async fn transport_errors_are_reported_with_their_cause() {
 
 fn project(name: &str) -> taskclient::Project {
     taskclient::Project::parse(name).expect("valid project")
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(text).expect("valid time")
 }
 
 #[tokio::test]

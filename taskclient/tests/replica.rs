@@ -12,7 +12,7 @@ use taskclient::{
 };
 
 mod common;
-use common::TestServer;
+use common::{TestServer, at, draft};
 
 /// A replica of `client`'s user, in a new directory under `dirs`.
 async fn replica(client: &Client, dirs: &tempfile::TempDir, name: &str) -> Replica {
@@ -24,16 +24,8 @@ async fn synced(replica: &Replica, client: &Client) -> taskclient::SyncReport {
     replica.sync(client).await.expect("syncs")
 }
 
-fn draft(title: &str) -> TaskDraft {
-    TaskDraft::new(title).expect("a title")
-}
-
 fn tags(list: &[&str]) -> Tags {
     Tags::parse(list.iter().copied()).expect("tags")
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(text).expect("a time")
 }
 
 fn get(replica: &Replica, task: LocalRef) -> LocalTask {

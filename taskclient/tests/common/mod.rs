@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of it
 
-use taskclient::Client;
+use taskclient::{Client, TaskDraft, Timestamp};
 use taskserver::config::Switch;
 
 /// The password of every test user.
@@ -67,4 +67,14 @@ impl TestServer {
                 .expect("the store flushes at shutdown");
         }
     }
+}
+
+/// A draft with this title.
+pub fn draft(title: &str) -> TaskDraft {
+    TaskDraft::new(title).expect("a valid title")
+}
+
+/// The time in an RFC 3339 text.
+pub fn at(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).expect("a valid time")
 }
