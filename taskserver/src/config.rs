@@ -768,6 +768,15 @@ impl DurationFlag {
 mod tests {
     use super::*;
 
+    /// The SPEC: a comment line at least every 20 s keeps proxies from
+    /// closing an idle event stream; the default leaves room for delay.
+    #[test]
+    fn the_default_heartbeat_comes_well_within_20_seconds() {
+        let config = Config::new("data");
+        assert!(config.events_heartbeat <= Duration::from_secs(15));
+        assert!(config.events_heartbeat > Duration::ZERO);
+    }
+
     /// The flags' defaults, parsed as the binary parses them but with every
     /// `env = ...` removed, so that the test's own environment is not read.
     fn flag_defaults() -> Config {
