@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use taskcore::{Priority, Sort};
 
 const AFTER_HELP: &str = "\
-Tasks are named by their number (7 or #7) or their full UUID.
+Tasks are named by their number (7 or #7), their full UUID, or, until a task
+added offline is synced, its local handle (~1).
 Taskwarrior habits work too: taskcli add Buy bread +home due:friday pri:H
 project:Home recur:weekly, taskcli list +home project:Home, taskcli 3 done.
 
@@ -18,6 +19,16 @@ Environment:
   TASKCLI_KEYRING_TIMEOUT
                    seconds to wait for the OS keyring (default 5)
   NO_COLOR         no colours in tables
+  TASKCLI_REPLICA  `0` keeps no local copy: every command asks the server
+                   (like --no-replica)
+  TASKCLI_SYNC_MAX_AGE
+                   seconds the local copy is read without syncing first
+                   (default 300)
+
+With a stored login, taskcli keeps a copy of your tasks on this machine
+($XDG_DATA_HOME/taskcli, usually ~/.local/share/taskcli): list, show and
+projects read it, and add, edit, done, undone and rm work offline, their
+changes synced within 2 s or by the next command that reaches the server.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 not logged in or wrong credentials, 4 not found.";
 
@@ -49,6 +60,10 @@ pub struct Global {
     /// Keep tokens in a file readable only by you (~/.config/taskcli) when no OS keyring is available
     #[arg(long, global = true)]
     pub insecure_storage: bool,
+
+    /// Keep no local copy: every command asks the server (also TASKCLI_REPLICA=0)
+    #[arg(long, global = true)]
+    pub no_replica: bool,
 }
 
 /// The commands.
@@ -75,7 +90,7 @@ Examples:
     /// Show one task in full
     #[command(alias = "info")]
     Show {
-        /// The task: 7, #7 or a UUID
+        /// The task: 7, #7, ~1 or a UUID
         #[arg(value_name = "ID")]
         id: TaskArg,
     },
@@ -89,14 +104,14 @@ Examples:
 
     /// Mark tasks as completed; a recurring task's next one is created and named
     Done {
-        /// One or more tasks: 7, #7 or a UUID
+        /// One or more tasks: 7, #7, ~1 or a UUID
         #[arg(value_name = "ID", required = true)]
         ids: Vec<TaskArg>,
     },
 
     /// Mark tasks as not completed
     Undone {
-        /// One or more tasks: 7, #7 or a UUID
+        /// One or more tasks: 7, #7, ~1 or a UUID
         #[arg(value_name = "ID", required = true)]
         ids: Vec<TaskArg>,
     },
@@ -104,7 +119,7 @@ Examples:
     /// Delete tasks
     #[command(visible_alias = "delete")]
     Rm {
-        /// One or more tasks: 7, #7 or a UUID
+        /// One or more tasks: 7, #7, ~1 or a UUID
         #[arg(value_name = "ID", required = true)]
         ids: Vec<TaskArg>,
         /// Do not ask for confirmation (required when stdin is not a terminal)
@@ -117,6 +132,13 @@ Examples:
 A project's counts include the projects inside it (Home counts Home.Garden's tasks).
 Piped: one line per project, its full name, pending and completed separated by tabs.")]
     Projects,
+
+    /// Send the changes made here to the server and fetch the server's now
+    #[command(after_help = "\
+Prints one line of counts: changes sent, changes received, changes dropped
+(a change the server refused, or an edit of a task deleted elsewhere, each
+named on stderr). Exit 1 when the server cannot be reached.")]
+    Sync,
 
     /// Print a shell completion script
     #[command(
@@ -297,7 +319,7 @@ fn parse_sort(text: &str) -> Result<Sort, String> {
 /// `taskcli edit`
 #[derive(Debug, Args)]
 pub struct EditArgs {
-    /// The task: 7, #7 or a UUID
+    /// The task: 7, #7, ~1 or a UUID
     #[arg(value_name = "ID")]
     pub id: TaskArg,
     /// New title

@@ -18,10 +18,25 @@ pub const KEYRING: &str = "TASKCLI_KEYRING";
 pub const KEYRING_TIMEOUT_SECS: &str = "TASKCLI_KEYRING_TIMEOUT";
 /// Any non-empty value turns colours off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// `0` keeps the online behaviour: no local copy, every command asks the server.
+pub const REPLICA: &str = "TASKCLI_REPLICA";
+/// Seconds a local copy stays fresh enough to read without syncing first.
+pub const SYNC_MAX_AGE: &str = "TASKCLI_SYNC_MAX_AGE";
+
+/// How long a sync keeps a local copy fresh when `TASKCLI_SYNC_MAX_AGE` is not set.
+pub const SYNC_MAX_AGE_DEFAULT: Duration = Duration::from_secs(300);
 
 /// Every variable above, for the check that `--help` lists them all.
 #[cfg(test)]
-const DOCUMENTED: [&str; 5] = [SERVER, TOKEN, KEYRING, KEYRING_TIMEOUT_SECS, NO_COLOR];
+const DOCUMENTED: [&str; 7] = [
+    SERVER,
+    TOKEN,
+    KEYRING,
+    KEYRING_TIMEOUT_SECS,
+    NO_COLOR,
+    REPLICA,
+    SYNC_MAX_AGE,
+];
 
 /// What the environment says, read once.
 #[derive(Clone, Default)]
@@ -36,6 +51,12 @@ pub struct Environment {
     pub no_color: bool,
     /// From `XDG_CONFIG_HOME`, `HOME` or `APPDATA`; `None` without any of them.
     pub config_dir: Option<PathBuf>,
+    /// From `XDG_DATA_HOME`, `HOME` or `LOCALAPPDATA`: where the local copies are.
+    pub data_dir: Option<PathBuf>,
+    /// False when `TASKCLI_REPLICA` is `0` (or `false`, `no`, `off`).
+    pub replica: bool,
+    /// `TASKCLI_SYNC_MAX_AGE`, else 5 minutes.
+    pub sync_max_age: Duration,
 }
 
 impl fmt::Debug for Environment {
@@ -46,6 +67,9 @@ impl fmt::Debug for Environment {
             .field("keyring", &self.keyring)
             .field("no_color", &self.no_color)
             .field("config_dir", &self.config_dir)
+            .field("data_dir", &self.data_dir)
+            .field("replica", &self.replica)
+            .field("sync_max_age", &self.sync_max_age)
             .finish()
     }
 }
@@ -79,6 +103,28 @@ impl Environment {
                 non_empty("HOME").map(|home| PathBuf::from(home).join(".config").join("taskcli"))
             })
             .or_else(|| non_empty("APPDATA").map(|appdata| PathBuf::from(appdata).join("taskcli")));
+        // `$XDG_DATA_HOME/taskcli`, else `~/.local/share/taskcli`, else `%LOCALAPPDATA%\taskcli`.
+        let data_dir = non_empty("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|xdg| xdg.join("taskcli"))
+            .or_else(|| {
+                non_empty("HOME").map(|home| {
+                    PathBuf::from(home)
+                        .join(".local")
+                        .join("share")
+                        .join("taskcli")
+                })
+            })
+            .or_else(|| non_empty("LOCALAPPDATA").map(|dir| PathBuf::from(dir).join("taskcli")));
+        let replica = !text(REPLICA).is_some_and(|v| {
+            ["0", "false", "no", "off"]
+                .iter()
+                .any(|off| v.eq_ignore_ascii_case(off))
+        });
+        let sync_max_age = text(SYNC_MAX_AGE)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(SYNC_MAX_AGE_DEFAULT, Duration::from_secs);
         Self {
             server: text(SERVER),
             token: text(TOKEN),
@@ -88,6 +134,9 @@ impl Environment {
             },
             no_color: non_empty(NO_COLOR).is_some(),
             config_dir,
+            data_dir,
+            replica,
+            sync_max_age,
         }
     }
 
@@ -95,6 +144,13 @@ impl Environment {
     pub fn config_dir(&self) -> CliResult<PathBuf> {
         self.config_dir.clone().ok_or_else(|| {
             CliError::failure("Cannot find a configuration directory: set HOME or XDG_CONFIG_HOME.")
+        })
+    }
+
+    /// The directory of the local copies, or why there is none.
+    pub fn data_dir(&self) -> CliResult<PathBuf> {
+        self.data_dir.clone().ok_or_else(|| {
+            CliError::failure("Cannot find a data directory: set HOME or XDG_DATA_HOME.")
         })
     }
 }
@@ -120,7 +176,10 @@ mod tests {
             (KEYRING, "NONE"),
             (KEYRING_TIMEOUT_SECS, "9"),
             (NO_COLOR, "1"),
+            (REPLICA, "0"),
+            (SYNC_MAX_AGE, "60"),
             ("XDG_CONFIG_HOME", "/xdg"),
+            ("XDG_DATA_HOME", "/xdg-data"),
             ("HOME", "/home/ada"),
         ]);
         assert_eq!(env.server.as_deref(), Some("http://h:1"));
@@ -129,6 +188,9 @@ mod tests {
         assert_eq!(env.keyring.timeout, Duration::from_secs(9));
         assert!(env.no_color);
         assert_eq!(env.config_dir, Some(PathBuf::from("/xdg/taskcli")));
+        assert_eq!(env.data_dir, Some(PathBuf::from("/xdg-data/taskcli")));
+        assert!(!env.replica);
+        assert_eq!(env.sync_max_age, Duration::from_secs(60));
         assert!(!format!("{env:?}").contains("secret"), "{env:?}");
     }
 
@@ -139,7 +201,10 @@ mod tests {
             (TOKEN, "   "),
             (KEYRING_TIMEOUT_SECS, "0"),
             (NO_COLOR, ""),
+            (REPLICA, "1"),
+            (SYNC_MAX_AGE, "soon"),
             ("XDG_CONFIG_HOME", "relative"),
+            ("XDG_DATA_HOME", "relative"),
             ("HOME", "/home/ada"),
         ]);
         assert_eq!(env.server, None);
@@ -147,9 +212,15 @@ mod tests {
         assert!(env.keyring.enabled);
         assert_eq!(env.keyring.timeout, KEYRING_TIMEOUT);
         assert!(!env.no_color);
+        assert!(env.replica);
+        assert_eq!(env.sync_max_age, SYNC_MAX_AGE_DEFAULT);
         assert_eq!(
             env.config_dir,
             Some(PathBuf::from("/home/ada/.config/taskcli"))
+        );
+        assert_eq!(
+            env.data_dir,
+            Some(PathBuf::from("/home/ada/.local/share/taskcli"))
         );
         let nothing = read(&[]);
         assert!(nothing.config_dir().is_err());

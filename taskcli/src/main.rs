@@ -15,6 +15,7 @@ mod error;
 mod fields;
 mod habits;
 mod ids;
+mod local;
 mod render;
 mod session;
 

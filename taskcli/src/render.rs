@@ -415,8 +415,38 @@ struct TaskCells {
     project: String,
 }
 
+/// A task as a table or `show` names it: by its number, or, for one added
+/// offline and not synced yet, by its local handle (`~1`).
+pub trait Labelled {
+    /// The task.
+    fn task(&self) -> &Task;
+    /// How the user names it: `12`, or `~1`.
+    fn label(&self) -> String;
+}
+
+impl Labelled for Task {
+    fn task(&self) -> &Task {
+        self
+    }
+
+    fn label(&self) -> String {
+        self.number.to_string()
+    }
+}
+
+impl Labelled for taskclient::LocalTask {
+    fn task(&self) -> &Task {
+        &self.task
+    }
+
+    fn label(&self) -> String {
+        taskclient::LocalTask::label(self)
+    }
+}
+
 impl TaskCells {
-    fn new<Tz: TimeZone>(task: &Task, now: &DateTime<Tz>) -> Self {
+    fn new<Tz: TimeZone>(labelled: &impl Labelled, now: &DateTime<Tz>) -> Self {
+        let task = labelled.task();
         let (priority, mark, priority_color) = match task.priority {
             Priority::High => ("high", "!!!", Some(Color::Red)),
             Priority::Medium => ("medium", "!!", Some(Color::Yellow)),
@@ -444,7 +474,7 @@ impl TaskCells {
             marks.push_str(RECUR_MARK);
         }
         Self {
-            number: task.number.to_string(),
+            number: labelled.label(),
             marks,
             completed: task.completed,
             priority,
@@ -486,14 +516,19 @@ impl TaskCells {
 /// ([`Squeeze`]). Piped: number, `done` or `pending`, priority, due (RFC
 /// 3339, local time; empty when none), tags (space-separated), project,
 /// rule (the RRULE) and the title last, tab-separated.
-pub fn task_table<Tz: TimeZone>(tasks: &[Task], now: &DateTime<Tz>, mode: TableMode) -> String
+pub fn task_table<T: Labelled, Tz: TimeZone>(
+    tasks: &[T],
+    now: &DateTime<Tz>,
+    mode: TableMode,
+) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
     if !mode.terminal {
-        return plain_table(tasks.iter().map(|task| {
+        return plain_table(tasks.iter().map(|labelled| {
+            let task = labelled.task();
             vec![
-                task.number.to_string(),
+                labelled.label(),
                 if task.completed { "done" } else { "pending" }.to_string(),
                 task.priority.as_str().to_string(),
                 task.due
@@ -523,7 +558,7 @@ where
     };
     let title_width = widest(|c| &c.title, "Title");
     let tags_width = widest(|c| &c.tags, "Tags");
-    let has_project = tasks.iter().any(|t| t.project.is_some());
+    let has_project = tasks.iter().any(|t| t.task().project.is_some());
     let project_width = if has_project {
         widest(|c| &c.project, "Project")
     } else {
@@ -715,8 +750,14 @@ pub fn project_tree(projects: &[ProjectCount], mode: TableMode) -> String {
 }
 
 /// One task in full, for `show`.
-pub fn task_details<Tz: TimeZone>(task: &Task, now: &DateTime<Tz>) -> String {
-    let mut lines = vec![format!("Task #{}: {}", task.number, task.title)];
+pub fn task_details<Tz: TimeZone>(labelled: &impl Labelled, now: &DateTime<Tz>) -> String {
+    let task = labelled.task();
+    let label = labelled.label();
+    let mut lines = vec![if label.starts_with('~') {
+        format!("Task {label} (not synced yet): {}", task.title)
+    } else {
+        format!("Task #{label}: {}", task.title)
+    }];
     let mut field =
         |name: &str, value: String| lines.push(format!("  {:<10} {value}", format!("{name}:")));
     field(

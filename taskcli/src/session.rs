@@ -28,6 +28,7 @@ pub struct Context {
     /// How to print.
     pub out: Output,
     insecure_storage: bool,
+    no_replica: bool,
     env: Environment,
 }
 
@@ -80,6 +81,7 @@ impl Context {
             server,
             out: Output::detect(global.json, env.no_color),
             insecure_storage: global.insecure_storage,
+            no_replica: global.no_replica,
             env,
         })
     }
@@ -97,6 +99,23 @@ impl Context {
     /// The configuration directory.
     pub fn dir(&self) -> CliResult<PathBuf> {
         self.env.config_dir()
+    }
+
+    /// The directory of the local copies.
+    pub fn data_dir(&self) -> CliResult<PathBuf> {
+        self.env.data_dir()
+    }
+
+    /// Whether commands work on a local copy: not with `TASKCLI_TOKEN`,
+    /// `--no-replica` or `TASKCLI_REPLICA=0`, which keep every command
+    /// online.
+    pub fn replica_enabled(&self) -> bool {
+        !self.no_replica && self.env.replica && self.env.token.is_none()
+    }
+
+    /// How old a local copy may be and still be read without a sync.
+    pub fn sync_max_age(&self) -> Duration {
+        self.env.sync_max_age
     }
 
     /// A client without tokens.
@@ -278,12 +297,17 @@ impl Context {
         } else {
             login
         };
-        let (writer, server, email) = (store.clone(), self.server.clone(), login.email.clone());
+        let (writer, server) = (store.clone(), self.server.clone());
+        let (email, user) = (login.email.clone(), login.user);
         let client = Client::builder()
             .base_url(&self.server)
             .tokens(login.pair())
             .on_token_refresh(move |pair| {
-                if let Err(e) = writer.save(&server, &StoredLogin::from_pair(pair, email.clone())) {
+                let login = StoredLogin {
+                    user,
+                    ..StoredLogin::from_pair(pair, email.clone())
+                };
+                if let Err(e) = writer.save(&server, &login) {
                     eprintln!("warning: the refreshed tokens could not be saved: {e}");
                 }
             })
@@ -311,6 +335,7 @@ impl Context {
             Ok(session) => {
                 let mut fresh = StoredLogin::from_session(&session);
                 fresh.email = fresh.email.or(current.email);
+                fresh.user = fresh.user.or(current.user);
                 store.save(&self.server, &fresh)?;
                 Ok(fresh)
             }

@@ -387,7 +387,7 @@ fn auth_status_with_the_server_down_shows_what_is_stored() {
     let run = env.run(&["auth", "status"]);
     assert_eq!(run.code, 1, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{run:?}");
+    assert_eq!(lines.len(), 6, "{run:?}");
     assert_eq!(lines[0], format!("Server:  {} (did not answer)", env.url));
     assert_eq!(lines[1], "User:    offline@example.com");
     assert!(
@@ -398,6 +398,9 @@ fn auth_status_with_the_server_down_shows_what_is_stored() {
         lines[3].starts_with("Expires: ") && lines[3].ends_with("; refreshed automatically"),
         "{run:?}"
     );
+    // The copy on this machine has not synced yet: no command has read it.
+    assert_eq!(lines[4], "Synced:  never; nothing waits to be synced");
+    assert!(lines[5].starts_with("Copy:    "), "{run:?}");
     assert_eq!(
         run.stderr,
         format!(
@@ -419,9 +422,11 @@ fn auth_status_with_the_server_down_shows_what_is_stored() {
         "storage",
         "storage_description",
         "access_token_expires_at",
+        "local_copy",
     ] {
         assert_eq!(offline[field], online[field], "{field}");
     }
+    assert_eq!(offline["local_copy"]["queued"], 0);
 
     // With TASKCLI_TOKEN nothing is stored: the user is unknown.
     let run = Run::from(

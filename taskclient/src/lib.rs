@@ -119,7 +119,7 @@ pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
 #[cfg(feature = "replica")]
 pub use replica::{
     ChangeKind, DropReason, Dropped, Identity, LocalRef, LocalTask, Numbered, Replica,
-    ReplicaError, SyncReport,
+    ReplicaError, Successor, SyncReport,
 };
 pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].

@@ -373,12 +373,21 @@ async fn a_recurring_task_completed_on_two_replicas_has_one_successor() {
         assert!(completed.task.completed);
         assert_eq!(replica.list(&ListQuery::default()).expect("lists").len(), 1);
     }
-    synced(&on_laptop, &laptop).await;
-    synced(&on_phone, &phone).await;
+    let first = synced(&on_laptop, &laptop).await;
+    let second = synced(&on_phone, &phone).await;
     synced(&on_laptop, &laptop).await;
 
     let tasks = server_tasks(&laptop).await;
     assert_eq!(tasks.len(), 2, "one successor: {tasks:#?}");
+    assert_eq!(
+        first.successors,
+        vec![taskclient::Successor {
+            completed: tasks[0].id,
+            next: tasks[1].id
+        }],
+        "the sync that completed it names the successor"
+    );
+    assert!(second.successors.is_empty(), "{:?}", second.successors);
     let next = &tasks[1];
     assert_eq!(
         (next.number, next.completed, next.due),

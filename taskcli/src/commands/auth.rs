@@ -4,6 +4,7 @@ use crate::cli::{ApiTokenCommand, AuthCommand, CredentialsArgs, DeleteAccountArg
 use crate::credentials::StoredLogin;
 use crate::dates::{local_datetime, machine_time, relative_time};
 use crate::error::{CliError, CliResult, Doing};
+use crate::local::{CopyStatus, LocalCopy, waiting};
 use crate::render::{Column, Field, boxed_table, plain_table};
 use crate::session::{Context, Origin};
 use chrono::Local;
@@ -37,6 +38,9 @@ struct Status<'a, U: Serialize> {
     access_token_expires_at: Option<Timestamp>,
     /// False when the server did not answer and the rest is what is stored.
     server_reachable: bool,
+    /// The copy of the tasks on this machine: where, when it last synced,
+    /// how many changes wait. `null` when commands work online.
+    local_copy: Option<CopyStatus>,
 }
 
 /// The user as the stored login knows them.
@@ -102,6 +106,7 @@ async fn log_in(ctx: &Context, args: CredentialsArgs, register: bool) -> CliResu
             storage_description: store.describe(),
             access_token_expires_at: TokenPair::from_session(&session).expires_at,
             server_reachable: true,
+            local_copy: None,
         });
     } else if register {
         ctx.out.line(format!(
@@ -184,6 +189,27 @@ async fn logout(ctx: &Context) -> CliResult {
     if logins.is_empty() {
         return Err(ctx.not_logged_in());
     }
+    // The copy goes with the login, after a last try to send what waits.
+    let copy_lost = match LocalCopy::open(ctx).await {
+        Ok(Some(copy)) => Some(copy.discard().await?),
+        _ => None,
+    };
+    if let Some(lost) = copy_lost.filter(|&n| n > 0) {
+        eprintln!(
+            "warning: {} made on this machine could not be synced and {} lost by logging out.",
+            if lost == 1 {
+                "1 change".to_string()
+            } else {
+                format!("{lost} changes")
+            },
+            if lost == 1 { "was" } else { "were" }
+        );
+    }
+    let copy_note = if copy_lost.is_some() {
+        " and the copy of your tasks on this machine"
+    } else {
+        ""
+    };
     let mut failure = None;
     for (_, login) in &logins {
         let client = taskclient::Client::builder()
@@ -202,14 +228,14 @@ async fn logout(ctx: &Context) -> CliResult {
         None => {
             ctx.out.line(if logins.len() == 1 {
                 format!(
-                    "Logged out of {}; the stored tokens were deleted.",
+                    "Logged out of {}; the stored tokens{copy_note} were deleted.",
                     ctx.server
                 )
             } else {
                 let places: Vec<String> =
                     logins.iter().map(|(store, _)| store.describe()).collect();
                 format!(
-                    "Logged out of {}; the stored tokens were deleted from {}.",
+                    "Logged out of {}; the stored tokens{copy_note} were deleted from {}.",
                     ctx.server,
                     places.join(" and ")
                 )
@@ -242,6 +268,14 @@ async fn delete_account(ctx: &Context, args: DeleteAccountArgs) -> CliResult {
         .await
         .map_err(|e| ctx.api_error(e, Doing::General))?;
     let who = user.email.clone().unwrap_or_else(|| user.id.to_string());
+    let copy = ctx.replica_enabled().then(|| {
+        ctx.data_dir().map(|dir| {
+            crate::local::path_of(
+                &dir,
+                &taskclient::Identity::new(ctx.server.clone(), user.id),
+            )
+        })
+    });
     if !args.yes && !confirm_deletion(&ctx.server, &who)? {
         return Err(CliError::failure(
             "That is not the account's email; nothing was deleted.",
@@ -257,6 +291,9 @@ async fn delete_account(ctx: &Context, args: DeleteAccountArgs) -> CliResult {
         .delete_account(password.as_deref())
         .await
         .map_err(|e| ctx.api_error(e, Doing::Credentials))?;
+    if let Some(Ok(path)) = copy {
+        crate::local::delete_copy(&path)?;
+    }
     if let Origin::Stored(_) = &origin {
         // Every login to this server belonged to sessions that are gone now.
         ctx.delete_logins(&ctx.all_stored_logins()?)?;
@@ -305,14 +342,21 @@ async fn status(ctx: &Context) -> CliResult {
     .await;
     let (client, origin, user) = match online {
         Ok(online) => online,
-        Err(error) if error.unreachable => return offline_status(ctx),
+        Err(error) if error.unreachable => return offline_status(ctx).await,
         Err(error) => return Err(error),
     };
     let expires_at = client.tokens().and_then(|t| t.expires_at);
     let who = user.email.as_deref().unwrap_or("(no email)");
     let user_line = format!("{who} ({})", user.id);
-    print_status(ctx, &user, user_line, &origin, expires_at, true);
+    let copy = copy_status(ctx).await;
+    print_status(ctx, &user, user_line, &origin, expires_at, true, copy);
     Ok(())
+}
+
+/// The local copy's state, for `auth status`; `None` when commands work
+/// online (or the copy cannot be opened now, which the next command says).
+async fn copy_status(ctx: &Context) -> Option<CopyStatus> {
+    LocalCopy::open(ctx).await.ok().flatten()?.status().ok()
 }
 
 /// Prints `auth status`: the JSON object, or one line each for the server,
@@ -324,6 +368,7 @@ fn print_status<U: Serialize>(
     origin: &Origin,
     expires_at: Option<Timestamp>,
     server_reachable: bool,
+    copy: Option<CopyStatus>,
 ) {
     if ctx.out.json {
         ctx.out.json(&Status {
@@ -333,6 +378,7 @@ fn print_status<U: Serialize>(
             storage_description: origin.describe(),
             access_token_expires_at: expires_at,
             server_reachable,
+            local_copy: copy,
         });
         return;
     }
@@ -346,10 +392,26 @@ fn print_status<U: Serialize>(
     ctx.out
         .line(format!("Tokens:  kept in {}", origin.describe()));
     ctx.out.line(expiry_line(expires_at, origin));
+    if let Some(copy) = copy {
+        let synced = match copy.last_sync {
+            Some(at) => format!(
+                "{}, {}",
+                local_datetime(at),
+                relative_time(at, Timestamp::now())
+            ),
+            None => "never".to_string(),
+        };
+        let queue = match copy.queued {
+            0 => "nothing waits to be synced".to_string(),
+            n => format!("{} to be synced", waiting(n)),
+        };
+        ctx.out.line(format!("Synced:  {synced}; {queue}"));
+        ctx.out.line(format!("Copy:    {}", copy.path.display()));
+    }
 }
 
 /// `auth status` without the server: the stored login, never the network.
-fn offline_status(ctx: &Context) -> CliResult {
+async fn offline_status(ctx: &Context) -> CliResult {
     // A token from the environment says nothing about its user here.
     let (origin, user, expires_at) = match ctx.env_token() {
         Some(_) => (Origin::Env, None, None),
@@ -363,7 +425,8 @@ fn offline_status(ctx: &Context) -> CliResult {
         .as_ref()
         .and_then(|u| u.email.clone())
         .unwrap_or_else(|| "unknown".to_string());
-    print_status(ctx, &user, user_line, &origin, expires_at, false);
+    let copy = copy_status(ctx).await;
+    print_status(ctx, &user, user_line, &origin, expires_at, false, copy);
     Err(CliError::failure(format!(
         "The server at {} did not answer; the details above are what taskcli knows without it.",
         ctx.server

@@ -1,6 +1,8 @@
 //! What each command does.
 
 mod auth;
+mod on_copy;
+mod sync;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,7 @@ pub async fn run(cli: Cli, env: Environment) -> CliResult {
         Command::Undone { ids } => tasks::set_completed(&ctx, ids, false).await,
         Command::Rm { ids, yes } => tasks::remove(&ctx, ids, yes).await,
         Command::Projects => tasks::projects(&ctx).await,
+        Command::Sync => sync::run(&ctx).await,
         // Handled before a runtime is even built.
         Command::Completions { .. } => Ok(()),
     }

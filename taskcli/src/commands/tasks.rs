@@ -6,7 +6,8 @@ use crate::error::{CliError, CliResult, Doing, Exit};
 use crate::fields;
 use crate::habits::quote;
 use crate::ids::TaskArg;
-use crate::render::{project_tree, task_details, task_table};
+use crate::local::{LocalCopy, replica_error};
+use crate::render::{Labelled, project_tree, task_details, task_table};
 use crate::session::Context;
 use chrono::Local;
 use std::io::{BufRead, IsTerminal, Write};
@@ -15,6 +16,8 @@ use taskcore::{
     Description, LIMIT_MAX, ListQuery, Priority, ProjectFilter, ProjectList, Recur, StatusFilter,
     Tags, Task, TaskDraft, TaskId, TaskPatch, TaskRef, Title, ValidationErrors,
 };
+
+use super::on_copy;
 
 fn invalid(errors: ValidationErrors) -> CliError {
     let details: Vec<String> = errors
@@ -49,18 +52,9 @@ fn parse_tags(tags: &[String]) -> CliResult<Tags> {
 
 /// `taskcli add`.
 pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
-    let mut draft = TaskDraft::new(&args.title.join(" ")).map_err(invalid)?;
-    if let Some(text) = &args.description {
-        draft.description = Description::parse(text)
-            .map_err(|m| CliError::usage(format!("The description {m}.")))?;
-    }
-    draft.priority = args.priority.map(Priority::from).unwrap_or_default();
-    draft.due = args.due.map(|w| w.0);
-    draft.tags = parse_tags(&args.tags)?;
-    draft.project = args.project.as_deref().map(fields::project).transpose()?;
-    draft.recur = args.recur.as_deref().map(fields::rule).transpose()?;
-    if let Some(rule) = &draft.recur {
-        check_rule(rule, draft.due, "add --due WHEN (e.g. --due monday)")?;
+    let draft = draft_of(&args)?;
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::add(ctx, &local, draft).await;
     }
     let (client, _) = ctx.client().await?;
     let task = client
@@ -80,9 +74,27 @@ pub async fn add(ctx: &Context, args: AddArgs) -> CliResult {
     Ok(())
 }
 
+/// The task `add` describes, checked before anything is written.
+fn draft_of(args: &AddArgs) -> CliResult<TaskDraft> {
+    let mut draft = TaskDraft::new(&args.title.join(" ")).map_err(invalid)?;
+    if let Some(text) = &args.description {
+        draft.description = Description::parse(text)
+            .map_err(|m| CliError::usage(format!("The description {m}.")))?;
+    }
+    draft.priority = args.priority.map(Priority::from).unwrap_or_default();
+    draft.due = args.due.map(|w| w.0);
+    draft.tags = parse_tags(&args.tags)?;
+    draft.project = args.project.as_deref().map(fields::project).transpose()?;
+    draft.recur = args.recur.as_deref().map(fields::rule).transpose()?;
+    if let Some(rule) = &draft.recur {
+        check_rule(rule, draft.due, "add --due WHEN (e.g. --due monday)")?;
+    }
+    Ok(draft)
+}
+
 /// A rule needs a due date, the first date of its series, and a date on or
 /// after it: said before any request. `fix` says how to give a due date.
-fn check_rule(rule: &Recur, due: Option<taskcore::Timestamp>, fix: &str) -> CliResult {
+pub(super) fn check_rule(rule: &Recur, due: Option<taskcore::Timestamp>, fix: &str) -> CliResult {
     match due {
         None => Err(CliError::usage(format!(
             "A recurring task needs a due date, the first date of its series: {fix}."
@@ -95,7 +107,7 @@ fn check_rule(rule: &Recur, due: Option<taskcore::Timestamp>, fix: &str) -> CliR
 }
 
 /// `; repeats weekly` for a task with a rule, else nothing.
-fn repeats(task: &Task) -> String {
+pub(super) fn repeats(task: &Task) -> String {
     task.recur
         .as_ref()
         .map(|rule| format!("; repeats {}", rule.describe()))
@@ -104,26 +116,10 @@ fn repeats(task: &Task) -> String {
 
 /// `taskcli list`.
 pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
-    let status = match (args.all, args.done) {
-        (true, _) => StatusFilter::All,
-        (_, true) => StatusFilter::Completed,
-        _ => StatusFilter::Pending,
-    };
-    let wanted = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    let query = ListQuery {
-        status,
-        q: args.search.filter(|s| !s.is_empty()),
-        tag: args.tag.filter(|t| !t.is_empty()),
-        priority: args.priority.map(Priority::from),
-        project: args
-            .project
-            .as_deref()
-            .map(fields::project_filter)
-            .transpose()?,
-        sort: args.sort.unwrap_or_default(),
-        limit: LIMIT_MAX,
-        cursor: None,
-    };
+    let (query, wanted) = query_of(args)?;
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::list(ctx, &local, &query, wanted).await;
+    }
     let (client, _) = ctx.client().await?;
     let mut tasks = Vec::new();
     // Whether the server holds matches past `--limit`.
@@ -152,13 +148,48 @@ pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
     }
     if ctx.out.json {
         ctx.out.json(&tasks);
-        return Ok(());
+    }
+    print_list(ctx, &tasks, &query, more);
+    Ok(())
+}
+
+/// What `list` asks for, and how many rows at most (`--limit`).
+fn query_of(args: ListArgs) -> CliResult<(ListQuery, Option<usize>)> {
+    let status = match (args.all, args.done) {
+        (true, _) => StatusFilter::All,
+        (_, true) => StatusFilter::Completed,
+        _ => StatusFilter::Pending,
+    };
+    let wanted = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let query = ListQuery {
+        status,
+        q: args.search.filter(|s| !s.is_empty()),
+        tag: args.tag.filter(|t| !t.is_empty()),
+        priority: args.priority.map(Priority::from),
+        project: args
+            .project
+            .as_deref()
+            .map(fields::project_filter)
+            .transpose()?,
+        sort: args.sort.unwrap_or_default(),
+        limit: LIMIT_MAX,
+        cursor: None,
+    };
+    Ok((query, wanted))
+}
+
+/// Prints `list`'s table, or what matched nothing, and a hint when
+/// `--limit` left matches out. With `--json` the caller prints the array,
+/// and nothing else is said.
+pub(super) fn print_list<T: Labelled>(ctx: &Context, tasks: &[T], query: &ListQuery, more: bool) {
+    if ctx.out.json {
+        return;
     }
     if tasks.is_empty() {
-        ctx.out.line(nothing_matches(&query));
+        ctx.out.line(nothing_matches(query));
     } else {
         ctx.out
-            .line(task_table(&tasks, &Local::now(), ctx.out.table));
+            .line(task_table(tasks, &Local::now(), ctx.out.table));
     }
     if more {
         // A hint for people, so never on stdout where scripts read the rows.
@@ -168,7 +199,6 @@ pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
             if count == 1 { "" } else { "s" }
         );
     }
-    Ok(())
 }
 
 /// What `list` says when nothing matched, naming the filters that were used:
@@ -205,10 +235,14 @@ fn nothing_matches(query: &ListQuery) -> String {
 
 /// `taskcli show`.
 pub async fn show(ctx: &Context, id: TaskArg) -> CliResult {
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::show(ctx, &local, id).await;
+    }
+    let reference = online(&id)?;
     let (client, _) = ctx.client().await?;
     let shown = id.to_string();
     let task = client
-        .get_task(id.reference())
+        .get_task(reference)
         .await
         .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
     if ctx.out.json {
@@ -221,6 +255,84 @@ pub async fn show(ctx: &Context, id: TaskArg) -> CliResult {
 
 /// `taskcli edit`.
 pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
+    let patch = patch_of(&args)?;
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::edit(ctx, &local, &args, patch).await;
+    }
+    let shown = id_text(&args.id);
+    let reference = online(&args.id)?;
+    let (client, _) = ctx.client().await?;
+    let mut if_match = None;
+    if let Some(Some(rule)) = &patch.recur {
+        // The rule needs the due date the task will have: check it before
+        // writing, and write only what was checked.
+        let current = client
+            .get_task(reference)
+            .await
+            .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
+        check_rule(
+            rule,
+            patch.due.unwrap_or(current.due),
+            &rule_fix(rule, &current),
+        )?;
+        if_match = Some(current.version);
+    }
+    let removes_due = patch.due == Some(None) && patch.recur.is_none();
+    let mut update = client.update(reference).patch(patch);
+    if let Some(version) = if_match {
+        update = update.if_match(version);
+    }
+    let task = update
+        .send()
+        .await
+        .map_err(|e| match e {
+            // The server's own words (`due a recurring task needs a due date`)
+            // do not say what to type.
+            ApiError::Validation { errors }
+                if removes_due && errors.iter().any(|e| e.field == "due") =>
+            {
+                needs_due(&shown)
+            }
+            other => ctx.api_error(other, Doing::Task(&shown)),
+        })?
+        .task;
+    if ctx.out.json {
+        ctx.out.json(&task);
+    } else {
+        ctx.out
+            .line(updated_line(&args, &task, &task.number.to_string()));
+    }
+    Ok(())
+}
+
+/// `Updated task 12: title`, with the rule when `--recur` set one.
+pub(super) fn updated_line(args: &EditArgs, task: &Task, label: &str) -> String {
+    let rule = if args.recur.is_some() {
+        repeats(task)
+    } else {
+        String::new()
+    };
+    format!("Updated task {label}: {}{rule}", task.title)
+}
+
+/// How to give a task a due date so that `rule` can repeat it.
+pub(super) fn rule_fix(rule: &Recur, current: &Task) -> String {
+    format!(
+        "task {number} has none, so give it one, e.g. `taskcli edit {number} --recur {} --due monday`",
+        quote(&rule.describe()),
+        number = current.number,
+    )
+}
+
+/// Removing the due date of a recurring task, in words that say what to type.
+pub(super) fn needs_due(shown: &str) -> CliError {
+    CliError::failure(format!(
+        "Task {shown} repeats, and a recurring task needs a due date: remove both with --no-due --no-recur, or give another date with --due WHEN."
+    ))
+}
+
+/// The change `edit` describes, checked before anything is read or written.
+fn patch_of(args: &EditArgs) -> CliResult<TaskPatch> {
     let mut patch = TaskPatch::default();
     if let Some(title) = &args.title {
         patch.title =
@@ -264,86 +376,42 @@ pub async fn edit(ctx: &Context, args: EditArgs) -> CliResult {
             "Nothing to change: give at least one of --title, --description, --due, --no-due, --priority, --tag, --add-tag, --remove-tag, --project, --no-project, --recur, --no-recur.",
         ));
     }
-    let shown = id_text(&args.id);
     if let Some(Some(rule)) = &patch.recur
         && patch.due == Some(None)
     {
         // `due:` typed with --recur, which clap cannot see.
-        return check_rule(rule, None, "give --due WHEN instead of removing it");
+        check_rule(rule, None, "give --due WHEN instead of removing it")?;
     }
-    let (client, _) = ctx.client().await?;
-    let reference = args.id.reference();
-    let mut if_match = None;
-    if let Some(Some(rule)) = &patch.recur {
-        // The rule needs the due date the task will have: check it before
-        // writing, and write only what was checked.
-        let current = client
-            .get_task(reference)
-            .await
-            .map_err(|e| ctx.api_error(e, Doing::Task(&shown)))?;
-        let due = patch.due.unwrap_or(current.due);
-        let fix = format!(
-            "task {number} has none, so give it one, e.g. `taskcli edit {number} --recur {} --due monday`",
-            quote(&rule.describe()),
-            number = current.number,
-        );
-        check_rule(rule, due, &fix)?;
-        if_match = Some(current.version);
-    }
-    let removes_due = patch.due == Some(None) && patch.recur.is_none();
-    let mut update = client.update(reference).patch(patch);
-    if let Some(version) = if_match {
-        update = update.if_match(version);
-    }
-    let task = update
-        .send()
-        .await
-        .map_err(|e| match e {
-            // The server's own words (`due a recurring task needs a due date`)
-            // do not say what to type.
-            ApiError::Validation { errors }
-                if removes_due && errors.iter().any(|e| e.field == "due") =>
-            {
-                CliError::failure(format!(
-                    "Task {shown} repeats, and a recurring task needs a due date: remove both with --no-due --no-recur, or give another date with --due WHEN."
-                ))
-            }
-            other => ctx.api_error(other, Doing::Task(&shown)),
-        })?
-        .task;
-    if ctx.out.json {
-        ctx.out.json(&task);
-    } else {
-        let rule = if args.recur.is_some() {
-            repeats(&task)
-        } else {
-            String::new()
-        };
-        ctx.out.line(format!(
-            "Updated task {}: {}{rule}",
-            task.number, task.title
-        ));
-    }
-    Ok(())
+    Ok(patch)
 }
 
-fn id_text(id: &TaskArg) -> String {
+/// The API's reference for a task, or why a local handle cannot be used
+/// online.
+fn online(id: &TaskArg) -> CliResult<TaskRef> {
+    id.reference().ok_or_else(|| {
+        CliError::usage(format!(
+            "`{id}` names a task added offline, which only the copy of your tasks on this machine knows; it cannot be used with --no-replica, TASKCLI_REPLICA=0 or TASKCLI_TOKEN."
+        ))
+    })
+}
+
+pub(super) fn id_text(id: &TaskArg) -> String {
     id.to_string()
 }
 
 /// Remembers the first failure of a multi-id command while reporting each.
 #[derive(Default)]
-struct Outcomes {
-    first_failure: Option<Exit>,
+pub(super) struct Outcomes {
+    pub(super) first_failure: Option<Exit>,
 }
 
 impl Outcomes {
-    fn failed(&mut self, error: CliError) {
+    pub(super) fn failed(&mut self, error: CliError) {
         eprintln!("error: {error}");
         self.first_failure.get_or_insert(error.exit);
     }
 
-    fn finish(self) -> CliResult {
+    pub(super) fn finish(self) -> CliResult {
         match self.first_failure {
             Some(exit) => Err(CliError::reported(exit)),
             None => Ok(()),
@@ -353,19 +421,19 @@ impl Outcomes {
 
 /// `taskcli done` and `taskcli undone`.
 pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) -> CliResult {
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::set_completed(ctx, &local, ids, completed).await;
+    }
+    let references = ids.iter().map(online).collect::<CliResult<Vec<_>>>()?;
     let (client, _) = ctx.client().await?;
     let mut outcomes = Outcomes::default();
     let mut changed: Vec<Task> = Vec::new();
-    for id in ids {
-        let shown = id_text(&id);
-        match mark(&client, &id, completed).await {
+    for (id, reference) in ids.iter().zip(references) {
+        let shown = id_text(id);
+        match mark(&client, reference, completed).await {
             Ok(Marked::Already(task)) => {
                 if !ctx.out.json {
-                    ctx.out.line(if completed {
-                        format!("Task {} was already completed.", task.number)
-                    } else {
-                        format!("Task {} was already pending.", task.number)
-                    });
+                    ctx.out.line(already(completed, &task.number.to_string()));
                 }
                 changed.push(task);
             }
@@ -379,7 +447,7 @@ pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) ->
                             successor_note(&client, &task, next).await
                         )
                     } else {
-                        format!("Reopened task {}: {}", task.number, task.title)
+                        reopened(&task, &task.number.to_string())
                     });
                 }
                 changed.push(task);
@@ -391,6 +459,20 @@ pub async fn set_completed(ctx: &Context, ids: Vec<TaskArg>, completed: bool) ->
         ctx.out.json(&changed);
     }
     outcomes.finish()
+}
+
+/// `Task 7 was already completed.` (or pending).
+pub(super) fn already(completed: bool, label: &str) -> String {
+    if completed {
+        format!("Task {label} was already completed.")
+    } else {
+        format!("Task {label} was already pending.")
+    }
+}
+
+/// `Reopened task 7: title`.
+pub(super) fn reopened(task: &Task, label: &str) -> String {
+    format!("Reopened task {label}: {}", task.title)
 }
 
 /// What `done` adds about a recurring task: `; next: task 9, due Mon
@@ -406,14 +488,21 @@ async fn successor_note(client: &Client, done: &Task, next: Option<TaskId>) -> S
             // The completion itself went through: say what is known.
             Err(_) => format!("; next: task {id}"),
         },
-        None if done
-            .recur
-            .as_ref()
-            .is_some_and(|rule| rule.count().is_some() || rule.until().is_some()) =>
-        {
-            "; the series has ended".to_string()
-        }
-        None => String::new(),
+        None => series_end(done),
+    }
+}
+
+/// `; the series has ended` for a completed task without a successor whose
+/// rule can end (`COUNT` or `UNTIL`); else nothing.
+pub(super) fn series_end(done: &Task) -> String {
+    if done
+        .recur
+        .as_ref()
+        .is_some_and(|rule| rule.count().is_some() || rule.until().is_some())
+    {
+        "; the series has ended".to_string()
+    } else {
+        String::new()
     }
 }
 
@@ -428,11 +517,11 @@ enum Marked {
 /// Marks one task (not) completed. The write names the version read, so
 /// "already" is never said of a state someone else changed in between: a
 /// changed task is read again.
-async fn mark(client: &Client, id: &TaskArg, completed: bool) -> Result<Marked, ApiError> {
+async fn mark(client: &Client, id: TaskRef, completed: bool) -> Result<Marked, ApiError> {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let current = client.get_task(id.reference()).await?;
+        let current = client.get_task(id).await?;
         if current.completed == completed {
             return Ok(Marked::Already(current));
         }
@@ -458,11 +547,15 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
             "Refusing to delete without --yes, because stdin is not a terminal to ask for confirmation.",
         ));
     }
+    if let Some(local) = LocalCopy::open(ctx).await? {
+        return on_copy::remove(ctx, &local, ids, yes).await;
+    }
+    let references = ids.iter().map(online).collect::<CliResult<Vec<_>>>()?;
     let (client, _) = ctx.client().await?;
     let mut outcomes = Outcomes::default();
     let mut targets: Vec<(TaskArg, Task)> = Vec::new();
-    for id in ids {
-        match client.get_task(id.reference()).await {
+    for (id, reference) in ids.into_iter().zip(references) {
+        match client.get_task(reference).await {
             Ok(task) => targets.push((id, task)),
             Err(e) => outcomes.failed(ctx.api_error(e, Doing::Task(&id_text(&id)))),
         }
@@ -475,12 +568,7 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
     }
     if !yes {
         let tasks: Vec<&Task> = targets.iter().map(|(_, task)| task).collect();
-        let mut stderr = std::io::stderr().lock();
-        let agreed = confirm(&tasks, &mut std::io::stdin().lock(), &mut stderr)
-            .map_err(|e| CliError::failure(format!("Could not ask for confirmation: {e}.")))?;
-        if !agreed {
-            let _ = writeln!(stderr, "Nothing was deleted.");
-            outcomes.first_failure.get_or_insert(Exit::Failure);
+        if !agreed_to_delete(&tasks, &mut outcomes)? {
             return outcomes.finish();
         }
     }
@@ -506,13 +594,37 @@ pub async fn remove(ctx: &Context, ids: Vec<TaskArg>, yes: bool) -> CliResult {
     outcomes.finish()
 }
 
+/// Asks on the terminal whether to delete `tasks`; on no, says that
+/// nothing was deleted and notes the failure.
+pub(super) fn agreed_to_delete<T: Labelled>(
+    tasks: &[&T],
+    outcomes: &mut Outcomes,
+) -> CliResult<bool> {
+    let mut stderr = std::io::stderr().lock();
+    let agreed = confirm(tasks, &mut std::io::stdin().lock(), &mut stderr)
+        .map_err(|e| CliError::failure(format!("Could not ask for confirmation: {e}.")))?;
+    if !agreed {
+        let _ = writeln!(stderr, "Nothing was deleted.");
+        outcomes.first_failure.get_or_insert(Exit::Failure);
+    }
+    Ok(agreed)
+}
+
 /// `taskcli projects`.
 pub async fn projects(ctx: &Context) -> CliResult {
-    let (client, _) = ctx.client().await?;
-    let projects = client
-        .projects()
-        .await
-        .map_err(|e| ctx.api_error(e, Doing::General))?;
+    let projects = match LocalCopy::open(ctx).await? {
+        Some(local) => {
+            local.refresh_if_stale().await?;
+            local.replica.projects().map_err(replica_error)?
+        }
+        None => {
+            let (client, _) = ctx.client().await?;
+            client
+                .projects()
+                .await
+                .map_err(|e| ctx.api_error(e, Doing::General))?
+        }
+    };
     if ctx.out.json {
         ctx.out.json(&ProjectList { projects });
     } else if projects.is_empty() {
@@ -528,8 +640,8 @@ pub async fn projects(ctx: &Context) -> CliResult {
 /// Lists the tasks on `prompt` and reads `[y/N]` from `answer`. At the end of
 /// input (Ctrl-D) the prompt's line is ended first, so what follows starts on
 /// a line of its own.
-fn confirm(
-    tasks: &[&Task],
+fn confirm<T: Labelled>(
+    tasks: &[&T],
     answer: &mut impl BufRead,
     prompt: &mut impl Write,
 ) -> std::io::Result<bool> {
@@ -540,7 +652,9 @@ fn confirm(
         if count == 1 { "" } else { "s" }
     )?;
     for task in tasks {
-        writeln!(prompt, "  #{}  {}", task.number, task.title)?;
+        let label = task.label();
+        let hash = if label.starts_with('~') { "" } else { "#" };
+        writeln!(prompt, "  {hash}{label}  {}", task.task().title)?;
     }
     write!(prompt, "[y/N] ")?;
     prompt.flush()?;

@@ -98,6 +98,7 @@ mod tests {
             refresh_token: Some("r".into()),
             expires_at: None,
             email: None,
+            user: None,
         }
     }
 

@@ -395,6 +395,7 @@ mod tests {
             refresh_token: Some("refresh".into()),
             expires_at: taskcore::Timestamp::parse_rfc3339("2030-01-01T00:00:00Z"),
             email: Some("ada@example.com".into()),
+            user: None,
         }
     }
 

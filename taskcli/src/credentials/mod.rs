@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use taskclient::{Session, TokenPair};
-use taskcore::Timestamp;
+use taskcore::{Timestamp, UserId};
 
 /// The keyring service name.
 pub const SERVICE: &str = "taskcli";
@@ -37,6 +37,10 @@ pub struct StoredLogin {
     /// Who logged in (for messages; the server is asked when it matters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Whose tokens these are: the local copy is theirs. Logins stored
+    /// before there was a local copy lack it until the server is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
 }
 
 impl fmt::Debug for StoredLogin {
@@ -44,6 +48,7 @@ impl fmt::Debug for StoredLogin {
         f.debug_struct("StoredLogin")
             .field("expires_at", &self.expires_at)
             .field("email", &self.email)
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -51,19 +56,23 @@ impl fmt::Debug for StoredLogin {
 impl StoredLogin {
     /// From a fresh session.
     pub fn from_session(session: &Session) -> Self {
-        Self::from_pair(
-            &TokenPair::from_session(session),
-            session.user.email.clone(),
-        )
+        Self {
+            user: Some(session.user.id),
+            ..Self::from_pair(
+                &TokenPair::from_session(session),
+                session.user.email.clone(),
+            )
+        }
     }
 
-    /// From a token pair and who it belongs to.
+    /// From a token pair and the email of whom it belongs to.
     pub fn from_pair(pair: &TokenPair, email: Option<String>) -> Self {
         Self {
             access_token: pair.access_token.clone(),
             refresh_token: pair.refresh_token.clone(),
             expires_at: pair.expires_at,
             email,
+            user: None,
         }
     }
 
@@ -143,6 +152,7 @@ mod tests {
             refresh_token: Some("secret-refresh".into()),
             expires_at: None,
             email: Some("ada@example.com".into()),
+            user: None,
         };
         let shown = format!("{login:?}");
         assert!(!shown.contains("secret"), "{shown}");

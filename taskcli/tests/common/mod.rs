@@ -77,15 +77,26 @@ impl Env {
         self.home.path().join("xdg").join("taskcli")
     }
 
-    /// What every run gets: a private HOME and XDG_CONFIG_HOME, this
-    /// server, and no OS keyring unless a test asks for it.
+    /// Where the local copies are, under the private XDG_DATA_HOME.
+    pub fn data_dir(&self) -> PathBuf {
+        self.home.path().join("xdg-data").join("taskcli")
+    }
+
+    /// What every run gets: a private HOME, XDG_CONFIG_HOME and
+    /// XDG_DATA_HOME, this server, and no OS keyring unless a test asks for
+    /// it. The local copy syncs before every read
+    /// (`TASKCLI_SYNC_MAX_AGE=0`), so that a test may change tasks through
+    /// the SDK and see them in the next command; the tests of the copy
+    /// itself set their own age.
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         let home = self.home.path();
         vec![
             ("HOME", home.display().to_string()),
             ("XDG_CONFIG_HOME", home.join("xdg").display().to_string()),
+            ("XDG_DATA_HOME", home.join("xdg-data").display().to_string()),
             ("TASKCLI_SERVER", self.url.clone()),
             ("TASKCLI_KEYRING", "none".to_string()),
+            ("TASKCLI_SYNC_MAX_AGE", "0".to_string()),
         ]
     }
 
@@ -97,6 +108,7 @@ impl Env {
             .args(args)
             .envs(self.vars())
             .env_remove("TASKCLI_TOKEN")
+            .env_remove("TASKCLI_REPLICA")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         command

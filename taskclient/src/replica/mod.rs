@@ -12,7 +12,7 @@ mod sync;
 
 pub use error::ReplicaError;
 pub use queue::ChangeKind;
-pub use sync::{DropReason, Dropped, Numbered, SyncReport};
+pub use sync::{DropReason, Dropped, Numbered, Successor, SyncReport};
 
 use crate::Client;
 use queue::Queued;
@@ -304,6 +304,19 @@ impl Replica {
     /// (`ListQuery::matches`, `ListQuery::compare`). A local read has no
     /// pages: `limit` and `cursor` are not used.
     pub fn list(&self, query: &ListQuery) -> Result<Vec<LocalTask>, ReplicaError> {
+        // The server lowercases the search text as it reads the query
+        // string; `ListQuery::matches` expects it so.
+        let lowered;
+        let query = match &query.q {
+            Some(q) if q.chars().any(char::is_uppercase) => {
+                lowered = ListQuery {
+                    q: Some(q.to_lowercase()),
+                    ..query.clone()
+                };
+                &lowered
+            }
+            _ => query,
+        };
         let mut found: Vec<_> = self
             .store
             .tasks()?

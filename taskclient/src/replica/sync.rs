@@ -29,9 +29,22 @@ pub struct SyncReport {
     pub dropped: Vec<Dropped>,
     /// Tasks created here that the server numbered in this sync.
     pub numbered: Vec<Numbered>,
+    /// Recurring tasks whose completion this sync sent, each with the
+    /// task the server made to follow it (the pull brought it here).
+    pub successors: Vec<Successor>,
     /// Whether the pull was a full sync (the first one, or after the
     /// server forgot the replica's cursor), which rebuilt the local copy.
     pub full: bool,
+}
+
+/// A recurring task completed here, and the next one of its series that
+/// the server made when the completion reached it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Successor {
+    /// The completed task.
+    pub completed: TaskId,
+    /// The task that follows it.
+    pub next: TaskId,
 }
 
 /// A task created here that the server has numbered: its handle is free
@@ -148,7 +161,7 @@ impl Replica {
     /// Sends the queue, oldest first, until it is empty or a change fails.
     async fn push(&self, client: &Client, report: &mut SyncReport) -> Result<(), ReplicaError> {
         while let Some((seq, queued)) = self.store.first_queued()? {
-            let sent = send(client, &queued).await;
+            let sent = send(client, &queued, report).await;
             let _writing = self.write_lock();
             let (server, dropped) = match sent {
                 Sent::Failed(error) => return Err(error.into()),
@@ -330,8 +343,9 @@ impl Replica {
     }
 }
 
-/// Sends one queued change by the merge rules.
-async fn send(client: &Client, queued: &Queued) -> Sent {
+/// Sends one queued change by the merge rules; a completion that made a
+/// successor notes it in `report`.
+async fn send(client: &Client, queued: &Queued, report: &mut SyncReport) -> Sent {
     let id = queued.task;
     match &queued.change {
         Pending::Create { draft, .. } => {
@@ -360,7 +374,15 @@ async fn send(client: &Client, queued: &Queued) -> Sent {
                 }
             };
             match client.update(TaskRef::Id(id)).patch(patch).send().await {
-                Ok(updated) => Sent::Done(Some(Some(updated.task))),
+                Ok(updated) => {
+                    if let Some(next) = updated.next {
+                        report.successors.push(Successor {
+                            completed: id,
+                            next,
+                        });
+                    }
+                    Sent::Done(Some(Some(updated.task)))
+                }
                 Err(Error::NotFound) => Sent::Dropped(DropReason::DeletedElsewhere, Some(None)),
                 Err(error @ Error::Validation { .. }) => {
                     // The replica showed the refused edit: learn the truth.
@@ -395,6 +417,9 @@ fn refusal(error: &Error) -> String {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; "),
+        Error::Forbidden { problem, code } => problem
+            .message()
+            .map_or_else(|| code.clone(), str::to_string),
         other => other.to_string(),
     }
 }
