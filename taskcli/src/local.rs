@@ -67,7 +67,7 @@ impl<'a> LocalCopy<'a> {
     pub async fn sync_within(&self, budget: Duration) -> Result<SyncReport, Unsynced> {
         let ctx = self.ctx;
         let attempt = async {
-            let (client, _) = ctx.client().await.map_err(|error| Unsynced {
+            let (client, _) = ctx.sync_client().await.map_err(|error| Unsynced {
                 offline: error.unreachable,
                 error,
             })?;
@@ -342,7 +342,7 @@ async fn logged_in_user(ctx: &Context) -> CliResult<Option<UserId>> {
         return Ok(Some(user));
     }
     let asked = async {
-        let (client, _) = ctx.client().await.ok()?;
+        let (client, _) = ctx.sync_client().await.ok()?;
         client.me().await.ok()
     };
     let Ok(Some(me)) = tokio::time::timeout(SYNC_BUDGET, asked).await else {

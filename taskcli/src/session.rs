@@ -11,7 +11,7 @@ use crate::render::Output;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use taskclient::{Client, DEFAULT_BASE_URL};
+use taskclient::{Client, DEFAULT_BASE_URL, RetryPolicy};
 
 use crate::env::Environment;
 
@@ -283,9 +283,20 @@ impl Context {
     /// login, refreshed first if it is about to expire. Tokens the client
     /// refreshes later are written back to their store.
     pub async fn client(&self) -> CliResult<(Client, Origin)> {
+        self.client_with(RetryPolicy::default()).await
+    }
+
+    /// [`Context::client`] for a sync: no retries, since the next command
+    /// syncs again and a sync has a budget to keep.
+    pub async fn sync_client(&self) -> CliResult<(Client, Origin)> {
+        self.client_with(RetryPolicy::none()).await
+    }
+
+    async fn client_with(&self, retry: RetryPolicy) -> CliResult<(Client, Origin)> {
         if let Some(token) = &self.env.token {
             let client = Client::builder()
                 .base_url(&self.server)
+                .retry_policy(retry)
                 .access_token(token.clone())
                 .build()
                 .map_err(|e| self.api_error(e, Doing::General))?;
@@ -301,6 +312,7 @@ impl Context {
         let (email, user) = (login.email.clone(), login.user);
         let client = Client::builder()
             .base_url(&self.server)
+            .retry_policy(retry)
             .tokens(login.pair())
             .on_token_refresh(move |pair| {
                 let login = StoredLogin {

@@ -20,9 +20,79 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct Env {
     pub runtime: tokio::runtime::Runtime,
     server: Option<taskserver::RunningServer>,
+    /// The URL `taskcli` is given: the server's, or the [`Link`]'s in front
+    /// of it.
     pub url: String,
+    /// The server's own URL, for the SDK's checks.
+    server_url: String,
+    /// Between `taskcli` and the server, when the test cuts the network.
+    pub link: Option<Link>,
     pub home: tempfile::TempDir,
     _data: tempfile::TempDir,
+}
+
+/// What the [`Link`] does with a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Passes it on to the server.
+    Up = 0,
+    /// Hangs up at once: the server cannot be reached.
+    Down = 1,
+    /// Accepts it and never answers: a server that hangs.
+    Hanging = 2,
+}
+
+/// A TCP relay in front of the server that a test can cut: the network
+/// between a laptop and its server.
+pub struct Link {
+    state: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl Link {
+    /// Relays connections on a port of its own to `server`; returns the
+    /// link and its URL.
+    fn start(server: std::net::SocketAddr) -> (Self, String) {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the link");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let state = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(LinkState::Up as u8));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let mut hung = Vec::new();
+            for connection in listener.incoming() {
+                let Ok(client) = connection else { continue };
+                match shared.load(Ordering::SeqCst) {
+                    0 => relay(client, server),
+                    1 => drop(client),
+                    _ => hung.push(client),
+                }
+            }
+        });
+        (Self { state }, url)
+    }
+
+    /// Changes what happens to the next connections.
+    pub fn set(&self, state: LinkState) {
+        self.state
+            .store(state as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies bytes both ways between `client` and a new connection to `server`.
+fn relay(client: std::net::TcpStream, server: std::net::SocketAddr) {
+    let Ok(upstream) = std::net::TcpStream::connect(server) else {
+        return;
+    };
+    let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    };
+    if let (Ok(client_copy), Ok(upstream_copy)) = (client.try_clone(), upstream.try_clone()) {
+        pipe(client_copy, upstream);
+        pipe(upstream_copy, client);
+    }
 }
 
 impl Env {
@@ -48,10 +118,27 @@ impl Env {
         Self {
             runtime,
             server: Some(server),
+            server_url: url.clone(),
             url,
+            link: None,
             home: tempfile::tempdir().expect("home"),
             _data: data,
         }
+    }
+
+    /// A server behind a [`Link`] the test can cut.
+    pub fn start_linked() -> Self {
+        let mut env = Self::start();
+        let addr = env.server.as_ref().expect("running").addr;
+        let (link, url) = Link::start(addr);
+        env.url = url;
+        env.link = Some(link);
+        env
+    }
+
+    /// Sets the link between `taskcli` and the server.
+    pub fn network(&self, state: LinkState) {
+        self.link.as_ref().expect("a linked Env").set(state);
     }
 
     /// Shuts the server down: its port no longer answers. The port stays
@@ -175,7 +262,7 @@ impl Env {
     /// An SDK client with `token`, for checking what the server holds.
     pub fn client(&self, token: &str) -> Client {
         Client::builder()
-            .base_url(&self.url)
+            .base_url(&self.server_url)
             .access_token(token)
             .build()
             .expect("client")
