@@ -187,10 +187,14 @@ pub fn local_day(at: Timestamp) -> String {
         .to_string()
 }
 
-/// How far `at` is from `now`, roughly: "in 14 min", "3 h ago", "in 20 s".
+/// How far `at` is from `now`, roughly: "in 14 min", "3 h ago", "in 20 s",
+/// "just now" (within a second).
 pub fn relative_time(at: Timestamp, now: Timestamp) -> String {
     let seconds = (at.as_micros() - now.as_micros()) / 1_000_000;
     let amount = seconds.unsigned_abs();
+    if amount == 0 {
+        return "just now".to_string();
+    }
     let text = match amount {
         0..60 => format!("{amount} s"),
         60..3_600 => format!("{} min", amount / 60),
@@ -276,6 +280,8 @@ mod tests {
         assert_eq!(at("2026-03-04T10:00:20Z"), "in 20 s");
         assert_eq!(at("2026-03-04T07:00:00Z"), "3 h ago");
         assert_eq!(at("2026-04-03T10:00:00Z"), "in 30 d");
+        assert_eq!(at("2026-03-04T09:59:59.5Z"), "just now");
+        assert_eq!(at("2026-03-04T09:59:59Z"), "1 s ago");
     }
 
     #[test]
