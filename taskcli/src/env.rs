@@ -57,6 +57,8 @@ pub struct Environment {
     pub replica: bool,
     /// `TASKCLI_SYNC_MAX_AGE`, else 5 minutes.
     pub sync_max_age: Duration,
+    /// `HOME`, to show paths under it as `~/...`.
+    pub home: Option<PathBuf>,
 }
 
 impl fmt::Debug for Environment {
@@ -70,6 +72,7 @@ impl fmt::Debug for Environment {
             .field("data_dir", &self.data_dir)
             .field("replica", &self.replica)
             .field("sync_max_age", &self.sync_max_age)
+            .field("home", &self.home)
             .finish()
     }
 }
@@ -137,6 +140,7 @@ impl Environment {
             data_dir,
             replica,
             sync_max_age,
+            home: non_empty("HOME").map(PathBuf::from),
         }
     }
 
@@ -145,6 +149,18 @@ impl Environment {
         self.config_dir.clone().ok_or_else(|| {
             CliError::failure("Cannot find a configuration directory: set HOME or XDG_CONFIG_HOME.")
         })
+    }
+
+    /// `path` for people: `~/...` when it is under `HOME`.
+    pub fn shown_path(&self, path: &std::path::Path) -> String {
+        match self
+            .home
+            .as_deref()
+            .and_then(|home| path.strip_prefix(home).ok())
+        {
+            Some(rest) => format!("~/{}", rest.display()),
+            None => path.display().to_string(),
+        }
     }
 
     /// The directory of the local copies, or why there is none.
@@ -191,6 +207,11 @@ mod tests {
         assert_eq!(env.data_dir, Some(PathBuf::from("/xdg-data/taskcli")));
         assert!(!env.replica);
         assert_eq!(env.sync_max_age, Duration::from_secs(60));
+        assert_eq!(
+            env.shown_path(std::path::Path::new("/home/ada/.local/share/taskcli")),
+            "~/.local/share/taskcli"
+        );
+        assert_eq!(env.shown_path(std::path::Path::new("/srv/x")), "/srv/x");
         assert!(!format!("{env:?}").contains("secret"), "{env:?}");
     }
 

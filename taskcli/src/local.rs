@@ -125,9 +125,10 @@ impl<'a> LocalCopy<'a> {
 
     /// After a local write of the tasks `own`: syncs within the budget.
     /// The write is on disk and queued whatever happens, so a sync that
-    /// fails only says, in one line on stderr, how many changes wait.
-    /// Changes of other tasks that the sync dropped are reported here;
-    /// those of `own` are the caller's to report, as its failures.
+    /// fails is only a line on stderr, how many changes wait, which
+    /// [`AfterWrite::tell`] prints after the command's own output. Changes
+    /// of `own` that the sync dropped are the caller's to report, as its
+    /// failures ([`AfterWrite::refusal`]).
     pub async fn sync_after_write(&self, own: &[TaskId]) -> AfterWrite {
         match self.sync_within(SYNC_BUDGET).await {
             Ok(mut report) => {
@@ -135,20 +136,20 @@ impl<'a> LocalCopy<'a> {
                     .into_iter()
                     .partition(|dropped| own.contains(&dropped.task));
                 report.dropped = others;
-                report_dropped(&report);
                 AfterWrite {
                     report: Some(report),
                     refused,
+                    unsynced: None,
                 }
             }
-            Err(Unsynced { error, .. }) => {
-                eprintln!(
+            Err(Unsynced { error, .. }) => AfterWrite {
+                unsynced: Some(format!(
                     "{} to be synced: {}",
                     waiting(self.replica.queued()),
                     error.message
-                );
-                AfterWrite::default()
-            }
+                )),
+                ..AfterWrite::default()
+            },
         }
     }
 
@@ -176,9 +177,22 @@ pub struct AfterWrite {
     pub report: Option<SyncReport>,
     /// The command's own changes that the server would not take.
     pub refused: Vec<Dropped>,
+    /// Why the sync did not get through, and what waits, in one line.
+    unsynced: Option<String>,
 }
 
 impl AfterWrite {
+    /// Says on stderr what the sync dropped of other tasks, or that
+    /// changes wait: after the command's own output.
+    pub fn tell(&self) {
+        if let Some(report) = &self.report {
+            report_dropped(report);
+        }
+        if let Some(line) = &self.unsynced {
+            eprintln!("{line}");
+        }
+    }
+
     /// The failure to report for a change of `task` the server would not
     /// take, if it did not.
     pub fn refusal(&self, task: TaskId) -> Option<CliError> {

@@ -101,6 +101,11 @@ impl Context {
         self.env.config_dir()
     }
 
+    /// `path` for people: `~/...` when it is under the home directory.
+    pub fn shown_path(&self, path: &std::path::Path) -> String {
+        self.env.shown_path(path)
+    }
+
     /// The directory of the local copies.
     pub fn data_dir(&self) -> CliResult<PathBuf> {
         self.env.data_dir()

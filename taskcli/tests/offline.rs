@@ -381,3 +381,42 @@ fn two_processes_at_once_lose_no_change() {
     let expected: Vec<String> = (0..6).map(|i| format!("Parallel {i}")).collect();
     assert_eq!(titles, expected);
 }
+
+#[test]
+fn a_recurring_task_completed_offline_gets_its_successor_at_the_sync() {
+    let env = Env::start_linked();
+    env.register("weekly@example.com");
+    env.run(&[
+        "add",
+        "Water plants",
+        "--due",
+        "monday",
+        "--recur",
+        "weekly",
+    ])
+    .ok();
+    env.network(LinkState::Down);
+    let done = env.run(&["done", "1"]);
+    done.ok();
+    assert_eq!(
+        done.stdout,
+        "Completed task 1: Water plants; the next one is made when this is synced\n"
+    );
+    env.network(LinkState::Up);
+    env.run(&["sync"]).ok();
+    let listed = env.run(&["list", "--all", "--json"]);
+    let tasks = listed.ok().json();
+    let tasks = tasks.as_array().expect("an array");
+    assert_eq!(tasks.len(), 2, "one successor: {tasks:?}");
+    assert_eq!(tasks[1]["number"], 2);
+    assert_eq!(tasks[1]["completed"], false);
+    assert_eq!(tasks[1]["series"], tasks[0]["id"]);
+    // Online, done names the successor that its own sync brought.
+    let done = env.run(&["done", "2"]);
+    assert!(
+        done.ok()
+            .stdout
+            .starts_with("Completed task 2: Water plants; next: task 3, due "),
+        "{done:?}"
+    );
+}

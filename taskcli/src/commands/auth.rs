@@ -406,7 +406,8 @@ fn print_status<U: Serialize>(
             n => format!("{} to be synced", waiting(n)),
         };
         ctx.out.line(format!("Synced:  {synced}; {queue}"));
-        ctx.out.line(format!("Copy:    {}", copy.path.display()));
+        ctx.out
+            .line(format!("Copy:    {}", ctx.shown_path(&copy.path)));
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn add(ctx: &Context, local: &LocalCopy<'_>, draft: TaskDraft) -> CliR
     let added = local.replica.create(draft).map_err(replica_error)?;
     let synced = local.sync_after_write(&[added.task.id]).await;
     if let Some(refused) = synced.refusal(added.task.id) {
+        synced.tell();
         return Err(refused);
     }
     let task = current(local, added.task.id)?.unwrap_or(added);
@@ -42,6 +43,7 @@ pub async fn add(ctx: &Context, local: &LocalCopy<'_>, draft: TaskDraft) -> CliR
             repeats(&task.task)
         ));
     }
+    synced.tell();
     Ok(())
 }
 
@@ -109,6 +111,7 @@ pub async fn edit(
         })?;
     let synced = local.sync_after_write(&[edited.task.id]).await;
     if let Some(refused) = synced.refusal(edited.task.id) {
+        synced.tell();
         return Err(refused);
     }
     let task = current_or(local, edited)?;
@@ -117,6 +120,7 @@ pub async fn edit(
     } else {
         ctx.out.line(updated_line(args, &task.task, &task.label()));
     }
+    synced.tell();
     Ok(())
 }
 
@@ -190,6 +194,7 @@ pub async fn set_completed(
     if ctx.out.json {
         ctx.out.json(&Value::Array(shown));
     }
+    synced.tell();
     outcomes.finish()
 }
 
@@ -255,10 +260,12 @@ pub async fn remove(
             Err(error) => outcomes.failed(replica_error(error)),
         }
     }
-    if !deleted.is_empty() {
+    let synced = if deleted.is_empty() {
+        AfterWrite::default()
+    } else {
         let ids: Vec<TaskId> = deleted.iter().map(|task| task.task.id).collect();
-        local.sync_after_write(&ids).await;
-    }
+        local.sync_after_write(&ids).await
+    };
     if ctx.out.json {
         ctx.out
             .json(&Value::Array(deleted.iter().map(json_of).collect()));
@@ -271,6 +278,7 @@ pub async fn remove(
             ));
         }
     }
+    synced.tell();
     outcomes.finish()
 }
 

@@ -41,10 +41,6 @@ pub async fn run(ctx: &Context) -> CliResult {
             return Err(CliError { message, ..error });
         }
     };
-    report_dropped(&report);
-    for numbered in &report.numbered {
-        eprintln!("Task ~{} is now task {}.", numbered.handle, numbered.number);
-    }
     if ctx.out.json {
         ctx.out.json(&Synced {
             server: &ctx.server,
@@ -61,6 +57,10 @@ pub async fn run(ctx: &Context) -> CliResult {
             report.received,
             report.dropped.len()
         ));
+    }
+    report_dropped(&report);
+    for numbered in &report.numbered {
+        eprintln!("Task ~{} is now task {}.", numbered.handle, numbered.number);
     }
     Ok(())
 }
