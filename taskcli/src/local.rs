@@ -17,7 +17,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use taskclient::{
-    DropReason, Dropped, Error as ApiError, Identity, LocalTask, Replica, ReplicaError, SyncReport,
+    DropReason, Dropped, Error as ApiError, Identity, LocalTask, Lost, Replica, ReplicaError,
+    SyncReport,
 };
 use taskcore::{TaskId, Timestamp, UserId};
 
@@ -396,48 +397,37 @@ pub fn path_of(data_dir: &Path, identity: &Identity) -> PathBuf {
 }
 
 /// Opens the copy at `path`. One that cannot be read (damaged, or from a
-/// newer taskcli) is moved aside, with one sentence, and a new one started:
-/// its first sync fills it from the server.
+/// newer taskcli) is moved aside, with one sentence, and a new one started
+/// with the changes of the old queue that can still be read; its first
+/// sync fills it from the server.
 fn open_or_rebuild(path: &Path, identity: &Identity) -> CliResult<Replica> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent).map_err(|e| {
             CliError::failure(format!("Could not create {}: {e}.", parent.display()))
         })?;
     }
-    match Replica::open(path, identity) {
-        Err(error) if error.is_unreadable() => {
-            let aside = aside_path(path);
-            std::fs::rename(path, &aside).map_err(|e| {
-                CliError::failure(format!(
-                    "{} It could not be moved aside either: {e}.",
-                    sentence(&error.to_string())
-                ))
-            })?;
-            eprintln!(
-                "note: {} It was moved to {} and a new copy will be filled from the server.",
-                sentence(&error.to_string()),
-                aside.display()
-            );
-            Replica::open(path, identity).map_err(replica_error)
-        }
-        other => other.map_err(replica_error),
+    let (replica, rebuilt) = Replica::open_or_rebuild(path, identity).map_err(replica_error)?;
+    if let Some(rebuilt) = rebuilt {
+        let queue = match (rebuilt.kept, rebuilt.lost) {
+            (0, Lost::Nothing) => String::new(),
+            (1, Lost::Nothing) => "; the change that waited to be synced was kept".to_string(),
+            (kept, Lost::Nothing) => {
+                format!("; the {kept} changes that waited to be synced were kept")
+            }
+            (kept, Lost::Changes(lost)) => format!(
+                "; of the changes that waited to be synced, {kept} kept and {lost} lost (unreadable)"
+            ),
+            (_, Lost::Unknown) => {
+                "; any changes it held that were not synced yet are lost".to_string()
+            }
+        };
+        eprintln!(
+            "note: {} It was moved to {} and a new copy will be filled from the server{queue}.",
+            sentence(&rebuilt.reason.to_string()),
+            rebuilt.moved_to.display()
+        );
     }
-}
-
-/// `path.unreadable-<seconds since 1970>`, or with a counter if taken.
-fn aside_path(path: &Path) -> PathBuf {
-    let stamp = Timestamp::now().as_secs();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut candidate = path.with_file_name(format!("{name}.unreadable-{stamp}"));
-    let mut n = 1;
-    while candidate.exists() {
-        n += 1;
-        candidate = path.with_file_name(format!("{name}.unreadable-{stamp}-{n}"));
-    }
-    candidate
+    Ok(replica)
 }
 
 /// A task as `--json` prints it: the API's object, with `"number": null`

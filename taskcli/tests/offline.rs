@@ -337,7 +337,7 @@ fn a_damaged_copy_is_moved_aside_and_filled_again() {
             && listed.stderr.contains("It was moved to ")
             && listed
                 .stderr
-                .ends_with(" and a new copy will be filled from the server.\n"),
+                .ends_with(" and a new copy will be filled from the server; any changes it held that were not synced yet are lost.\n"),
         "{listed:?}"
     );
     let names: Vec<String> = std::fs::read_dir(env.data_dir().join("replicas"))

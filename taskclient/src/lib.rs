@@ -118,8 +118,8 @@ pub use feed::LiveChange;
 pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
 #[cfg(feature = "replica")]
 pub use replica::{
-    ChangeKind, DropReason, Dropped, Identity, LocalRef, LocalTask, Numbered, Replica,
-    ReplicaError, Successor, SyncReport,
+    ChangeKind, DropReason, Dropped, Identity, LocalRef, LocalTask, Lost, Numbered, Rebuilt,
+    Replica, ReplicaError, Successor, SyncReport,
 };
 pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].

@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Instant;
 use taskclient::{
-    ChangeKind, Client, DropReason, Identity, ListQuery, LocalRef, LocalTask, Priority, Project,
-    Recur, Replica, ReplicaError, Sort, SortField, StatusFilter, Tags, Task, TaskDraft, TaskPatch,
-    TaskRef, Timestamp, Title, UserId,
+    ChangeKind, Client, DropReason, Identity, ListQuery, LocalRef, LocalTask, Lost, Priority,
+    Project, Recur, Replica, ReplicaError, Sort, SortField, StatusFilter, Tags, Task, TaskDraft,
+    TaskPatch, TaskRef, Timestamp, Title, UserId,
 };
 
 mod common;
@@ -723,6 +723,32 @@ async fn a_replica_opens_for_its_own_user_and_server_only() {
     }
     let error = Replica::open(&other, &ada).expect_err("not a replica");
     assert!(error.is_unreadable(), "{error:?}");
+
+    // Rebuilding moves the newer replica aside and keeps its queue.
+    let (rebuilt, report) = Replica::open_or_rebuild(&dir, &ada).expect("rebuilds");
+    let report = report.expect("it was unreadable");
+    assert!(
+        matches!(report.reason, ReplicaError::FutureFormat { found: 99, .. }),
+        "{report:?}"
+    );
+    assert_eq!((report.kept, report.lost), (1, Lost::Nothing));
+    assert!(report.moved_to.is_dir(), "kept for the user: {report:?}");
+    assert_eq!(rebuilt.queued(), 1, "the change still goes out");
+    let shown = rebuilt.list(&ListQuery::default()).expect("lists");
+    assert_eq!(
+        shown.iter().map(|t| t.label()).collect::<Vec<_>>(),
+        ["~1"],
+        "the task created there shows again, with its handle"
+    );
+    drop(rebuilt);
+    let (again, report) = Replica::open_or_rebuild(&dir, &ada).expect("opens");
+    assert!(report.is_none(), "a readable replica is opened as it is");
+    assert_eq!(again.queued(), 1);
+    // Another program's database: moved aside, nothing of it read.
+    let (fresh, report) = Replica::open_or_rebuild(&other, &ada).expect("rebuilds");
+    let report = report.expect("it was unreadable");
+    assert_eq!((report.kept, report.lost), (0, Lost::Unknown));
+    assert_eq!(fresh.queued(), 0);
 }
 
 /// One step of the property test: a local change on replica `r`, or a sync

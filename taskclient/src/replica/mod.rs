@@ -17,7 +17,7 @@ pub use sync::{DropReason, Dropped, Numbered, Successor, SyncReport};
 use crate::Client;
 use queue::Queued;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use store::{Durability, Store, Stored, Writes};
 use taskcore::{
@@ -283,6 +283,66 @@ impl Replica {
         })
     }
 
+    /// [`Replica::open`], and for a replica that cannot be read (damaged,
+    /// or from a newer version): moves it aside (to `DIR.unreadable-SECONDS`),
+    /// opens a new one in `dir`, and queues there again every change of the
+    /// old queue that can still be read, so that nothing the user did
+    /// waits in vain. The new replica's first sync fills it from the
+    /// server. The old one stays where it was moved, for the user to
+    /// delete.
+    ///
+    /// The old queue is read only when the old replica says it belongs to
+    /// `identity`: another user's changes are never read.
+    pub fn open_or_rebuild(
+        dir: impl AsRef<Path>,
+        identity: &Identity,
+    ) -> Result<(Self, Option<Rebuilt>), ReplicaError> {
+        let dir = dir.as_ref();
+        let reason = match Self::open(dir, identity) {
+            Err(error) if error.is_unreadable() => error,
+            other => return other.map(|replica| (replica, None)),
+        };
+        let moved_to = aside(dir);
+        std::fs::rename(dir, &moved_to).map_err(|e| ReplicaError::Storage {
+            path: dir.to_path_buf(),
+            reason: format!("cannot move the unreadable replica aside: {e}"),
+        })?;
+        let replica = Self::open(dir, identity)?;
+        let (queue, lost) = old_queue(&moved_to, &replica.identity);
+        let kept = queue.len();
+        replica.requeue(queue)?;
+        Ok((
+            replica,
+            Some(Rebuilt {
+                reason,
+                moved_to,
+                kept,
+                lost,
+            }),
+        ))
+    }
+
+    /// Queues `changes` again, in order, and shows what they make of tasks
+    /// the replica does not have yet (the ones created here).
+    fn requeue(&self, changes: Vec<Queued>) -> Result<(), ReplicaError> {
+        let _writing = self.write_lock();
+        let mut writes = Writes::default();
+        let mut tasks: Vec<TaskId> = Vec::new();
+        for queued in &changes {
+            writes.push_queue(self.store.next_seq()?, queued);
+            if !tasks.contains(&queued.task) {
+                tasks.push(queued.task);
+            }
+        }
+        for id in tasks {
+            let pending = changes.iter().filter(|q| q.task == id);
+            if let Some(shown) = merge::replay(None, pending) {
+                writes.put_task(id, None, Some(&shown));
+            }
+        }
+        self.store.write(writes, Durability::Durable)
+    }
+
     /// Who the replica belongs to.
     pub fn identity(&self) -> &Identity {
         &self.identity
@@ -444,6 +504,68 @@ impl Replica {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// What [`Replica::open_or_rebuild`] did with a replica it could not read.
+#[derive(Debug)]
+pub struct Rebuilt {
+    /// Why it could not be read.
+    pub reason: ReplicaError,
+    /// Where it was moved.
+    pub moved_to: PathBuf,
+    /// How many of its queued changes wait in the new replica.
+    pub kept: usize,
+    /// What of its queue was lost.
+    pub lost: Lost,
+}
+
+/// What of an unreadable replica's queue [`Replica::open_or_rebuild`]
+/// could not keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// Nothing: every queued change was read (or there was none).
+    Nothing,
+    /// This many queued changes could not be read.
+    Changes(usize),
+    /// Its files could not be opened at all: whatever it queued is lost.
+    Unknown,
+}
+
+/// `dir.unreadable-SECONDS`, or with a counter if that is taken.
+fn aside(dir: &Path) -> PathBuf {
+    let stamp = Timestamp::now().as_secs();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut candidate = dir.with_file_name(format!("{name}.unreadable-{stamp}"));
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = dir.with_file_name(format!("{name}.unreadable-{stamp}-{n}"));
+    }
+    candidate
+}
+
+/// The queued changes of the replica moved to `path` that can be read,
+/// and what could not be. Nothing is read of a replica that does not say
+/// it belongs to `identity`.
+fn old_queue(path: &Path, identity: &Identity) -> (Vec<Queued>, Lost) {
+    let Ok((store, _)) = Store::open(path) else {
+        // Not even sled can open it: whatever it queued is gone.
+        return (Vec::new(), Lost::Unknown);
+    };
+    let server: Option<String> = store.meta(store::META_SERVER).ok().flatten();
+    let user: Option<UserId> = store.meta(store::META_USER).ok().flatten();
+    if server.as_deref() != Some(identity.server.as_str()) || user != Some(identity.user) {
+        return (Vec::new(), Lost::Unknown);
+    }
+    let (queue, unreadable) = store.readable_queue();
+    let lost = match unreadable {
+        0 => Lost::Nothing,
+        n => Lost::Changes(n),
+    };
+    (queue, lost)
 }
 
 /// Refuses a replica that is not `identity`'s, or not readable by this

@@ -212,6 +212,20 @@ impl Store {
         }
     }
 
+    /// Every queued change that can still be read, in order, and how many
+    /// could not be: what is kept of a replica that is being replaced.
+    pub(super) fn readable_queue(&self) -> (Vec<Queued>, usize) {
+        let mut kept = Vec::new();
+        let mut unreadable = 0;
+        for entry in self.db.scan_prefix(QUEUE).values() {
+            match entry.map(|value| serde_json::from_slice::<Queued>(&value)) {
+                Ok(Ok(queued)) => kept.push(queued),
+                _ => unreadable += 1,
+            }
+        }
+        (kept, unreadable)
+    }
+
     /// How many changes wait in the queue.
     pub(super) fn queue_len(&self) -> usize {
         self.db.scan_prefix(QUEUE).count()
