@@ -17,10 +17,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use taskclient::{
-    DropReason, Dropped, Error as ApiError, Identity, LocalTask, Lost, Replica, ReplicaError,
-    SyncReport,
+    DropReason, Dropped, Error as ApiError, Identity, LocalRef, LocalTask, Lost, Replica,
+    ReplicaError, ReplicaView, SyncReport,
 };
-use taskcore::{TaskId, Timestamp, UserId};
+use taskcore::{ListQuery, ProjectCount, TaskId, Timestamp, UserId};
 
 /// How long a command waits for the server before it goes on without it.
 pub const SYNC_BUDGET: Duration = Duration::from_secs(2);
@@ -34,6 +34,74 @@ pub struct LocalCopy<'a> {
     ctx: &'a Context,
     /// The copy itself.
     pub replica: Replica,
+}
+
+/// The copy as a read command uses it: its view when fresh (no database
+/// opened, no network), else the copy itself, synced first if stale.
+pub enum ReadCopy<'a> {
+    /// The view the copy keeps for readers ([`ReplicaView`]).
+    View(ReplicaView),
+    /// The copy, open.
+    Open(LocalCopy<'a>),
+}
+
+impl<'a> ReadCopy<'a> {
+    /// The copy for a read; `None` when the command works online.
+    pub async fn open(ctx: &'a Context) -> CliResult<Option<Self>> {
+        if !ctx.replica_enabled() {
+            return Ok(None);
+        }
+        if let Some(view) = fresh_view(ctx)? {
+            return Ok(Some(Self::View(view)));
+        }
+        let Some(local) = LocalCopy::open(ctx).await? else {
+            return Ok(None);
+        };
+        local.refresh_if_stale().await?;
+        Ok(Some(Self::Open(local)))
+    }
+
+    /// The tasks that pass `query`, in its order.
+    pub fn list(&self, query: &ListQuery) -> CliResult<Vec<LocalTask>> {
+        match self {
+            Self::View(view) => Ok(view.list(query)),
+            Self::Open(local) => local.replica.list(query).map_err(replica_error),
+        }
+    }
+
+    /// The projects with their counts.
+    pub fn projects(&self) -> CliResult<Vec<ProjectCount>> {
+        match self {
+            Self::View(view) => Ok(view.projects()),
+            Self::Open(local) => local.replica.projects().map_err(replica_error),
+        }
+    }
+
+    /// The task `task` names, if the copy has it.
+    pub fn get(&self, task: &LocalRef) -> CliResult<Option<LocalTask>> {
+        match self {
+            Self::View(view) => Ok(view.get(task)),
+            Self::Open(local) => local.replica.get(task).map_err(replica_error),
+        }
+    }
+}
+
+/// The view of the logged-in user's copy, if it is younger than the
+/// allowed age. Needs no network and opens no database; `None` sends the
+/// command the slow way.
+fn fresh_view(ctx: &Context) -> CliResult<Option<ReplicaView>> {
+    let Some((_, login)) = ctx.stored_login()? else {
+        return Ok(None);
+    };
+    let Some(user) = login.user else {
+        return Ok(None);
+    };
+    let identity = Identity::new(ctx.server.clone(), user);
+    let view = ReplicaView::open(path_of(&ctx.data_dir()?, &identity), &identity);
+    Ok(view.filter(|view| {
+        view.last_sync()
+            .is_some_and(|last| age(last) < ctx.sync_max_age())
+    }))
 }
 
 /// What became of a sync that could not finish.

@@ -69,14 +69,13 @@ impl Context {
                 .and_then(|dir| Settings::load(&dir).default_server)
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
         };
-        let server = Client::new(&configured)
-            .map_err(|_| {
-                CliError::usage(format!(
-                    "`{configured}` is not a server URL like http://127.0.0.1:8080."
-                ))
-            })?
-            .base_url()
-            .to_string();
+        // Checked without building a client: most commands read the local
+        // copy and never need one.
+        let server = taskclient::normalize_base_url(&configured).map_err(|_| {
+            CliError::usage(format!(
+                "`{configured}` is not a server URL like http://127.0.0.1:8080."
+            ))
+        })?;
         Ok(Self {
             server,
             out: Output::detect(global.json, env.no_color),

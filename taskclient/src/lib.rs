@@ -112,6 +112,7 @@ mod sse;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, RetryPolicy,
+    normalize_base_url,
 };
 pub use error::{Error, Problem, Result};
 pub use feed::LiveChange;
@@ -119,7 +120,7 @@ pub use model::{ApiTokenInfo, CreatedApiToken, Health, Session, TokenPair};
 #[cfg(feature = "replica")]
 pub use replica::{
     ChangeKind, DropReason, Dropped, Identity, LocalRef, LocalTask, Lost, Numbered, Rebuilt,
-    Replica, ReplicaError, Successor, SyncReport,
+    Replica, ReplicaError, ReplicaView, Successor, SyncReport,
 };
 pub use requests::{CreateTask, UpdateTask, Updated};
 /// The HTTP status type used in [`Error`].

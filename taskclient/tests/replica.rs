@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 use taskclient::{
     ChangeKind, Client, DropReason, Identity, ListQuery, LocalRef, LocalTask, Lost, Priority,
-    Project, Recur, Replica, ReplicaError, Sort, SortField, StatusFilter, Tags, Task, TaskDraft,
-    TaskPatch, TaskRef, Timestamp, Title, UserId,
+    Project, Recur, Replica, ReplicaError, ReplicaView, Sort, SortField, StatusFilter, Tags, Task,
+    TaskDraft, TaskPatch, TaskRef, Timestamp, Title, UserId,
 };
 
 mod common;
@@ -969,4 +969,60 @@ proptest::proptest! {
             .expect("runtime");
         runtime.block_on(run_steps(steps));
     }
+}
+
+#[test]
+fn readers_see_what_is_durable_through_the_view() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let dir = dirs.path().join("r");
+    let ada = Identity::new("http://127.0.0.1:8080", UserId::generate());
+    drop(Replica::open(&dir, &ada).expect("opens"));
+    let empty = ReplicaView::open(&dir, &ada).expect("a handle that found none writes one");
+    assert_eq!((empty.last_sync(), empty.queued()), (None, 0));
+    assert!(empty.list(&ListQuery::default()).is_empty());
+
+    let replica = Replica::open(&dir, &ada).expect("reopens");
+    replica.create(draft("Seen by readers")).expect("creates");
+    assert!(
+        ReplicaView::open(&dir, &ada).is_none(),
+        "a write not yet in the view: no view, rather than a stale one"
+    );
+    drop(replica);
+    let replica = Replica::open(&dir, &ada).expect("reopens");
+    // The replica is open here: a reader needs neither it nor its lock.
+    let view = ReplicaView::open(&dir, &ada).expect("written when the handle was dropped");
+    assert_eq!(view.queued(), 1);
+    let query = ListQuery {
+        q: Some("SEEN".into()),
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        view.list(&query),
+        replica.list(&query).expect("lists"),
+        "the same answer as the replica"
+    );
+    assert_eq!(
+        view.get(&LocalRef::Handle(1)).map(|t| t.task.title),
+        Some("Seen by readers".to_string())
+    );
+    assert_eq!(view.projects(), replica.projects().expect("projects"));
+
+    // Another user's reader gets nothing; nor does anyone from a damaged view.
+    assert!(ReplicaView::open(&dir, &Identity::new(&ada.server, UserId::generate())).is_none());
+    std::fs::write(dir.join("view.json"), b"{\"format\":").expect("damages");
+    assert!(ReplicaView::open(&dir, &ada).is_none());
+    // The next write makes it again.
+    let retitle = TaskPatch {
+        title: Some(Title::parse("Seen again").expect("a title")),
+        ..TaskPatch::default()
+    };
+    replica
+        .update(&LocalRef::Handle(1), retitle)
+        .expect("updates");
+    drop(replica);
+    let view = ReplicaView::open(&dir, &ada).expect("written again");
+    assert_eq!(
+        view.get(&LocalRef::Handle(1)).map(|t| t.task.title),
+        Some("Seen again".to_string())
+    );
 }

@@ -12,7 +12,7 @@ use crate::dates::local_day;
 use crate::error::{CliError, CliResult, Doing};
 use crate::ids::TaskArg;
 use crate::local::{
-    AfterWrite, LocalCopy, SYNC_BUDGET, Unsynced, json_of, replica_error, report_dropped,
+    AfterWrite, LocalCopy, ReadCopy, SYNC_BUDGET, Unsynced, json_of, replica_error, report_dropped,
 };
 use crate::render::task_details;
 use crate::session::Context;
@@ -48,14 +48,13 @@ pub async fn add(ctx: &Context, local: &LocalCopy<'_>, draft: TaskDraft) -> CliR
 }
 
 /// `taskcli list`: every match from the copy, in the server's order.
-pub async fn list(
+pub fn list(
     ctx: &Context,
-    local: &LocalCopy<'_>,
+    copy: &ReadCopy<'_>,
     query: &ListQuery,
     wanted: Option<usize>,
 ) -> CliResult {
-    local.refresh_if_stale().await?;
-    let mut tasks = local.replica.list(query).map_err(replica_error)?;
+    let mut tasks = copy.list(query)?;
     let more = wanted.is_some_and(|n| tasks.len() > n);
     if let Some(n) = wanted {
         tasks.truncate(n);
@@ -68,10 +67,21 @@ pub async fn list(
     Ok(())
 }
 
-/// `taskcli show`.
-pub async fn show(ctx: &Context, local: &LocalCopy<'_>, id: TaskArg) -> CliResult {
-    local.refresh_if_stale().await?;
-    let task = find(ctx, local, &id).await?;
+/// `taskcli show`. A task the fresh view does not have may be new on the
+/// server: the copy is opened to look for it there ([`find`]).
+pub async fn show(ctx: &Context, copy: ReadCopy<'_>, id: TaskArg) -> CliResult {
+    let task = match copy.get(&id.0)? {
+        Some(task) => task,
+        None => match copy {
+            ReadCopy::Open(local) => find(ctx, &local, &id).await?,
+            ReadCopy::View(_) => {
+                let local = LocalCopy::open(ctx)
+                    .await?
+                    .ok_or_else(|| ctx.not_logged_in())?;
+                find(ctx, &local, &id).await?
+            }
+        },
+    };
     if ctx.out.json {
         ctx.out.json(&json_of(&task));
     } else {

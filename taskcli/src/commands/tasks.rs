@@ -6,7 +6,7 @@ use crate::error::{CliError, CliResult, Doing, Exit};
 use crate::fields;
 use crate::habits::quote;
 use crate::ids::TaskArg;
-use crate::local::{LocalCopy, replica_error};
+use crate::local::{LocalCopy, ReadCopy};
 use crate::render::{Labelled, project_tree, task_details, task_table};
 use crate::session::Context;
 use chrono::Local;
@@ -117,8 +117,8 @@ pub(super) fn repeats(task: &Task) -> String {
 /// `taskcli list`.
 pub async fn list(ctx: &Context, args: ListArgs) -> CliResult {
     let (query, wanted) = query_of(args)?;
-    if let Some(local) = LocalCopy::open(ctx).await? {
-        return on_copy::list(ctx, &local, &query, wanted).await;
+    if let Some(copy) = ReadCopy::open(ctx).await? {
+        return on_copy::list(ctx, &copy, &query, wanted);
     }
     let (client, _) = ctx.client().await?;
     let mut tasks = Vec::new();
@@ -235,8 +235,8 @@ fn nothing_matches(query: &ListQuery) -> String {
 
 /// `taskcli show`.
 pub async fn show(ctx: &Context, id: TaskArg) -> CliResult {
-    if let Some(local) = LocalCopy::open(ctx).await? {
-        return on_copy::show(ctx, &local, id).await;
+    if let Some(copy) = ReadCopy::open(ctx).await? {
+        return on_copy::show(ctx, copy, id).await;
     }
     let reference = online(&id)?;
     let (client, _) = ctx.client().await?;
@@ -612,11 +612,8 @@ pub(super) fn agreed_to_delete<T: Labelled>(
 
 /// `taskcli projects`.
 pub async fn projects(ctx: &Context) -> CliResult {
-    let projects = match LocalCopy::open(ctx).await? {
-        Some(local) => {
-            local.refresh_if_stale().await?;
-            local.replica.projects().map_err(replica_error)?
-        }
+    let projects = match ReadCopy::open(ctx).await? {
+        Some(copy) => copy.projects()?,
         None => {
             let (client, _) = ctx.client().await?;
             client

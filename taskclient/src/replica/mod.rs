@@ -9,15 +9,18 @@ mod merge;
 mod queue;
 mod store;
 mod sync;
+mod view;
 
 pub use error::ReplicaError;
 pub use queue::ChangeKind;
 pub use sync::{DropReason, Dropped, Numbered, Successor, SyncReport};
+pub use view::ReplicaView;
 
 use crate::Client;
 use queue::Queued;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use store::{Durability, Store, Stored, Writes};
 use taskcore::{
@@ -237,6 +240,19 @@ pub struct Replica {
     writing: Mutex<()>,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
+    /// Whether the view for readers lags the database (deleted, or never
+    /// written): written when the handle is dropped.
+    view_stale: AtomicBool,
+}
+
+impl Drop for Replica {
+    /// Writes the view for readers if it lags: what every write made
+    /// durable, at the cost of one file for all of them.
+    fn drop(&mut self) {
+        if self.view_stale.load(Ordering::SeqCst) {
+            self.save_view();
+        }
+    }
 }
 
 impl fmt::Debug for Replica {
@@ -275,12 +291,37 @@ impl Replica {
         } else {
             check_owner(&store, &identity)?;
         }
+        // Without a view, this handle writes one when it is done.
+        let view_stale = AtomicBool::new(!view::exists(dir));
         Ok(Self {
             store,
             identity,
             writing: Mutex::new(()),
             syncing: tokio::sync::Mutex::new(()),
+            view_stale,
         })
+    }
+
+    /// Writes the view of what is durable now, for readers
+    /// ([`ReplicaView`]). Best effort: without one, readers open the
+    /// database.
+    fn save_view(&self) {
+        let (Ok(last_sync), Ok(tasks)) = (self.last_sync(), self.store.tasks()) else {
+            return;
+        };
+        view::save(self.path(), &self.identity, last_sync, self.queued(), tasks);
+        self.view_stale.store(false, Ordering::SeqCst);
+    }
+
+    /// Applies `writes` durably. The first write after the view was
+    /// written deletes it, so that a crash before the next one leaves no
+    /// view rather than a stale one; the view is written again at the end
+    /// of the next sync, or when the replica is dropped.
+    fn write_durably(&self, writes: Writes) -> Result<(), ReplicaError> {
+        if !self.view_stale.swap(true, Ordering::SeqCst) {
+            view::forget(self.path())?;
+        }
+        self.store.write(writes, Durability::Durable)
     }
 
     /// [`Replica::open`], and for a replica that cannot be read (damaged,
@@ -340,7 +381,7 @@ impl Replica {
                 writes.put_task(id, None, Some(&shown));
             }
         }
-        self.store.write(writes, Durability::Durable)
+        self.write_durably(writes)
     }
 
     /// Who the replica belongs to.
@@ -364,38 +405,13 @@ impl Replica {
     /// (`ListQuery::matches`, `ListQuery::compare`). A local read has no
     /// pages: `limit` and `cursor` are not used.
     pub fn list(&self, query: &ListQuery) -> Result<Vec<LocalTask>, ReplicaError> {
-        // The server lowercases the search text as it reads the query
-        // string; `ListQuery::matches` expects it so.
-        let lowered;
-        let query = match &query.q {
-            Some(q) if q.chars().any(char::is_uppercase) => {
-                lowered = ListQuery {
-                    q: Some(q.to_lowercase()),
-                    ..query.clone()
-                };
-                &lowered
-            }
-            _ => query,
-        };
-        let mut found: Vec<_> = self
-            .store
-            .tasks()?
-            .into_iter()
-            .filter(|stored| query.matches(&stored.task))
-            .map(|stored| (query.position_of(&stored.task), stored))
-            .collect();
-        found.sort_by(|a, b| query.compare(&a.0, &b.0));
-        Ok(found.into_iter().map(|(_, stored)| stored.into()).collect())
+        Ok(list_of(self.store.tasks()?, query))
     }
 
     /// Every project the replica's tasks name, and every parent of one,
     /// with their counts: what `GET /api/projects` answers.
     pub fn projects(&self) -> Result<Vec<ProjectCount>, ReplicaError> {
-        let tasks = self.store.tasks()?;
-        Ok(project_counts(tasks.iter().filter_map(|stored| {
-            let task = &stored.task;
-            task.project.as_ref().map(|p| (p, task.completed, 1))
-        })))
+        Ok(projects_of(&self.store.tasks()?))
     }
 
     /// How many local changes wait to be sent.
@@ -428,7 +444,7 @@ impl Replica {
         let mut writes = Writes::default();
         writes.push_queue(self.store.next_seq()?, &queued);
         writes.put_task(id, None, Some(&stored));
-        self.store.write(writes, Durability::Durable)?;
+        self.write_durably(writes)?;
         Ok(stored.into())
     }
 
@@ -463,7 +479,7 @@ impl Replica {
         let mut writes = Writes::default();
         writes.push_queue(self.store.next_seq()?, &queued);
         writes.put_task(current.task.id, Some(&current), shown.as_ref());
-        self.store.write(writes, Durability::Durable)?;
+        self.write_durably(writes)?;
         shown
             .map(LocalTask::from)
             .ok_or_else(|| ReplicaError::NotFound(task.to_string()))
@@ -483,7 +499,7 @@ impl Replica {
             &Queued::delete(id, Timestamp::now()),
         );
         writes.put_task(id, Some(&current), None);
-        self.store.write(writes, Durability::Durable)
+        self.write_durably(writes)
     }
 
     fn find(&self, task: &LocalRef) -> Result<Option<Stored>, ReplicaError> {
@@ -566,6 +582,39 @@ fn old_queue(path: &Path, identity: &Identity) -> (Vec<Queued>, Lost) {
         n => Lost::Changes(n),
     };
     (queue, lost)
+}
+
+/// The tasks of `tasks` that pass `query`'s filters, in its order: the
+/// same filters and order as the server's `GET /api/tasks`.
+fn list_of(tasks: impl IntoIterator<Item = Stored>, query: &ListQuery) -> Vec<LocalTask> {
+    // The server lowercases the search text as it reads the query string;
+    // `ListQuery::matches` expects it so.
+    let lowered;
+    let query = match &query.q {
+        Some(q) if q.chars().any(char::is_uppercase) => {
+            lowered = ListQuery {
+                q: Some(q.to_lowercase()),
+                ..query.clone()
+            };
+            &lowered
+        }
+        _ => query,
+    };
+    let mut found: Vec<_> = tasks
+        .into_iter()
+        .filter(|stored| query.matches(&stored.task))
+        .map(|stored| (query.position_of(&stored.task), stored))
+        .collect();
+    found.sort_by(|a, b| query.compare(&a.0, &b.0));
+    found.into_iter().map(|(_, stored)| stored.into()).collect()
+}
+
+/// The projects `tasks` name, and every parent of one, with their counts.
+fn projects_of(tasks: &[Stored]) -> Vec<ProjectCount> {
+    project_counts(tasks.iter().filter_map(|stored| {
+        let task = &stored.task;
+        task.project.as_ref().map(|p| (p, task.completed, 1))
+    }))
 }
 
 /// Refuses a replica that is not `identity`'s, or not readable by this

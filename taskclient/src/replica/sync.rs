@@ -150,11 +150,21 @@ impl Replica {
         // Acknowledgements were recorded lazily: make them durable now,
         // whatever happened next.
         self.store.flush()?;
-        pushed?;
-        self.pull(client, &mut report).await?;
+        let pulled = match pushed {
+            Ok(()) => self.pull(client, &mut report).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = pulled {
+            // What was recorded is durable and shown to readers; the rest
+            // waits for the next sync.
+            self.store.flush()?;
+            self.save_view();
+            return Err(error);
+        }
         let mut writes = Writes::default();
         writes.set_meta(store::META_LAST_SYNC, &Timestamp::now());
-        self.store.write(writes, Durability::Durable)?;
+        self.write_durably(writes)?;
+        self.save_view();
         Ok(report)
     }
 
