@@ -44,7 +44,14 @@ async fn server_tasks(client: &Client) -> Vec<Task> {
 }
 
 /// The replica shows exactly the server's tasks, field for field.
+/// The replica, just synced, shows what the server holds, and so does its
+/// view for readers (written at the end of each sync).
 async fn assert_same_as_server(replica: &Replica, client: &Client) {
+    let all = ListQuery {
+        status: StatusFilter::All,
+        ..ListQuery::default()
+    };
+    let shown = replica.list(&all).expect("lists");
     let local: Vec<Task> = replica
         .list(&ListQuery::default())
         .expect("lists")
@@ -52,6 +59,9 @@ async fn assert_same_as_server(replica: &Replica, client: &Client) {
         .map(|local| local.task)
         .collect();
     assert_eq!(local, server_tasks(client).await);
+    let view = ReplicaView::open(replica.path(), replica.identity()).expect("a view after a sync");
+    assert_eq!(view.list(&all), shown, "the view for readers lags");
+    assert_eq!(view.queued(), replica.queued());
 }
 
 #[tokio::test]

@@ -18,9 +18,9 @@ pub use view::ReplicaView;
 
 use crate::Client;
 use queue::Queued;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use store::{Durability, Store, Stored, Writes};
 use taskcore::{
@@ -240,16 +240,27 @@ pub struct Replica {
     writing: Mutex<()>,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
-    /// Whether the view for readers lags the database (deleted, or never
-    /// written): written when the handle is dropped.
-    view_stale: AtomicBool,
+    /// The view for readers, as this handle knows it.
+    view: Mutex<ViewState>,
+}
+
+/// What a handle knows of the view for readers ([`ReplicaView`]).
+struct ViewState {
+    /// Whether the file lags the database (deleted by a write, or never
+    /// written): then it is written when the handle is dropped.
+    stale: bool,
+    /// The tasks of the last view this handle read or wrote: with the
+    /// tasks written since ([`Store::take_touched`]) read again, the next
+    /// view, without reading every task.
+    tasks: Option<HashMap<TaskId, Stored>>,
 }
 
 impl Drop for Replica {
     /// Writes the view for readers if it lags: what every write made
     /// durable, at the cost of one file for all of them.
     fn drop(&mut self) {
-        if self.view_stale.load(Ordering::SeqCst) {
+        let stale = self.view.lock().map_or(true, |view| view.stale);
+        if stale {
             self.save_view();
         }
     }
@@ -292,13 +303,16 @@ impl Replica {
             check_owner(&store, &identity)?;
         }
         // Without a view, this handle writes one when it is done.
-        let view_stale = AtomicBool::new(!view::exists(dir));
+        let view = Mutex::new(ViewState {
+            stale: !view::exists(dir),
+            tasks: None,
+        });
         Ok(Self {
             store,
             identity,
             writing: Mutex::new(()),
             syncing: tokio::sync::Mutex::new(()),
-            view_stale,
+            view,
         })
     }
 
@@ -306,11 +320,57 @@ impl Replica {
     /// ([`ReplicaView`]). Best effort: without one, readers open the
     /// database.
     fn save_view(&self) {
-        let (Ok(last_sync), Ok(tasks)) = (self.last_sync(), self.store.tasks()) else {
+        // Under the write lock: no write slips in between reading the
+        // tasks and marking the view current.
+        let _writing = self.write_lock();
+        let mut state = self.view_state();
+        let Ok(last_sync) = self.last_sync() else {
             return;
         };
-        view::save(self.path(), &self.identity, last_sync, self.queued(), tasks);
-        self.view_stale.store(false, Ordering::SeqCst);
+        let Some(tasks) = self.view_tasks(&mut state) else {
+            return;
+        };
+        let list: Vec<Stored> = tasks.values().cloned().collect();
+        view::save(self.path(), &self.identity, last_sync, self.queued(), list);
+        state.tasks = Some(tasks);
+        state.stale = false;
+    }
+
+    /// The tasks the next view shows: the last view's, with the tasks
+    /// written since read again; every task when this handle knows no
+    /// view. `None` if the database cannot be read.
+    fn view_tasks(&self, state: &mut ViewState) -> Option<HashMap<TaskId, Stored>> {
+        if state.tasks.is_none() && !state.stale {
+            state.tasks = view::load(self.path(), &self.identity)
+                .map(|tasks| tasks.into_iter().map(|s| (s.task.id, s)).collect());
+        }
+        let touched = self.store.take_touched();
+        match state.tasks.take() {
+            Some(mut tasks) => {
+                for id in touched {
+                    match self.store.task(id).ok()? {
+                        Some(stored) => tasks.insert(id, stored),
+                        None => tasks.remove(&id),
+                    };
+                }
+                Some(tasks)
+            }
+            None => Some(
+                self.store
+                    .tasks()
+                    .ok()?
+                    .into_iter()
+                    .map(|s| (s.task.id, s))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn view_state(&self) -> MutexGuard<'_, ViewState> {
+        // A panic elsewhere leaves at worst a stale flag: writes check it.
+        self.view
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Applies `writes` durably. The first write after the view was
@@ -318,8 +378,17 @@ impl Replica {
     /// view rather than a stale one; the view is written again at the end
     /// of the next sync, or when the replica is dropped.
     fn write_durably(&self, writes: Writes) -> Result<(), ReplicaError> {
-        if !self.view_stale.swap(true, Ordering::SeqCst) {
-            view::forget(self.path())?;
+        {
+            let mut state = self.view_state();
+            if !state.stale {
+                // Its tasks first: the next view is built on them.
+                if state.tasks.is_none() {
+                    state.tasks = view::load(self.path(), &self.identity)
+                        .map(|tasks| tasks.into_iter().map(|s| (s.task.id, s)).collect());
+                }
+                view::forget(self.path())?;
+                state.stale = true;
+            }
         }
         self.store.write(writes, Durability::Durable)
     }

@@ -13,9 +13,10 @@ use super::error::ReplicaError;
 use super::queue::Queued;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use taskcore::{Task, TaskId};
 
@@ -71,6 +72,8 @@ pub(super) struct Store {
     /// `sync_file_range`, which leaves the device cache and metadata out.
     file: File,
     path: PathBuf,
+    /// The tasks written since [`Store::take_touched`] last ran.
+    touched: Mutex<HashSet<TaskId>>,
 }
 
 impl Store {
@@ -98,7 +101,15 @@ impl Store {
             reason: format!("cannot open its db file: {e}"),
         })?;
         let empty = db.is_empty();
-        Ok((Self { db, file, path }, empty))
+        Ok((
+            Self {
+                db,
+                file,
+                path,
+                touched: Mutex::new(HashSet::new()),
+            },
+            empty,
+        ))
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -246,10 +257,24 @@ impl Store {
         self.db
             .apply_batch(writes.batch)
             .map_err(|e| self.storage(e))?;
+        self.touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(writes.tasks.into_keys());
         if durability == Durability::Durable {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The tasks written since the last call (or since opening).
+    pub(super) fn take_touched(&self) -> HashSet<TaskId> {
+        std::mem::take(
+            &mut *self
+                .touched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Makes every write so far durable.

@@ -146,15 +146,13 @@ impl Replica {
             });
         }
         let mut report = SyncReport::default();
-        let pushed = self.push(client, &mut report).await;
-        // Acknowledgements were recorded lazily: make them durable now,
-        // whatever happened next.
-        self.store.flush()?;
-        let pulled = match pushed {
+        // Acknowledgements and pulled pages are recorded lazily, and made
+        // durable once at the end, whatever happened: one flush a sync.
+        let synced = match self.push(client, &mut report).await {
             Ok(()) => self.pull(client, &mut report).await,
             Err(error) => Err(error),
         };
-        if let Err(error) = pulled {
+        if let Err(error) = synced {
             // What was recorded is durable and shown to readers; the rest
             // waits for the next sync.
             self.store.flush()?;

@@ -57,15 +57,11 @@ impl ReplicaView {
     /// `identity` and this version can read; `None` otherwise (nothing of
     /// another user's view is returned).
     pub fn open(dir: impl AsRef<Path>, identity: &Identity) -> Option<Self> {
-        let bytes = std::fs::read(view_path(dir.as_ref())).ok()?;
-        let file: ViewFile = serde_json::from_slice(&bytes).ok()?;
-        let identity = Identity::new(identity.server.clone(), identity.user);
-        (file.format == FORMAT && file.server == identity.server && file.user == identity.user)
-            .then_some(Self {
-                last_sync: file.last_sync,
-                queued: file.queued,
-                tasks: file.tasks,
-            })
+        read(dir.as_ref(), identity).map(|file| Self {
+            last_sync: file.last_sync,
+            queued: file.queued,
+            tasks: file.tasks,
+        })
     }
 
     /// When the replica last synced, if ever.
@@ -102,6 +98,21 @@ impl ReplicaView {
     pub fn projects(&self) -> Vec<ProjectCount> {
         super::projects_of(&self.tasks)
     }
+}
+
+/// The view file of the replica in `dir`, if it is `identity`'s and this
+/// version's.
+fn read(dir: &Path, identity: &Identity) -> Option<ViewFile> {
+    let bytes = std::fs::read(view_path(dir)).ok()?;
+    let file: ViewFile = serde_json::from_slice(&bytes).ok()?;
+    let identity = Identity::new(identity.server.clone(), identity.user);
+    (file.format == FORMAT && file.server == identity.server && file.user == identity.user)
+        .then_some(file)
+}
+
+/// The tasks of the view of the replica in `dir`, if it has one.
+pub(super) fn load(dir: &Path, identity: &Identity) -> Option<Vec<Stored>> {
+    read(dir, identity).map(|file| file.tasks)
 }
 
 /// Where the view of the replica in `dir` is.

@@ -354,7 +354,15 @@ impl SledStore {
     /// Waits until a task write of `owner` is durable, then wakes their
     /// live streams.
     async fn durable_task_write<T>(&self, owner: UserId, value: T) -> Result<T, StoreError> {
+        // Every change of the owner's up to the head read now was made
+        // before the wait, so the flush it waits for covers them: a feed
+        // read that follows (a client pulling right after it pushed, a
+        // live stream woken below) need not wait for another flush.
+        let head = self.inner.feed_head(owner).map(|(head, _)| head);
         self.inner.commit.wait().await?;
+        if let Ok(head) = head {
+            self.inner.mark_durable(owner, head);
+        }
         self.inner.signals.notify(owner);
         Ok(value)
     }
