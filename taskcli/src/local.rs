@@ -41,8 +41,8 @@ pub struct LocalCopy<'a> {
 pub enum ReadCopy<'a> {
     /// The view the copy keeps for readers ([`ReplicaView`]).
     View(ReplicaView),
-    /// The copy, open.
-    Open(LocalCopy<'a>),
+    /// The copy, open (boxed: it is much larger than a view).
+    Open(Box<LocalCopy<'a>>),
 }
 
 impl<'a> ReadCopy<'a> {
@@ -58,7 +58,7 @@ impl<'a> ReadCopy<'a> {
             return Ok(None);
         };
         local.refresh_if_stale().await?;
-        Ok(Some(Self::Open(local)))
+        Ok(Some(Self::Open(Box::new(local))))
     }
 
     /// The tasks that pass `query`, in its order.
