@@ -420,3 +420,45 @@ fn a_recurring_task_completed_offline_gets_its_successor_at_the_sync() {
         "{done:?}"
     );
 }
+
+#[test]
+fn a_login_stored_by_the_release_before_learns_its_user_at_the_first_command() {
+    let env = Env::start_linked();
+    env.register("older@example.com");
+    // What the release before wrote: the same login without the user.
+    let path = env.config_dir().join("credentials.json");
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("credentials")).expect("JSON");
+    let login = stored["servers"][env.url.as_str()]
+        .as_object_mut()
+        .expect("this server's login");
+    assert!(login.remove("user").is_some(), "{login:?}");
+    std::fs::write(&path, stored.to_string()).expect("rewritten");
+
+    // Offline, the user cannot be learnt: the command works online, and says so.
+    env.network(LinkState::Down);
+    let offline = env.run(&["add", "Not yet"]);
+    offline.fails(1);
+    assert!(
+        offline.stderr.contains("Could not reach the server"),
+        "{offline:?}"
+    );
+    assert!(copies(&env).is_empty(), "no copy for an unknown user");
+
+    env.network(LinkState::Up);
+    env.run(&["add", "Now"]).ok();
+    assert_eq!(
+        copies(&env).len(),
+        1,
+        "the copy of the user the server named"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("credentials")).expect("JSON");
+    assert!(
+        stored["servers"][env.url.as_str()]["user"].is_string(),
+        "the user is kept with the login: {stored}"
+    );
+    env.network(LinkState::Down);
+    let listed = env.run_env(&["list"], &[FRESH]);
+    assert_eq!(listed.ok().stdout, "1\tpending\tnone\t\t\t\t\tNow\n");
+}
