@@ -223,6 +223,21 @@ fn an_edit_of_a_task_deleted_elsewhere_is_dropped_and_said() {
     );
     env.run(&["show", "1"]).fails(4);
     assert!(env.tasks().is_empty());
+
+    // Found by the sync of another command, it is that command's to say.
+    env.run(&["add", "Second plan"]).ok();
+    env.network(LinkState::Down);
+    env.run(&["edit", "2", "-p", "high"]).ok();
+    env.block_on(sdk.delete_task(taskcore::TaskRef::Number(2), None))
+        .expect("deleted elsewhere");
+    env.network(LinkState::Up);
+    let added = env.run(&["add", "Third plan"]);
+    added.ok();
+    assert_eq!(added.stdout, "Added task 3: Third plan\n");
+    assert_eq!(
+        added.stderr,
+        "warning: dropped the edit of task 2 (\"Second plan\"): the task was deleted elsewhere.\n"
+    );
 }
 
 #[test]

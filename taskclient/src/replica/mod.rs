@@ -231,7 +231,11 @@ impl From<Stored> for LocalTask {
 ///
 /// One process at a time has a replica open (a second [`Replica::open`]
 /// of the same directory is [`ReplicaError::Busy`]); within the process,
-/// share it (it is `Send + Sync`): writes and syncs take turns.
+/// share it (it is `Send + Sync`): writes and syncs take turns. A program
+/// that only reads can use [`ReplicaView`] instead, which opens nothing
+/// and waits for no one: the replica keeps that view at the end of each
+/// sync, and when a handle that wrote since is dropped (one file written
+/// in `drop`).
 pub struct Replica {
     store: Store,
     identity: Identity,
