@@ -90,6 +90,16 @@ impl<'a> ReadCopy<'a> {
 /// allowed age. Needs no network and opens no database; `None` sends the
 /// command the slow way.
 fn fresh_view(ctx: &Context) -> CliResult<Option<ReplicaView>> {
+    Ok(known_view(ctx)?.map(|(_, view)| view).filter(|view| {
+        view.last_sync()
+            .is_some_and(|last| age(last) < ctx.sync_max_age())
+    }))
+}
+
+/// The view of the logged-in user's copy and where the copy is, when the
+/// stored login names its user and the copy has a view: found without the
+/// network or the database.
+fn known_view(ctx: &Context) -> CliResult<Option<(PathBuf, ReplicaView)>> {
     let Some((_, login)) = ctx.stored_login()? else {
         return Ok(None);
     };
@@ -97,11 +107,8 @@ fn fresh_view(ctx: &Context) -> CliResult<Option<ReplicaView>> {
         return Ok(None);
     };
     let identity = Identity::new(ctx.server.clone(), user);
-    let view = ReplicaView::open(path_of(&ctx.data_dir()?, &identity), &identity);
-    Ok(view.filter(|view| {
-        view.last_sync()
-            .is_some_and(|last| age(last) < ctx.sync_max_age())
-    }))
+    let path = path_of(&ctx.data_dir()?, &identity);
+    Ok(ReplicaView::open(&path, &identity).map(|view| (path, view)))
 }
 
 /// What became of a sync that could not finish.
@@ -295,16 +302,32 @@ pub struct CopyStatus {
     pub queued: usize,
 }
 
-impl LocalCopy<'_> {
-    /// Where the copy is, when it last synced and what waits.
-    pub fn status(&self) -> CliResult<CopyStatus> {
-        Ok(CopyStatus {
-            path: self.replica.path().to_path_buf(),
-            last_sync: self.replica.last_sync().map_err(replica_error)?,
-            queued: self.replica.queued(),
+impl CopyStatus {
+    /// The state of the logged-in user's copy, for `auth status`: from its
+    /// view when it has one (no waiting for a command that has the copy
+    /// open), else from the copy. `None` when commands work online, or the
+    /// copy cannot be opened now (the next command says why).
+    pub async fn of(ctx: &Context) -> Option<Self> {
+        if !ctx.replica_enabled() {
+            return None;
+        }
+        if let Ok(Some((path, view))) = known_view(ctx) {
+            return Some(Self {
+                path,
+                last_sync: view.last_sync(),
+                queued: view.queued(),
+            });
+        }
+        let local = LocalCopy::open(ctx).await.ok().flatten()?;
+        Some(Self {
+            path: local.replica.path().to_path_buf(),
+            last_sync: local.replica.last_sync().ok()?,
+            queued: local.replica.queued(),
         })
     }
+}
 
+impl LocalCopy<'_> {
     /// For `auth logout`: tries to send what waits (within the budget),
     /// then deletes the copy, with any copy of it that was moved aside.
     /// Returns how many changes were lost.

@@ -348,15 +348,9 @@ async fn status(ctx: &Context) -> CliResult {
     let expires_at = client.tokens().and_then(|t| t.expires_at);
     let who = user.email.as_deref().unwrap_or("(no email)");
     let user_line = format!("{who} ({})", user.id);
-    let copy = copy_status(ctx).await;
+    let copy = CopyStatus::of(ctx).await;
     print_status(ctx, &user, user_line, &origin, expires_at, true, copy);
     Ok(())
-}
-
-/// The local copy's state, for `auth status`; `None` when commands work
-/// online (or the copy cannot be opened now, which the next command says).
-async fn copy_status(ctx: &Context) -> Option<CopyStatus> {
-    LocalCopy::open(ctx).await.ok().flatten()?.status().ok()
 }
 
 /// Prints `auth status`: the JSON object, or one line each for the server,
@@ -426,7 +420,7 @@ async fn offline_status(ctx: &Context) -> CliResult {
         .as_ref()
         .and_then(|u| u.email.clone())
         .unwrap_or_else(|| "unknown".to_string());
-    let copy = copy_status(ctx).await;
+    let copy = CopyStatus::of(ctx).await;
     print_status(ctx, &user, user_line, &origin, expires_at, false, copy);
     Err(CliError::failure(format!(
         "The server at {} did not answer; the details above are what taskcli knows without it.",
