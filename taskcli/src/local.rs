@@ -291,7 +291,7 @@ impl AfterWrite {
     }
 }
 
-/// What [`LocalCopy::status`] tells `auth status`.
+/// What `auth status` shows of the copy ([`CopyStatus::of`]).
 #[derive(serde::Serialize)]
 pub struct CopyStatus {
     /// The copy's directory.
