@@ -103,6 +103,21 @@ impl Bin {
         self.output.lock().expect("output").clone()
     }
 
+    /// Everything written so far, once it holds `expected` (or after 10 s,
+    /// for the caller's assertion to show what it holds). The log is on
+    /// stderr, read by a thread of its own: a line written before
+    /// `listening on` may still be on its way when `start` returns.
+    pub(crate) fn output_with(&self, expected: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output();
+            if output.contains(expected) || std::time::Instant::now() > deadline {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub(crate) fn app(&self) -> App {
         App::remote(&self.url)
     }
