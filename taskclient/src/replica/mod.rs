@@ -344,10 +344,7 @@ impl Replica {
     /// written since read again; every task when this handle knows no
     /// view. `None` if the database cannot be read.
     fn view_tasks(&self, state: &mut ViewState) -> Option<HashMap<TaskId, Stored>> {
-        if state.tasks.is_none() && !state.stale {
-            state.tasks = view::load(self.path(), &self.identity)
-                .map(|tasks| tasks.into_iter().map(|s| (s.task.id, s)).collect());
-        }
+        self.read_current_view(state);
         let touched = self.store.take_touched();
         match state.tasks.take() {
             Some(mut tasks) => {
@@ -359,14 +356,15 @@ impl Replica {
                 }
                 Some(tasks)
             }
-            None => Some(
-                self.store
-                    .tasks()
-                    .ok()?
-                    .into_iter()
-                    .map(|s| (s.task.id, s))
-                    .collect(),
-            ),
+            None => Some(by_id(self.store.tasks().ok()?)),
+        }
+    }
+
+    /// Reads the view's tasks into `state` when the file is current and
+    /// not read yet: the base the next view is built on.
+    fn read_current_view(&self, state: &mut ViewState) {
+        if state.tasks.is_none() && !state.stale {
+            state.tasks = view::load(self.path(), &self.identity).map(by_id);
         }
     }
 
@@ -386,10 +384,7 @@ impl Replica {
             let mut state = self.view_state();
             if !state.stale {
                 // Its tasks first: the next view is built on them.
-                if state.tasks.is_none() {
-                    state.tasks = view::load(self.path(), &self.identity)
-                        .map(|tasks| tasks.into_iter().map(|s| (s.task.id, s)).collect());
-                }
+                self.read_current_view(&mut state);
                 view::forget(self.path())?;
                 state.stale = true;
             }
@@ -655,6 +650,11 @@ fn old_queue(path: &Path, identity: &Identity) -> (Vec<Queued>, Lost) {
         n => Lost::Changes(n),
     };
     (queue, lost)
+}
+
+/// `tasks` by id.
+fn by_id(tasks: Vec<Stored>) -> HashMap<TaskId, Stored> {
+    tasks.into_iter().map(|s| (s.task.id, s)).collect()
 }
 
 /// The tasks of `tasks` that pass `query`'s filters, in its order: the
