@@ -214,9 +214,26 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     }
 }
 
-/// A fresh request id, for requests without a usable one of their own.
+/// A fresh request id, for requests without a usable one of their own: a
+/// UUIDv7 whose bits after the time are a random base drawn once per
+/// process plus a counter (a counter there is one of RFC 9562's methods).
+/// Unique within the process by the counter, across processes by the
+/// base, and without a system call for randomness on every request, which
+/// `Uuid::now_v7` made (3 % of a read's CPU).
 pub(crate) fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+    static BASE: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| u128::from_be_bytes(taskcore::auth::tokens::random_bytes()));
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tail = base.wrapping_add(u128::from(count)).to_be_bytes();
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&tail[6..]);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let id = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_bytes(id.hyphenated().encode_lower(&mut text).as_bytes())
         .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
@@ -378,4 +395,27 @@ where
     }
     body::check_content_type(req.header(CONTENT_TYPE))?;
     body::parse_object(&bytes).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_request_id;
+    use std::collections::HashSet;
+
+    /// Fresh ids are UUIDv7s, in time order, and never repeat.
+    #[test]
+    fn fresh_request_ids_are_distinct_version_7_uuids() {
+        let ids: Vec<uuid::Uuid> = (0..10_000)
+            .map(|_| {
+                let value = new_request_id();
+                let text = value.to_str().expect("ASCII");
+                uuid::Uuid::parse_str(text).expect("a UUID")
+            })
+            .collect();
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+        let first = ids[0].get_timestamp().expect("v7").to_unix();
+        let last = ids[ids.len() - 1].get_timestamp().expect("v7").to_unix();
+        assert!(first <= last);
+    }
 }
