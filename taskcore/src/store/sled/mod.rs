@@ -322,8 +322,8 @@ impl SledStore {
     }
 
     /// Runs `list` where it is cheap: on this task when the page is all it
-    /// reads, else on the blocking pool in one of the owner's long-list
-    /// slots (see `list_gate`).
+    /// reads or the owner has few tasks, else on the blocking pool in one of
+    /// the owner's long-list slots (see `list_gate`).
     async fn list_where_cheap<T: Send + 'static>(
         &self,
         owner: UserId,
@@ -333,7 +333,12 @@ impl SledStore {
         + Send
         + 'static,
     ) -> Result<T, StoreError> {
-        if list_gate::walks_only_its_page(query) {
+        if list_gate::walks_only_its_page(query)
+            || self
+                .inner
+                .known_live_task_count(owner)
+                .is_some_and(|live| live <= list_gate::SHORT_WALK)
+        {
             return list(&self.inner, query, after);
         }
         let slot = self.inner.long_lists.enter(owner).await?;

@@ -252,6 +252,15 @@ impl Inner {
         })
     }
 
+    /// How many tasks the owner has, if their counters are in memory
+    /// already: a question that must not cost a count of a large owner's
+    /// tasks.
+    pub(super) fn known_live_task_count(&self, owner: UserId) -> Option<u64> {
+        let counters = lock(&self.counters.0).get(&owner).cloned()?;
+        let state = lock(&counters);
+        state.loaded.then_some(state.live)
+    }
+
     /// How many tasks the owner has.
     pub(super) fn live_task_count(&self, owner: UserId) -> Result<u64, StoreError> {
         match self.with_counters(owner, |state| Ok(state.live)) {
