@@ -43,6 +43,7 @@
 //! checked against the task it names: an entry whose task is gone, or in
 //! another project, is skipped.
 
+use super::page_cache::OwnerTasks;
 use super::records::{decode, encode};
 use super::{
     Inner, Trees, TxResult, abort, backend, damaged, finish, get, keys, lock, tx_decode, tx_encode,
@@ -649,6 +650,17 @@ impl Inner {
         after: Option<&Position>,
     ) -> Result<RawPage, StoreError> {
         let limit = query.limit.max(1);
+        // A list that reads only its page stays the cheaper walk.
+        if !super::list_gate::walks_only_its_page(query)
+            && let Some(tasks) = self.small_owner_tasks(owner)?
+        {
+            let candidates = tasks
+                .iter()
+                .filter(|(task, _)| query.matches(task))
+                .map(|(task, value)| (query.position_of(task), value.clone()))
+                .collect();
+            return Ok(page_of(query, after, limit, candidates));
+        }
         match (query.sort.field, &query.project) {
             // `project=-` is a filter on the owner's range, like `tag=`.
             (SortField::Created, None | Some(ProjectFilter::None)) => {
@@ -698,6 +710,37 @@ impl Inner {
                 sorted_page(query, after, limit, values)
             }
         }
+    }
+
+    /// All of the owner's tasks, decoded, when they are at most
+    /// [`SHORT_WALK`](super::list_gate::SHORT_WALK) by the count in memory:
+    /// kept beside the first page until the owner writes (see
+    /// `page_cache`). `None` for an owner with more, or not counted yet.
+    fn small_owner_tasks(&self, owner: UserId) -> Result<Option<OwnerTasks>, StoreError> {
+        let short = super::list_gate::SHORT_WALK;
+        if self
+            .known_live_task_count(owner)
+            .is_none_or(|live| live > short)
+        {
+            return Ok(None);
+        }
+        let version = match self.pages.tasks(owner) {
+            Ok(tasks) => return Ok(Some(tasks)),
+            Err(version) => version,
+        };
+        let range = keys::task_range_start(owner)..=keys::task_range_end(owner);
+        let mut tasks = Vec::new();
+        for item in self.trees.tasks.range(range) {
+            let (_, value) = item.map_err(backend)?;
+            if tasks.len() as u64 == short {
+                // More than counted: a create landed meanwhile.
+                return Ok(None);
+            }
+            tasks.push((decode::<Task>("tasks", &value)?, value));
+        }
+        let tasks: OwnerTasks = tasks.into();
+        self.pages.put_tasks(owner, version, tasks.clone());
+        Ok(Some(tasks))
     }
 
     /// By creation, without a project filter: the owner's `tasks` range
@@ -1027,18 +1070,31 @@ fn sorted_page(
     limit: usize,
     values: impl Iterator<Item = Result<sled::IVec, StoreError>>,
 ) -> Result<RawPage, StoreError> {
-    let mut matching = Vec::new();
+    let mut candidates = Vec::new();
     for value in values {
         let value = value?;
         let task: Task = decode("tasks", &value)?;
-        if !query.matches(&task) {
-            continue;
-        }
-        let position = query.position_of(&task);
-        if after.is_none_or(|a| query.compare(&position, a) == Ordering::Greater) {
-            matching.push((position, value));
+        if query.matches(&task) {
+            candidates.push((query.position_of(&task), value));
         }
     }
+    Ok(page_of(query, after, limit, candidates))
+}
+
+/// The page of the tasks that match `query`, given with their positions:
+/// those after the cursor, in the query's order, cut at `limit`.
+fn page_of(
+    query: &ListQuery,
+    after: Option<&Position>,
+    limit: usize,
+    candidates: Vec<(Position, sled::IVec)>,
+) -> RawPage {
+    let mut matching: Vec<_> = candidates
+        .into_iter()
+        .filter(|(position, _)| {
+            after.is_none_or(|a| query.compare(position, a) == Ordering::Greater)
+        })
+        .collect();
     matching.sort_by(|a, b| query.compare(&a.0, &b.0));
     let mut items = Vec::with_capacity(limit + 1);
     let mut positions = Vec::with_capacity(limit + 1);
@@ -1046,7 +1102,7 @@ fn sorted_page(
         positions.push(position);
         items.push(value);
     }
-    Ok(RawPage::cut(items, positions, limit))
+    RawPage::cut(items, positions, limit)
 }
 
 /// The task id of a project index key.
