@@ -30,7 +30,7 @@ pub use recur::{
 };
 pub use task::{
     Applied, DESCRIPTION_MAX, Description, Priority, TAG_MAX, TAGS_MAX, TITLE_MAX, Tags, Task,
-    TaskDraft, TaskPatch, Title,
+    TaskDraft, TaskPatch, Title, linked_successor,
 };
 pub use time::{TimeError, Timestamp};
 pub use user::{

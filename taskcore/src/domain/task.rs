@@ -260,6 +260,22 @@ impl Task {
         let series = self.series.or(self.recur.as_ref().map(|_| self.id))?;
         Some(successor_id(series, self.id))
     }
+
+    /// The successor a response about this task points to (`Link:
+    /// rel="next"`), if it exists: see [`linked_successor`].
+    pub fn linked_successor(&self) -> Option<TaskId> {
+        linked_successor(self.id, self.completed, self.series)
+    }
+}
+
+/// The successor a response about a task points to, if it exists: a
+/// completed occurrence of a series has one. From the task's id, whether it
+/// is completed and its series, so a store can answer from those fields
+/// alone.
+pub fn linked_successor(id: TaskId, completed: bool, series: Option<TaskId>) -> Option<TaskId> {
+    series
+        .filter(|_| completed)
+        .map(|series| successor_id(series, id))
 }
 
 /// What [`Task::apply`] did.

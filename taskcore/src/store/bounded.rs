@@ -5,8 +5,8 @@
 
 use super::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, ImportReport, NewApiToken, NewSession,
-    RefreshOutcome, RefreshRequest, SessionInfo, Signals, StoreError, StoreMetrics, TaskPageJson,
-    TaskStore, TokenHash,
+    RefreshOutcome, RefreshRequest, SessionInfo, Signals, StoreError, StoreMetrics, TaskJson,
+    TaskPageJson, TaskStore, TokenHash,
 };
 use crate::domain::{
     ApiTokenId, ChangePage, Credentials, Email, ExternalIdentity, FeedPosition, ListQuery,
@@ -177,6 +177,14 @@ impl TaskStore for Bounded {
 
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
         self.within(self.inner.task(owner, task)).await
+    }
+
+    async fn task_json(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+    ) -> Result<Option<TaskJson>, StoreError> {
+        self.within(self.inner.task_json(owner, task)).await
     }
 
     async fn update_task(

@@ -231,6 +231,32 @@ pub struct TaskPageJson {
     pub next: Option<Position>,
 }
 
+/// One task, already serialized as the API's JSON object.
+#[cfg(feature = "server")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskJson {
+    /// `{...}`, exactly as the API returns it.
+    pub task: bytes::Bytes,
+    /// Its version: the `ETag`.
+    pub version: u64,
+    /// The successor a response points to ([`Task::linked_successor`]).
+    pub successor: Option<TaskId>,
+}
+
+#[cfg(feature = "server")]
+impl TaskJson {
+    /// Serializes a task.
+    pub fn of(task: &Task) -> Result<Self, StoreError> {
+        let json = serde_json::to_vec(task)
+            .map_err(|e| StoreError::backend(format!("cannot encode a task: {e}")))?;
+        Ok(Self {
+            task: json.into(),
+            version: task.version,
+            successor: task.linked_successor(),
+        })
+    }
+}
+
 /// A new API token (its value is hashed before it gets here).
 #[cfg(feature = "server")]
 #[derive(Clone, Debug)]
@@ -412,6 +438,20 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// One of the owner's tasks.
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError>;
+
+    /// Like [`task`](Self::task), but as the API's JSON, ready to send.
+    /// Backends that keep tasks as JSON override it to skip decoding and
+    /// re-encoding; the default encodes the task.
+    async fn task_json(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+    ) -> Result<Option<TaskJson>, StoreError> {
+        match self.task(owner, task).await? {
+            Some(task) => TaskJson::of(&task).map(Some),
+            None => Ok(None),
+        }
+    }
 
     /// Changes one of the owner's tasks if the precondition holds
     /// ([`StoreError::Invalid`] if the result would break a rule: see
@@ -608,6 +648,11 @@ impl UserTasks<'_> {
     /// One task, by id or number.
     pub async fn get(&self, task: TaskRef) -> Result<Option<Task>, StoreError> {
         self.store.task(self.owner, task).await
+    }
+
+    /// One task as JSON; see [`TaskStore::task_json`].
+    pub async fn get_json(&self, task: TaskRef) -> Result<Option<TaskJson>, StoreError> {
+        self.store.task_json(self.owner, task).await
     }
 
     /// Changes a task; see [`TaskStore::update_task`].

@@ -78,7 +78,7 @@ use crate::store::lock;
 use crate::store::{
     ApiTokenInfo, ApiTokenUse, ExportRecord, ExportReport, FORMAT_VERSION, ImportReport,
     NewApiToken, NewSession, RefreshOutcome, RefreshRequest, SessionInfo, Signals, StoreError,
-    StoreMetrics, TaskPageJson, TaskStore, TokenHash,
+    StoreMetrics, TaskJson, TaskPageJson, TaskStore, TokenHash,
 };
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -745,6 +745,15 @@ impl TaskStore for SledStore {
     async fn task(&self, owner: UserId, task: TaskRef) -> Result<Option<Task>, StoreError> {
         self.inner.commit.health()?;
         self.inner.task(owner, task)
+    }
+
+    async fn task_json(
+        &self,
+        owner: UserId,
+        task: TaskRef,
+    ) -> Result<Option<TaskJson>, StoreError> {
+        self.inner.commit.health()?;
+        self.inner.task_json(owner, task)
     }
 
     async fn update_task(

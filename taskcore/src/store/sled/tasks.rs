@@ -51,9 +51,9 @@ use super::{
 use crate::domain::{
     ListQuery, Position, Precondition, Project, ProjectCount, ProjectFilter, SortField, SortKey,
     StatusFilter, Task, TaskDraft, TaskId, TaskPage, TaskPatch, TaskRef, Timestamp, UserId,
-    project_counts,
+    linked_successor, project_counts,
 };
-use crate::store::{StoreError, TaskPageJson};
+use crate::store::{StoreError, TaskJson, TaskPageJson};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use std::borrow::Cow;
@@ -331,6 +331,32 @@ impl Inner {
             }
             None => Ok(None),
         }
+    }
+
+    /// One of the owner's tasks as the stored JSON, which is the API's
+    /// (lists send it as it is too): only the fields that check the
+    /// reference and make the headers are read.
+    pub(super) fn task_json(
+        &self,
+        owner: UserId,
+        reference: TaskRef,
+    ) -> Result<Option<TaskJson>, StoreError> {
+        let Some(key) = self.task_key(owner, reference)? else {
+            return Ok(None);
+        };
+        let Some(value) = self.trees.tasks.get(key).map_err(backend)? else {
+            return Ok(None);
+        };
+        let head: TaskHead = decode("tasks", &value)?;
+        let named = match reference {
+            TaskRef::Id(id) => head.id == id,
+            TaskRef::Number(number) => head.number == number,
+        };
+        Ok(named.then(|| TaskJson {
+            task: bytes::Bytes::copy_from_slice(&value),
+            version: head.version,
+            successor: linked_successor(head.id, head.completed, head.series),
+        }))
     }
 
     /// The stored anchor of the task at `key`.
@@ -959,6 +985,18 @@ impl Expected<'_> {
     }
 }
 
+/// The fields of a stored task that [`Inner::task_json`] reads; serde
+/// skips the rest without building it.
+#[derive(serde::Deserialize)]
+struct TaskHead {
+    id: TaskId,
+    number: u64,
+    version: u64,
+    completed: bool,
+    #[serde(default)]
+    series: Option<TaskId>,
+}
+
 /// The fields of a stored task that an index entry is checked against,
 /// read without decoding the rest.
 #[derive(serde::Deserialize)]
@@ -1580,6 +1618,59 @@ mod tests {
             .map(|c| (c.name.to_string(), c.pending))
             .collect();
         assert_eq!(counts, [("Home".into(), 2), ("Home.Garden".into(), 1)]);
+    }
+
+    /// A task read as its stored JSON is the task the API would encode,
+    /// with its version and, for a completed occurrence, its successor.
+    #[tokio::test]
+    async fn a_task_as_json_is_the_task_encoded() {
+        let (_dir, store) = open_temp();
+        let ada = user(&store, "ada@example.com").await;
+        let mut d = in_project("water", Some("Home"));
+        d.due = Timestamp::parse("2030-01-01T00:00:00Z").ok();
+        d.recur = Some(crate::domain::Recur::parse("FREQ=DAILY").expect("valid"));
+        let first = store.create_task(ada.id, d, 10).await.expect("creates");
+        let done = TaskPatch {
+            completed: Some(true),
+            ..TaskPatch::default()
+        };
+        let completed = store
+            .update_task(ada.id, TaskRef::Id(first.id), done, &Precondition::None)
+            .await
+            .expect("completes");
+        let plain = store
+            .create_task(ada.id, draft("plain"), 10)
+            .await
+            .expect("creates");
+        for (reference, task) in [
+            (TaskRef::Id(first.id), &completed),
+            (TaskRef::Number(first.number), &completed),
+            (TaskRef::Id(plain.id), &plain),
+        ] {
+            let json = store
+                .task_json(ada.id, reference)
+                .await
+                .expect("reads")
+                .expect("found");
+            assert_eq!(json, TaskJson::of(task).expect("encodes"), "{reference:?}");
+        }
+        assert!(completed.linked_successor().is_some());
+        assert_eq!(plain.linked_successor(), None);
+        let bob = user(&store, "bob@example.com").await;
+        assert_eq!(
+            store
+                .task_json(bob.id, TaskRef::Id(plain.id))
+                .await
+                .expect("reads"),
+            None
+        );
+        assert_eq!(
+            store
+                .task_json(ada.id, TaskRef::Number(99))
+                .await
+                .expect("reads"),
+            None
+        );
     }
 
     #[tokio::test]
