@@ -11,7 +11,6 @@ use super::Request;
 use super::problem::ApiError;
 use crate::state::Shared;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use taskcore::auth::cursor::Purpose;
@@ -152,12 +151,7 @@ pub(super) async fn changes(req: &Request<'_>, user: UserId) -> Result<Response<
         cursor: cursor.seal(state, user),
         more: page.more,
     };
-    let mut response = Response::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
-    *response.status_mut() = StatusCode::OK;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(response)
+    Ok(super::handlers::json(StatusCode::OK, &body))
 }
 
 #[cfg(test)]

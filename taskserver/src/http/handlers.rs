@@ -21,8 +21,16 @@ type Body = Option<Object>;
 /// The OpenAPI document, served as written.
 static OPENAPI: &[u8] = include_bytes!("../../openapi.json");
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
+pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Bytes> {
+    json_bytes(
+        status,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+/// A response of JSON that is already serialized.
+fn json_bytes(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -31,14 +39,15 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Bytes> {
 }
 
 fn task_response(status: StatusCode, task: &Task) -> Response<Bytes> {
-    let mut response = json(status, task);
-    response.headers_mut().insert(ETAG, etag(task.version));
-    response
+    with_etag(json(status, task), task.version)
 }
 
-/// The `ETag` of a task at `version`.
-fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+/// Adds the `ETag` of a task at `version`.
+fn with_etag(mut response: Response<Bytes>, version: u64) -> Response<Bytes> {
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(ETAG, etag);
+    }
+    response
 }
 
 fn no_content() -> Response<Bytes> {
@@ -316,11 +325,7 @@ pub(super) async fn list_tasks(req: &Request<'_>, user: UserId) -> Answer {
         None => body.extend_from_slice(b"null"),
     }
     body.push(b'}');
-    let mut response = Response::new(Bytes::from(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(response)
+    Ok(json_bytes(StatusCode::OK, Bytes::from(body)))
 }
 
 pub(super) async fn create_task(req: &Request<'_>, user: UserId, body: Body) -> Answer {
@@ -393,10 +398,7 @@ pub(super) async fn get_task(req: &Request<'_>, user: UserId, id: &str) -> Answe
         .get_json(task_ref(id)?)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let mut response = Response::new(found.task);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(ETAG, etag(found.version));
+    let response = with_etag(json_bytes(StatusCode::OK, found.task), found.version);
     Ok(with_next_link(tasks, response, found.successor).await)
 }
 
@@ -558,9 +560,5 @@ pub(super) async fn metrics(req: &Request<'_>) -> Response<Bytes> {
 }
 
 pub(super) fn openapi() -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from_static(OPENAPI));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    json_bytes(StatusCode::OK, Bytes::from_static(OPENAPI))
 }
